@@ -1,0 +1,27 @@
+/**
+ * Pipeline results as data, not exceptions. Every way an event can stop names
+ * its step and reason; these become Delivery Overview's steps and discard reasons.
+ */
+
+/** One HTTP exchange with a destination, truncated, secrets redacted. */
+export interface Exchange {
+  request: { method: string; url: string; headers: Record<string, string>; body: string };
+  response?: { status: number; headers: Record<string, string>; body: string };
+  /** Network error or timeout, when there was no response. */
+  error?: string;
+  durationMs: number;
+}
+
+export type DeliveryOutcome =
+  | { kind: 'delivered'; status?: number; exchanges: Exchange[] }
+  | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number; exchanges: Exchange[] }
+  | { kind: 'discard'; reason: string; status?: number; exchanges: Exchange[] };
+
+/** Why the router did not send an event to a destination (not a failure). */
+export type SkipReason =
+  | 'integrations_all_false'
+  | 'integrations_disabled'
+  | 'unsupported_event_type'
+  | 'source_not_connected';
+
+export type RouteDecision = { kind: 'send'; options?: Record<string, unknown> } | { kind: 'skip'; reason: SkipReason };

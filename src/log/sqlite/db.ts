@@ -1,0 +1,20 @@
+import Database from 'better-sqlite3';
+
+export type SyncMode = 'normal' | 'full';
+
+/**
+ * Opens a SQLite file the way every embedded component wants it: WAL (readers never
+ * block the writer), a busy timeout (the ingest writer and the router share the log
+ * file), and the requested sync mode. `normal` in WAL mode survives a process crash
+ * (kill -9) because a committed transaction is in the OS page cache; `full` also
+ * survives power loss at the cost of an fsync per group commit.
+ */
+export function openDatabase(path: string, sync: SyncMode = 'normal'): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+  db.pragma('busy_timeout = 10000');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  return db;
+}

@@ -1,0 +1,66 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Dedupe by (source, messageId) over a time window, in two generations of tables:
+ * inserts go to the current one, look-ups check both, and when the current one is
+ * older than the window the previous one is dropped and a new one started. A
+ * duplicate is therefore caught for at least `windowMs` (at most twice that),
+ * without an index on time and without a slow DELETE scan on the ingest path.
+ */
+export class DedupeWindow {
+  private gen = 0;
+  private startedAt = 0;
+  private insert!: Database.Statement<[string, string]>;
+  private seenBefore: Database.Statement<[string, string]> | null = null;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly windowMs: number,
+  ) {
+    const meta = db.prepare(`SELECT key, value FROM log_meta WHERE key IN ('dedupe_gen', 'dedupe_started_at')`).all() as {
+      key: string;
+      value: number;
+    }[];
+    for (const row of meta) {
+      if (row.key === 'dedupe_gen') this.gen = row.value;
+      else this.startedAt = row.value;
+    }
+    if (this.gen === 0) this.start(1, Date.now());
+    else this.prepare();
+  }
+
+  /** Must run inside the caller's write transaction. Returns true when the id is new. */
+  admit(sourceId: string, messageId: string, now: number): boolean {
+    if (now - this.startedAt >= this.windowMs) this.rotate(now);
+    if (this.seenBefore && this.seenBefore.get(sourceId, messageId) !== undefined) return false;
+    return this.insert.run(sourceId, messageId).changes === 1;
+  }
+
+  private rotate(now: number): void {
+    this.db.exec(`DROP TABLE IF EXISTS dedupe_g${this.gen - 1}`);
+    this.start(this.gen + 1, now);
+  }
+
+  private start(gen: number, now: number): void {
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS dedupe_g${gen} (source_id TEXT NOT NULL, message_id TEXT NOT NULL,
+         PRIMARY KEY (source_id, message_id)) WITHOUT ROWID`,
+    );
+    const upsert = this.db.prepare(`INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    upsert.run('dedupe_gen', gen);
+    upsert.run('dedupe_started_at', now);
+    this.gen = gen;
+    this.startedAt = now;
+    this.prepare();
+  }
+
+  private prepare(): void {
+    this.insert = this.db.prepare(`INSERT OR IGNORE INTO dedupe_g${this.gen} (source_id, message_id) VALUES (?, ?)`);
+    const prev = this.db
+      .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
+      .get(`dedupe_g${this.gen - 1}`);
+    this.seenBefore = prev
+      ? this.db.prepare(`SELECT 1 FROM dedupe_g${this.gen - 1} WHERE source_id = ? AND message_id = ?`)
+      : null;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The control-plane store: workspace, sources, destination instances.
+ * Embedded implementation: SQLite (./sqlite.ts). A PostgreSQL one follows (issue #4).
+ */
+export interface Workspace {
+  id: string;
+  slug: string;
+  name: string;
+  /** Events per second routed for this workspace; 0 = unlimited (the default). */
+  rateLimitPerSecond: number;
+}
+
+export interface Source {
+  id: string;
+  workspaceId: string;
+  slug: string;
+  name: string;
+  enabled: boolean;
+  writeKeys: string[];
+}
+
+export interface DestinationInstance {
+  id: string;
+  workspaceId: string;
+  /** Instance name, unique per source. */
+  name: string;
+  /** Destination type, e.g. `webhook`. */
+  type: string;
+  enabled: boolean;
+  sourceIds: string[];
+  /** Decrypted settings (secrets are encrypted at rest). */
+  settings: Record<string, unknown>;
+}
+
+export interface ControlPlaneSnapshot {
+  /** Increases on every change; readers in other threads/processes poll it. */
+  version: number;
+  workspace: Workspace;
+  sources: Source[];
+  destinations: DestinationInstance[];
+}
+
+export interface ControlPlaneStore {
+  snapshot(): ControlPlaneSnapshot;
+  /** Cheap: read on a timer by other threads to notice changes. */
+  version(): number;
+  close(): void;
+}

@@ -1,0 +1,151 @@
+/**
+ * The event-log contract: every EventLog implementation (SQLite now, NATS
+ * JetStream in issue #4) must pass these tests.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AppendRecord, EventLog } from '../src/log/types.js';
+
+export interface LogFactory {
+  /** Opens the log at a fresh location. */
+  create(opts: { dedupeWindowMs: number; retentionMs: number }): Promise<EventLog>;
+  /** Closes `log` and opens the same location again (a restart). */
+  reopen(log: EventLog): Promise<EventLog>;
+}
+
+let counter = 0;
+function rec(sourceId: string, n: number, messageId = `m-${++counter}`): AppendRecord {
+  return { workspaceId: 'ws', sourceId, messageId, payload: JSON.stringify({ n, messageId }), receivedAt: Date.now() };
+}
+const H = 3_600_000;
+
+export function logContract(name: string, factory: LogFactory): void {
+  const open = () => factory.create({ dedupeWindowMs: 24 * H, retentionMs: 0 });
+
+  test(`${name}: a lane receives its sources' events in order, starting at the end of the log`, async () => {
+    const log = await open();
+    await log.append([rec('a', 0)]); // before the lane exists: not replayed
+    const lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    await log.append([rec('a', 1), rec('b', 99), rec('a', 2)]);
+    await log.append([rec('a', 3)]);
+    const got = await lane.fetch(10, Date.now());
+    assert.deepEqual(got.map((m) => JSON.parse(m.payload).n), [1, 2, 3]);
+    assert.ok(got.every((m) => m.attempt === 1 && m.firstAttemptAt === null && m.sourceId === 'a'));
+    assert.deepEqual(await lane.fetch(10, Date.now()), [], 'in-flight messages are not handed out twice');
+    await log.close();
+  });
+
+  test(`${name}: a (source, messageId) seen inside the window is acknowledged but not written again`, async () => {
+    const log = await open();
+    const lane = log.lane({ laneId: 'l1', sourceIds: ['a', 'b'] });
+    const first = await log.append([rec('a', 1, 'dup'), rec('a', 2, 'dup'), rec('b', 3, 'dup')]);
+    assert.equal(first.accepted, 2);
+    assert.equal(first.duplicates, 1);
+    const again = await log.append([rec('a', 4, 'dup')]);
+    assert.deepEqual([again.accepted, again.duplicates], [0, 1]);
+    const got = await lane.fetch(10, Date.now());
+    assert.deepEqual(got.map((m) => JSON.parse(m.payload).n), [1, 3]);
+    const reopened = await factory.reopen(log);
+    const afterRestart = await reopened.append([rec('b', 5, 'dup')]);
+    assert.equal(afterRestart.duplicates, 1, 'the dedupe window survives a restart');
+    await reopened.close();
+  });
+
+  test(`${name}: appends made together are committed together and all resolve`, async () => {
+    const log = await open();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append([rec('a', i), rec('a', i)])));
+    assert.equal(results.reduce((n, r) => n + r.accepted, 0), 100);
+    const seqs = results.map((r) => r.lastSeq);
+    assert.ok(seqs.every((s) => s > 0));
+    await log.close();
+  });
+
+  test(`${name}: acked messages are not handed out again after a restart; unsettled ones are`, async () => {
+    let log = await open();
+    let lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    await log.append([rec('a', 1), rec('a', 2), rec('a', 3)]);
+    const got = await lane.fetch(10, Date.now());
+    lane.ack(got[0]!);
+    lane.ack(got[2]!); // 2 is still in flight: the cursor must not pass it
+    await lane.flush();
+    log = await factory.reopen(log);
+    lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    const redelivered = await lane.fetch(10, Date.now());
+    assert.equal(JSON.parse(redelivered[0]!.payload).n, 2, 'the unsettled message comes back');
+    assert.ok(redelivered.every((m) => JSON.parse(m.payload).n !== 1), 'an acked message never comes back');
+    await log.close();
+  });
+
+  test(`${name}: retry hands the message back at its time with the next attempt number, across restarts`, async () => {
+    let log = await open();
+    let lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    await log.append([rec('a', 1)]);
+    const t0 = Date.now();
+    const [m] = await lane.fetch(10, t0);
+    lane.retry(m!, t0 + 60_000, t0);
+    await lane.flush();
+    assert.deepEqual(await lane.fetch(10, t0 + 59_000), [], 'not before its time');
+    assert.equal(await lane.nextRetryAt(), t0 + 60_000);
+    assert.deepEqual(await lane.backlog(), { pending: 0, retrying: 1 });
+    log = await factory.reopen(log);
+    lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    const [again] = await lane.fetch(10, t0 + 60_000);
+    assert.equal(again!.attempt, 2);
+    assert.equal(again!.firstAttemptAt, t0);
+    lane.retry(again!, t0 + 120_000, t0 + 60_000);
+    await lane.flush();
+    const [third] = await lane.fetch(10, t0 + 120_000);
+    assert.equal(third!.attempt, 3);
+    assert.equal(third!.firstAttemptAt, t0, 'the first attempt time is kept');
+    lane.ack(third!);
+    await lane.flush();
+    assert.deepEqual(await lane.fetch(10, t0 + 999_999), []);
+    assert.equal(await lane.nextRetryAt(), null);
+    await log.close();
+  });
+
+  test(`${name}: a failed message is never handed out again, and lanes are independent`, async () => {
+    const log = await open();
+    const l1 = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    const l2 = log.lane({ laneId: 'l2', sourceIds: ['a'] });
+    await log.append([rec('a', 1)]);
+    const [m1] = await l1.fetch(10, Date.now());
+    l1.fail(m1!);
+    await l1.flush();
+    assert.deepEqual(await l1.fetch(10, Date.now() + H), []);
+    const [m2] = await l2.fetch(10, Date.now());
+    assert.equal(JSON.parse(m2!.payload).n, 1, 'another lane still gets the event');
+    await log.deleteLane('l2');
+    await log.close();
+  });
+
+  test(`${name}: prune keeps what any lane still needs and deletes what all lanes are past`, async () => {
+    const log = await open();
+    const fast = log.lane({ laneId: 'fast', sourceIds: ['a'] });
+    const slow = log.lane({ laneId: 'slow', sourceIds: ['a'] });
+    await log.append([rec('a', 1), rec('a', 2), rec('a', 3)]);
+    for (const m of await fast.fetch(10, Date.now())) fast.ack(m);
+    await fast.flush();
+    const [s1] = await slow.fetch(1, Date.now());
+    slow.retry(s1!, Date.now() + H, Date.now());
+    await slow.flush();
+    await new Promise((r) => setTimeout(r, 1100)); // past the retention (0) by the log's clock granularity
+    await log.append([rec('a', 4)]);
+    await log.prune(Date.now());
+    // The slow lane's retry (event 1) and its unread events (2, 3) must survive.
+    const retried = await slow.fetch(10, Date.now() + 2 * H);
+    assert.deepEqual(retried.map((m) => JSON.parse(m.payload).n).sort(), [1, 2, 3, 4]);
+    for (const m of retried) slow.ack(m);
+    await slow.flush();
+    for (const m of await fast.fetch(10, Date.now())) fast.ack(m);
+    await fast.flush();
+    await new Promise((r) => setTimeout(r, 1100));
+    await log.append([rec('a', 5)]);
+    const deleted = await log.prune(Date.now());
+    // Retention is tracked with a (time, seq) mark per second, so the newest event may wait one more mark.
+    assert.ok(deleted >= 3, `events every lane is past are pruned (deleted ${deleted})`);
+    const [next] = await fast.fetch(10, Date.now());
+    assert.equal(JSON.parse(next!.payload).n, 5, 'sequences keep increasing after a prune');
+    await log.close();
+  });
+}
