@@ -25,6 +25,20 @@ export function isPlainObject(value: unknown): value is JsonObject {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * Shallow copy of `a`, then `b`'s keys over it (b wins). Used instead of
+ * `{ ...a, ...b }` on the hot path: in Node 20, adding a property to an object
+ * made by spread costs microseconds (each clone gets a map that later
+ * additions cannot share), while Object.assign copies cost tens of ns.
+ * Object.assign would turn an own "__proto__" key (legal in JSON) into a
+ * prototype change, so such objects take the spread path.
+ */
+export function copyObject(a: JsonObject, b?: JsonObject): JsonObject {
+  if (Object.hasOwn(a, '__proto__') || (b !== undefined && Object.hasOwn(b, '__proto__'))) return { ...a, ...b };
+  const out: JsonObject = Object.assign({}, a);
+  return b === undefined ? out : Object.assign(out, b);
+}
+
 /** A date Segment accepts: ISO 8601, or any date string Date.parse understands. */
 export function isDateString(value: unknown): value is string {
   return typeof value === 'string' && !Number.isNaN(Date.parse(value));
@@ -32,6 +46,11 @@ export function isDateString(value: unknown): value is string {
 
 function fail(field: string, message: string): { ok: false; error: FieldError } {
   return { ok: false, error: { field, message } };
+}
+
+/** A short, safe rendering of a bad value for an error message. */
+function preview(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : describe(value);
 }
 
 function describe(value: unknown): string {
@@ -107,11 +126,11 @@ export function validateMessage(
   } else if (typeof raw.type === 'string' && EVENT_TYPE_SET.has(raw.type)) {
     type = raw.type as EventType;
   } else {
-    const got = raw.type === undefined ? 'it is missing' : `got ${JSON.stringify(raw.type)?.slice(0, 40)}`;
+    const got = raw.type === undefined ? 'it is missing' : `got ${preview(raw.type)}`;
     return fail(`${field}.type`, `"type" must be one of ${EVENT_TYPES.join(', ')} (${got})`);
   }
 
-  const msg: JsonObject = { ...raw };
+  const msg = copyObject(raw);
   msg.type = type;
 
   // Identity: one of the two ids is required for every call type.
@@ -145,7 +164,7 @@ export function validateMessage(
       continue;
     }
     if (!isDateString(value)) {
-      return fail(`${field}.${key}`, `"${key}" must be an ISO 8601 date string, got ${JSON.stringify(value)?.slice(0, 40)}`);
+      return fail(`${field}.${key}`, `"${key}" must be an ISO 8601 date string, got ${preview(value)}`);
     }
   }
 
@@ -187,7 +206,7 @@ export function validateBatchBody(raw: unknown): Result<BatchBody, FieldError> {
     value.integrations = integrations;
   }
   if (sentAt !== undefined && sentAt !== null) {
-    if (!isDateString(sentAt)) return fail('sentAt', `"sentAt" must be an ISO 8601 date string, got ${JSON.stringify(sentAt)?.slice(0, 40)}`);
+    if (!isDateString(sentAt)) return fail('sentAt', `"sentAt" must be an ISO 8601 date string, got ${preview(sentAt)}`);
     value.sentAt = sentAt;
   }
   return { ok: true, value };

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { dedupeKey } from './hash.js';
 
 /**
  * Dedupe by (source, messageId) over a time window, in two generations of tables:
@@ -10,8 +11,8 @@ import type Database from 'better-sqlite3';
 export class DedupeWindow {
   private gen = 0;
   private startedAt = 0;
-  private insert!: Database.Statement<[string, string]>;
-  private seenBefore: Database.Statement<[string, string]> | null = null;
+  private insert!: Database.Statement<[bigint]>;
+  private seenBefore: Database.Statement<[bigint]> | null = null;
 
   constructor(
     private readonly db: Database.Database,
@@ -32,8 +33,9 @@ export class DedupeWindow {
   /** Must run inside the caller's write transaction. Returns true when the id is new. */
   admit(sourceId: string, messageId: string, now: number): boolean {
     if (now - this.startedAt >= this.windowMs) this.rotate(now);
-    if (this.seenBefore && this.seenBefore.get(sourceId, messageId) !== undefined) return false;
-    return this.insert.run(sourceId, messageId).changes === 1;
+    const key = dedupeKey(sourceId, messageId);
+    if (this.seenBefore && this.seenBefore.get(key) !== undefined) return false;
+    return this.insert.run(key).changes === 1;
   }
 
   private rotate(now: number): void {
@@ -43,8 +45,7 @@ export class DedupeWindow {
 
   private start(gen: number, now: number): void {
     this.db.exec(
-      `CREATE TABLE IF NOT EXISTS dedupe_g${gen} (source_id TEXT NOT NULL, message_id TEXT NOT NULL,
-         PRIMARY KEY (source_id, message_id)) WITHOUT ROWID`,
+      `CREATE TABLE IF NOT EXISTS dedupe_g${gen} (key INTEGER PRIMARY KEY)`,
     );
     const upsert = this.db.prepare(`INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
     upsert.run('dedupe_gen', gen);
@@ -55,12 +56,12 @@ export class DedupeWindow {
   }
 
   private prepare(): void {
-    this.insert = this.db.prepare(`INSERT OR IGNORE INTO dedupe_g${this.gen} (source_id, message_id) VALUES (?, ?)`);
+    this.insert = this.db.prepare(`INSERT OR IGNORE INTO dedupe_g${this.gen} (key) VALUES (?)`);
     const prev = this.db
       .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
       .get(`dedupe_g${this.gen - 1}`);
     this.seenBefore = prev
-      ? this.db.prepare(`SELECT 1 FROM dedupe_g${this.gen - 1} WHERE source_id = ? AND message_id = ?`)
+      ? this.db.prepare(`SELECT 1 FROM dedupe_g${this.gen - 1} WHERE key = ?`)
       : null;
   }
 }

@@ -1,0 +1,281 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { Result } from '../protocol/types.js';
+import type { PlannedDestination, PlannedSource, WorkspacePlan } from '../store/plan.js';
+
+export { watchWorkspaceFile } from './watch-file.js';
+
+/**
+ * The workspace file: config-as-code for the control plane (YAML or JSON).
+ *
+ *   workspace: { slug: acme }
+ *   sources:
+ *     - slug: web-prod
+ *       writeKey: wk_web_prod
+ *   destinations:
+ *     - name: Orders webhook
+ *       type: webhook
+ *       sources: [web-prod]
+ *       settings: { urls: [http://127.0.0.1:9999/hook] }
+ *
+ * Derivations (ids are what the Public API and the log use, so they must be stable):
+ * - workspace id = `id` or else the slug; name = `name` or else the slug; rateLimit absent = 0 (off).
+ * - source id = `id` or else the slug; name = `name` or else the slug; enabled defaults to true;
+ *   write keys = `writeKey` plus `writeKeys` (at least one; unique across all sources).
+ * - destination id = `id` or else the slugified name (`Orders webhook` -> `orders-webhook`).
+ *   Two destinations with the same name on different sources would derive the same id:
+ *   then each needs an explicit `id`. `sources` names sources by slug or id.
+ * Unknown fields are errors: a typo (`writekey:`) must not be silently ignored.
+ */
+export interface ConfigError {
+  /** Where in the file, e.g. `destinations[0].settings.urls[1]`; empty for the whole file. */
+  path: string;
+  message: string;
+}
+
+/** Destination types the file may use: the real destination registry satisfies this. */
+export type DestinationTypes = ReadonlyMap<string, { settingsSchema: z.ZodType; secretSettings: readonly string[] }>;
+
+const slug = z.string().regex(/^[a-z0-9_-]+$/, 'must be lowercase letters, digits, "-" or "_"');
+const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" or "_"');
+// No ":" (the SDKs send the key as the Basic auth user) and nothing that needs
+// escaping in /v1/projects/:writeKey/settings.
+const writeKey = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, "_", "-" or "."');
+const name = z.string().trim().min(1, 'must not be empty');
+
+const fileSchema = z.strictObject({
+  workspace: z.strictObject({
+    id: id.optional(),
+    slug,
+    name: name.optional(),
+    rateLimit: z.number().int().min(0).optional(),
+  }),
+  sources: z
+    .array(
+      z.strictObject({
+        id: id.optional(),
+        slug,
+        name: name.optional(),
+        enabled: z.boolean().default(true),
+        writeKey: writeKey.optional(),
+        writeKeys: z.array(writeKey).optional(),
+      }),
+    )
+    .default([]),
+  destinations: z
+    .array(
+      z.strictObject({
+        id: id.optional(),
+        name,
+        type: z.string().min(1),
+        enabled: z.boolean().default(true),
+        sources: z.array(z.string().min(1)).min(1, 'connect at least one source'),
+        settings: z.record(z.string(), z.unknown()).default({}),
+      }),
+    )
+    .default([]),
+});
+type FileShape = z.infer<typeof fileSchema>;
+
+/** Parses and validates a workspace file; `fileName` picks the format by extension. */
+export function parseWorkspaceFile(text: string, fileName: string, types: DestinationTypes): Result<WorkspacePlan, ConfigError[]> {
+  const raw = parseText(text, fileName);
+  if (!raw.ok) return raw;
+  if (raw.value === null || raw.value === undefined) {
+    return fail([{ path: '', message: 'the file is empty; expected `workspace`, `sources` and `destinations`' }]);
+  }
+  const shape = fileSchema.safeParse(raw.value, { error: requiredMessage });
+  if (!shape.success) {
+    // Still check destination settings where possible, so one edit round fixes all errors.
+    const errors = zodErrors(shape.error.issues, []);
+    const rawDestinations = isRecord(raw.value) && Array.isArray(raw.value.destinations) ? raw.value.destinations : [];
+    rawDestinations.forEach((d: unknown, i) => {
+      if (!isRecord(d) || typeof d.type !== 'string') return;
+      const settings = d.settings ?? {};
+      if (isRecord(settings)) checkSettings(d.type, settings, i, types, errors);
+    });
+    return fail(errors);
+  }
+  return resolve(shape.data, types);
+}
+
+/** Reads and parses the file; a read failure is a ConfigError too, so callers handle one kind of failure. */
+export function readWorkspaceFile(filePath: string, types: DestinationTypes): Result<WorkspacePlan, ConfigError[]> {
+  let text: string;
+  try {
+    text = fs.readFileSync(filePath, 'utf8');
+  } catch (err) {
+    return fail([{ path: '', message: `cannot read ${filePath}: ${(err as Error).message}` }]);
+  }
+  return parseWorkspaceFile(text, filePath, types);
+}
+
+/** One line per error, for logs and the CLI: `workspace.yaml: destinations[0].type: ...`. */
+export function formatConfigErrors(fileName: string, errors: readonly ConfigError[]): string {
+  return errors.map((e) => `${fileName}: ${e.path ? `${e.path}: ` : ''}${e.message}`).join('\n');
+}
+
+function parseText(text: string, fileName: string): Result<unknown, ConfigError[]> {
+  const ext = path.extname(fileName).toLowerCase();
+  if (ext === '.json') {
+    try {
+      return { ok: true, value: JSON.parse(text) as unknown };
+    } catch (err) {
+      return fail([{ path: '', message: `JSON syntax error: ${jsonPosition(text, (err as Error).message)}` }]);
+    }
+  }
+  if (ext === '.yaml' || ext === '.yml') {
+    const doc = parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length > 0) {
+      // The pretty message starts with "... at line L, column C:" and then quotes the source lines.
+      return fail(doc.errors.map((e) => ({ path: '', message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/:$/, '')}` })));
+    }
+    return { ok: true, value: doc.toJS() as unknown };
+  }
+  return fail([{ path: '', message: `unsupported file extension "${ext}": use .yaml, .yml or .json` }]);
+}
+
+/** V8 reports "at position N"; people look for line and column. */
+function jsonPosition(text: string, message: string): string {
+  const m = /at position (\d+)/.exec(message);
+  if (!m) return message;
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${message.replace(/\s*\(line \d+ column \d+\)$/, '')} (line ${line}, column ${column})`;
+}
+
+/** Checks that need the whole file: references, uniqueness, destination types and settings. */
+function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan, ConfigError[]> {
+  const errors: ConfigError[] = [];
+  const w = file.workspace;
+
+  const sources: PlannedSource[] = [];
+  const sourceRef = new Map<string, string>(); // slug or id -> id
+  const keyOwner = new Map<string, number>();
+  file.sources.forEach((s, i) => {
+    const sid = s.id ?? s.slug;
+    if (sources.some((o) => o.slug === s.slug)) errors.push({ path: `sources[${i}].slug`, message: `slug "${s.slug}" is used by another source` });
+    if (sources.some((o) => o.id === sid)) errors.push({ path: `sources[${i}].${s.id ? 'id' : 'slug'}`, message: `source id "${sid}" is used by another source` });
+    const keys = [
+      ...(s.writeKey ? [{ key: s.writeKey, path: `sources[${i}].writeKey` }] : []),
+      ...(s.writeKeys ?? []).map((key, k) => ({ key, path: `sources[${i}].writeKeys[${k}]` })),
+    ];
+    if (keys.length === 0) errors.push({ path: `sources[${i}]`, message: 'needs at least one write key (`writeKey` or `writeKeys`)' });
+    for (const { key, path: p } of keys) {
+      const owner = keyOwner.get(key);
+      if (owner !== undefined && owner !== i) {
+        errors.push({ path: p, message: `write key "${key}" is already used by sources[${owner}] ("${file.sources[owner]!.slug}"); a write key identifies exactly one source` });
+      }
+      keyOwner.set(key, owner ?? i);
+    }
+    sourceRef.set(sid, sid);
+    sourceRef.set(s.slug, sid);
+    sources.push({ id: sid, slug: s.slug, name: s.name ?? s.slug, enabled: s.enabled, writeKeys: [...new Set(keys.map((k) => k.key))] });
+  });
+
+  const destinations: PlannedDestination[] = [];
+  const instanceNames = new Map<string, number>(); // `${sourceId}\0${name}` -> destination index
+  const idOwner = new Map<string, number>();
+  file.destinations.forEach((d, i) => {
+    const at = `destinations[${i}]`;
+    const sourceIds: string[] = [];
+    let nameClash = false;
+    d.sources.forEach((ref, j) => {
+      const sid = sourceRef.get(ref);
+      if (sid === undefined) {
+        errors.push({ path: `${at}.sources[${j}]`, message: `unknown source "${ref}"; known sources: ${list(sources.map((s) => s.slug))}` });
+      } else if (sourceIds.includes(sid)) {
+        errors.push({ path: `${at}.sources[${j}]`, message: `source "${ref}" is listed twice` });
+      } else {
+        sourceIds.push(sid);
+        const other = instanceNames.get(`${sid}\0${d.name}`);
+        if (other !== undefined) {
+          nameClash = true;
+          errors.push({ path: `${at}.name`, message: `instance name "${d.name}" is already used on source "${ref}" by destinations[${other}]; instance names are unique per source` });
+        } else instanceNames.set(`${sid}\0${d.name}`, i);
+      }
+    });
+
+    const did = d.id ?? slugify(d.name);
+    const other = idOwner.get(did);
+    if (!did) {
+      errors.push({ path: `${at}.id`, message: `cannot derive an id from the name "${d.name}"; give an explicit \`id\`` });
+    } else if (other !== undefined && !nameClash) {
+      errors.push({
+        path: `${at}.id`,
+        message: d.id
+          ? `id "${did}" is already used by destinations[${other}]`
+          : `derived id "${did}" collides with destinations[${other}] ("${file.destinations[other]!.name}"); destinations with the same name need an explicit \`id\``,
+      });
+    } else idOwner.set(did, i);
+
+    const checked = checkSettings(d.type, d.settings, i, types, errors);
+    if (!checked) return;
+    destinations.push({ id: did, name: d.name, type: d.type, enabled: d.enabled, sourceIds, ...checked });
+  });
+
+  if (errors.length > 0) return fail(errors);
+  const workspace = { id: w.id ?? w.slug, slug: w.slug, name: w.name ?? w.slug, rateLimitPerSecond: w.rateLimit ?? 0 };
+  return { ok: true, value: { workspace, sources, destinations } };
+}
+
+/** Validates settings against the type's schema; returns them with defaults applied, or pushes errors. */
+function checkSettings(
+  typeName: string, raw: Record<string, unknown>, i: number, types: DestinationTypes, errors: ConfigError[],
+): { settings: Record<string, unknown>; secretSettings: string[] } | undefined {
+  const type = types.get(typeName);
+  if (!type) {
+    errors.push({ path: `destinations[${i}].type`, message: `unknown destination type "${typeName}"; known types: ${list([...types.keys()])}` });
+    return undefined;
+  }
+  const settings = type.settingsSchema.safeParse(raw, { error: requiredMessage });
+  if (!settings.success) {
+    errors.push(...zodErrors(settings.error.issues, ['destinations', i, 'settings']));
+    return undefined;
+  }
+  if (!isRecord(settings.data)) {
+    errors.push({ path: `destinations[${i}].settings`, message: 'must be an object' });
+    return undefined;
+  }
+  return { settings: settings.data, secretSettings: [...type.secretSettings] };
+}
+
+/** `Orders webhook` -> `orders-webhook`. */
+export function slugify(text: string): string {
+  return text.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+function zodErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): ConfigError[] {
+  return issues.flatMap((issue) => {
+    const at = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: formatPath([...at, key]), message: 'unknown field' }));
+    }
+    return [{ path: formatPath(at), message: issue.message }];
+  });
+}
+
+/** A missing field reads better as "required" than as "expected string, received undefined". */
+function requiredMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  return issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
+}
+
+function formatPath(parts: readonly PropertyKey[]): string {
+  return parts.reduce<string>((acc, p) =>
+    typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p), '');
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function list(items: readonly string[]): string {
+  return items.length ? items.map((x) => `"${x}"`).join(', ') : '(none)';
+}
+
+function fail<T>(error: ConfigError[]): Result<T, ConfigError[]> {
+  return { ok: false, error };
+}

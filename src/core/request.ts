@@ -1,0 +1,121 @@
+import { Agent, request as undiciRequest } from 'undici';
+import type { Exchange } from './result.js';
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The only way destinations reach the network: injected, so timeouts, capture and tests live in one place. */
+export type RequestFn = (req: HttpRequest) => Promise<HttpResponse>;
+
+/** A request that got no HTTP response. Network errors and timeouts are retryable. */
+export class RequestError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'timeout' | 'network',
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+  readonly retryable = true;
+}
+
+export interface RequestClientOptions {
+  timeoutMs: number;
+  /** Connections kept per origin. */
+  connectionsPerOrigin: number;
+}
+
+/** A keep-alive HTTP client (undici) with one timeout covering headers and body. */
+export function createRequestClient(options: RequestClientOptions): { request: RequestFn; close: () => Promise<void> } {
+  const agent = new Agent({ connections: options.connectionsPerOrigin, keepAliveTimeout: 10_000, pipelining: 1 });
+  const request: RequestFn = async (req) => {
+    const timeout = req.timeoutMs ?? options.timeoutMs;
+    const signal = AbortSignal.timeout(timeout);
+    try {
+      const res = await undiciRequest(req.url, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        dispatcher: agent,
+        signal,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+      const body = await res.body.text();
+      return { status: res.statusCode, headers: flattenHeaders(res.headers), body };
+    } catch (err) {
+      if (signal.aborted || isTimeout(err)) throw new RequestError(`timed out after ${timeout} ms`, 'timeout');
+      throw new RequestError(describe(err), 'network');
+    }
+  };
+  return { request, close: () => agent.close() };
+}
+
+function isTimeout(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.cause?.code ?? e.code;
+  const message = e.cause?.message ?? e.message ?? String(err);
+  return code ? `${code}: ${message}` : message;
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+const MAX_CAPTURED_BODY = 4096;
+
+/**
+ * Wraps a RequestFn so every exchange is recorded (truncated, with the given
+ * header names redacted) for Event Delivery samples and failure logs.
+ */
+export function capturing(base: RequestFn, redactHeaders: readonly string[]): { request: RequestFn; exchanges: Exchange[] } {
+  const exchanges: Exchange[] = [];
+  const redact = new Set(redactHeaders.map((h) => h.toLowerCase()));
+  const request: RequestFn = async (req) => {
+    const started = Date.now();
+    const exchange: Exchange = {
+      request: { method: req.method, url: req.url, headers: redacted(req.headers, redact), body: truncate(req.body ?? '') },
+      durationMs: 0,
+    };
+    exchanges.push(exchange);
+    try {
+      const res = await base(req);
+      exchange.response = { status: res.status, headers: res.headers, body: truncate(res.body) };
+      return res;
+    } catch (err) {
+      exchange.error = err instanceof Error ? err.message : String(err);
+      throw err;
+    } finally {
+      exchange.durationMs = Date.now() - started;
+    }
+  };
+  return { request, exchanges };
+}
+
+function redacted(headers: Record<string, string>, names: Set<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = names.has(k.toLowerCase()) || k.toLowerCase() === 'authorization' ? '[redacted]' : v;
+  return out;
+}
+
+function truncate(s: string): string {
+  return s.length > MAX_CAPTURED_BODY ? `${s.slice(0, MAX_CAPTURED_BODY)}…[truncated ${s.length - MAX_CAPTURED_BODY} chars]` : s;
+}

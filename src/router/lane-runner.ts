@@ -1,0 +1,184 @@
+import type { Logger } from 'pino';
+import { nextAttempt, type RetryPolicy } from '../core/retry.js';
+import type { RequestFn } from '../core/request.js';
+import type { DeliveryOutcome } from '../core/result.js';
+import { decideRoute, type RouteTarget } from '../core/route.js';
+import type { DestinationDefinition } from '../destinations/types.js';
+import type { Lane, LaneMessage } from '../log/types.js';
+import type { StatsRecorder } from '../observability/stats.js';
+import type { SegmentMessage } from '../protocol/types.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface LaneRunnerDeps {
+  lane: Lane;
+  target: RouteTarget;
+  definition: DestinationDefinition<unknown>;
+  settings: unknown;
+  request: RequestFn;
+  policy: RetryPolicy;
+  stats: StatsRecorder;
+  logger: Logger;
+  /** Deliveries in flight at once for this destination instance. */
+  concurrency: number;
+  /** Workspace rate limit in events/s, 0 = none. */
+  rateLimitPerSecond: number;
+  now: () => number;
+  random: () => number;
+}
+
+const FLUSH_EVERY_MS = 50;
+const IDLE_POLL_MS = 1000;
+const SAMPLE_EVENT_CHARS = 4096;
+
+/**
+ * Delivers one destination instance's lane: keeps up to `concurrency` deliveries
+ * in flight, settles each message exactly once (ack / retry / fail), and flushes
+ * settlements to the log at most every 50 ms. Its only memory is what is in
+ * flight; the backlog stays in the log. A slow destination only fills its own
+ * in-flight budget.
+ */
+export class LaneRunner {
+  private inFlight = 0;
+  private stopped = false;
+  private wakeUp: (() => void) | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private lastFlush = 0;
+  private readonly bucket: TokenBucket | null;
+  private readonly scope: string;
+
+  constructor(private readonly deps: LaneRunnerDeps) {
+    this.scope = `dest:${deps.lane.id}`;
+    this.bucket = deps.rateLimitPerSecond > 0 ? new TokenBucket(deps.rateLimitPerSecond, deps.now()) : null;
+  }
+
+  start(): void {
+    this.loopDone = this.loop().catch((err: unknown) => {
+      this.deps.logger.error({ err }, 'lane stopped on an unexpected error');
+    });
+  }
+
+  /** New events were committed, or a delivery finished: look again now. */
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /** Stops fetching, lets in-flight deliveries finish (they are settled and flushed). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loopDone;
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.deps.lane.close();
+  }
+
+  private async loop(): Promise<void> {
+    const { lane, concurrency, now } = this.deps;
+    while (!this.stopped) {
+      let room = concurrency - this.inFlight;
+      let throttledMs = 0;
+      if (room > 0 && this.bucket) {
+        room = this.bucket.take(room, now());
+        if (room === 0) throttledMs = this.bucket.waitMs();
+      }
+      const messages = room > 0 ? await lane.fetch(room, now()) : [];
+      for (const m of messages) {
+        this.inFlight++;
+        void this.process(m).finally(() => {
+          this.inFlight--;
+          this.wake();
+        });
+      }
+      if (now() - this.lastFlush >= FLUSH_EVERY_MS) {
+        await lane.flush();
+        this.lastFlush = now();
+      }
+      if (messages.length > 0 && messages.length === room) continue;
+      await this.sleep(throttledMs || (this.inFlight > 0 ? FLUSH_EVERY_MS : await this.idleMs()));
+    }
+    await lane.flush();
+  }
+
+  private async idleMs(): Promise<number> {
+    const at = await this.deps.lane.nextRetryAt();
+    return at === null ? IDLE_POLL_MS : Math.max(0, Math.min(IDLE_POLL_MS, at - this.deps.now()));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async process(m: LaneMessage): Promise<void> {
+    const { lane, stats, now } = this.deps;
+    let message: SegmentMessage;
+    try {
+      message = JSON.parse(m.payload) as SegmentMessage;
+    } catch {
+      lane.fail(m);
+      stats.count(this.scope, 'discarded', 1, 'unreadable_event');
+      return;
+    }
+    const decision = decideRoute(message, this.deps.target);
+    if (decision.kind === 'skip') {
+      lane.ack(m);
+      stats.count(this.scope, 'filtered', 1, decision.reason);
+      return;
+    }
+    const attemptedAt = now();
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message, payload: m.payload, request: this.deps.request });
+    } catch (err) {
+      // A destination that throws instead of returning an outcome has a bug; retry
+      // (bounded by the policy) rather than lose the event, and say why.
+      outcome = { kind: 'retry', reason: `destination error: ${err instanceof Error ? err.message : String(err)}`, exchanges: [] };
+    }
+    this.settle(m, outcome, attemptedAt);
+  }
+
+  private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number): void {
+    const { lane, stats, now, logger } = this.deps;
+    const log = logger.child({ messageId: m.messageId, attempt: m.attempt });
+    if (outcome.kind === 'delivered') {
+      lane.ack(m);
+      stats.count(this.scope, 'delivered');
+      if (m.attempt === 1) stats.count(this.scope, 'delivered_first_attempt');
+      stats.latencyMs(this.scope, now() - m.receivedAt);
+      return;
+    }
+    const sample = { messageId: m.messageId, attempt: m.attempt, event: m.payload.slice(0, SAMPLE_EVENT_CHARS), exchanges: outcome.exchanges };
+    if (outcome.kind === 'discard') {
+      lane.fail(m);
+      stats.count(this.scope, 'discarded', 1, outcome.reason);
+      stats.failure(this.scope, outcome.reason, sample);
+      log.warn({ reason: outcome.reason }, 'delivery discarded');
+      return;
+    }
+    stats.count(this.scope, 'attempt_failed', 1, outcome.reason);
+    const next = nextAttempt(
+      { attempt: m.attempt, firstAttemptAt: m.firstAttemptAt ?? attemptedAt, now: now(), retryAfterMs: outcome.retryAfterMs ?? null },
+      this.deps.policy,
+      this.deps.random,
+    );
+    if (next.kind === 'retry') {
+      lane.retry(m, next.at, attemptedAt);
+      log.debug({ reason: outcome.reason, retryAt: new Date(next.at).toISOString() }, 'delivery will be retried');
+      return;
+    }
+    const reason = `${next.reason} (last error: ${outcome.reason})`;
+    lane.fail(m);
+    stats.count(this.scope, 'failed', 1, reason);
+    stats.failure(this.scope, reason, sample);
+    log.warn({ reason }, 'delivery failed');
+  }
+}

@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import type { RetryPolicy } from '../core/retry.js';
+import type { RequestFn } from '../core/request.js';
+import type { DestinationDefinition } from '../destinations/types.js';
+import type { SqliteEventLog } from '../log/sqlite/log.js';
+import type { StatsRecorder } from '../observability/stats.js';
+import type { EventType } from '../protocol/types.js';
+import { ControlPlaneEmptyError } from '../store/sqlite.js';
+import type { ControlPlaneStore, DestinationInstance } from '../store/types.js';
+import { LaneRunner } from './lane-runner.js';
+
+export interface RouterDeps {
+  log: SqliteEventLog;
+  store: ControlPlaneStore;
+  types: ReadonlyMap<string, DestinationDefinition<never>>;
+  request: RequestFn;
+  policy: RetryPolicy;
+  stats: StatsRecorder;
+  logger: Logger;
+  concurrency: number;
+  now: () => number;
+  random: () => number;
+}
+
+/**
+ * Keeps one LaneRunner per enabled destination instance in line with the
+ * control plane. A changed instance (settings, sources, rate) gets a new runner on
+ * the same lane, so its cursor and pending retries carry over. A disabled or
+ * deleted instance loses its lane: like Segment, events that arrive while a
+ * destination is off are not delivered to it later.
+ */
+export class Router {
+  private readonly runners = new Map<string, { runner: LaneRunner; fingerprint: string }>();
+  private syncedVersion = -1;
+
+  constructor(private readonly deps: RouterDeps) {}
+
+  async sync(): Promise<void> {
+    const version = this.deps.store.version();
+    if (version === this.syncedVersion) return;
+    let snapshot;
+    try {
+      snapshot = this.deps.store.snapshot();
+    } catch (err) {
+      if (err instanceof ControlPlaneEmptyError) return; // nothing configured yet
+      throw err;
+    }
+    this.syncedVersion = snapshot.version;
+    const rate = snapshot.workspace.rateLimitPerSecond;
+    const wanted = new Map(snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0).map((d) => [d.id, d]));
+    for (const [id, entry] of this.runners) {
+      const next = wanted.get(id);
+      if (next && fingerprint(next, rate) === entry.fingerprint) continue;
+      this.runners.delete(id);
+      await entry.runner.stop();
+    }
+    for (const laneId of this.deps.log.laneIds()) {
+      if (!wanted.has(laneId)) await this.deps.log.deleteLane(laneId);
+    }
+    for (const [id, instance] of wanted) {
+      if (this.runners.has(id)) continue;
+      const runner = this.createRunner(instance, rate);
+      if (!runner) continue;
+      this.runners.set(id, { runner, fingerprint: fingerprint(instance, rate) });
+      runner.start();
+    }
+  }
+
+  private createRunner(instance: DestinationInstance, rateLimitPerSecond: number): LaneRunner | null {
+    const logger = this.deps.logger.child({ destination: instance.id });
+    const definition = this.deps.types.get(instance.type) as DestinationDefinition<unknown> | undefined;
+    if (!definition) {
+      logger.error({ type: instance.type }, 'unknown destination type; not delivering');
+      return null;
+    }
+    const parsed = definition.settingsSchema.safeParse(instance.settings);
+    if (!parsed.success) {
+      logger.error({ issues: parsed.error.issues.map((i) => i.path.join('.')) }, 'invalid destination settings; not delivering');
+      return null;
+    }
+    return new LaneRunner({
+      lane: this.deps.log.lane({ laneId: instance.id, sourceIds: instance.sourceIds }),
+      target: {
+        destinationName: definition.name,
+        instanceName: instance.name,
+        supportedTypes: new Set<EventType>(definition.supportedTypes),
+      },
+      definition,
+      settings: parsed.data,
+      request: this.deps.request,
+      policy: this.deps.policy,
+      stats: this.deps.stats,
+      logger,
+      concurrency: this.deps.concurrency,
+      rateLimitPerSecond,
+      now: this.deps.now,
+      random: this.deps.random,
+    });
+  }
+
+  wake(): void {
+    for (const { runner } of this.runners.values()) runner.wake();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.runners.values()].map(({ runner }) => runner.stop()));
+    this.runners.clear();
+  }
+}
+
+function fingerprint(d: DestinationInstance, rate: number): string {
+  return JSON.stringify([d.name, d.type, d.sourceIds, d.settings, rate]);
+}

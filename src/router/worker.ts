@@ -1,0 +1,101 @@
+/**
+ * The router's thread. Delivery (JSON parsing, HTTP, settlement writes) runs here
+ * so it never competes with the HTTP front for the main event loop; on two cores
+ * ingest and delivery each get one. It opens its own connections to the same
+ * SQLite files (WAL lets them read while the ingest thread writes).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import { createRequestClient } from '../core/request.js';
+import type { RetryPolicy } from '../core/retry.js';
+import { destinationTypes } from '../destinations/registry.js';
+import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
+import { SqliteEventLog } from '../log/sqlite/log.js';
+import { StatsRecorder } from '../observability/stats.js';
+import { openSqliteControlPlane } from '../store/sqlite.js';
+import { Router } from './router.js';
+
+export interface RouterWorkerData {
+  logPath: string;
+  controlPath: string;
+  statsPath: string;
+  secretKeyHex: string;
+  sync: SyncMode;
+  dedupeWindowMs: number;
+  retentionMs: number;
+  retry: RetryPolicy;
+  concurrency: number;
+  requestTimeoutMs: number;
+  logLevel: string;
+}
+
+export type ToRouter = { type: 'wake' } | { type: 'sync' } | { type: 'stop' };
+export type FromRouter = { type: 'ready' } | { type: 'stopped' } | { type: 'error'; message: string };
+
+const SYNC_POLL_MS = 500;
+const PRUNE_EVERY_MS = 60_000;
+
+async function main(): Promise<void> {
+  const data = workerData as RouterWorkerData;
+  const port = parentPort!;
+  const logger = pino({ level: data.logLevel, base: { thread: 'router' } });
+  const log = new SqliteEventLog({ path: data.logPath, sync: data.sync, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs });
+  const controlDb = openDatabase(data.controlPath, data.sync);
+  const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
+  const statsDb = openDatabase(data.statsPath, 'normal');
+  const stats = new StatsRecorder(statsDb);
+  const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency });
+  const router = new Router({
+    log,
+    store,
+    types: destinationTypes,
+    request: http.request,
+    policy: data.retry,
+    stats,
+    logger,
+    concurrency: data.concurrency,
+    now: Date.now,
+    random: Math.random,
+  });
+
+  let syncing: Promise<void> = Promise.resolve();
+  const sync = () => {
+    syncing = syncing.then(() => router.sync()).catch((err: unknown) => logger.error({ err }, 'applying configuration failed'));
+    return syncing;
+  };
+  await sync();
+  const timers = [
+    setInterval(() => void sync(), SYNC_POLL_MS),
+    setInterval(() => stats.flush(), 1000),
+    setInterval(() => {
+      log.prune(Date.now()).then(
+        (n) => n > 0 && logger.info({ deleted: n }, 'pruned delivered events'),
+        (err: unknown) => logger.error({ err }, 'pruning failed'),
+      );
+    }, PRUNE_EVERY_MS),
+  ];
+
+  port.on('message', (msg: ToRouter) => {
+    if (msg.type === 'wake') router.wake();
+    else if (msg.type === 'sync') void sync();
+    else if (msg.type === 'stop') {
+      for (const t of timers) clearInterval(t);
+      void (async () => {
+        await syncing;
+        await router.stop();
+        stats.flush();
+        await http.close();
+        await log.close();
+        store.close();
+        controlDb.close();
+        statsDb.close();
+        port.postMessage({ type: 'stopped' } satisfies FromRouter);
+      })();
+    }
+  });
+  port.postMessage({ type: 'ready' } satisfies FromRouter);
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies FromRouter);
+});

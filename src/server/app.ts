@@ -1,0 +1,110 @@
+import type Database from 'better-sqlite3';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { EventLog } from '../log/types.js';
+import type { StatsRecorder } from '../observability/stats.js';
+import type { Source } from '../store/types.js';
+import type { ControlPlaneStore } from '../store/types.js';
+import { registerApi } from './api.js';
+import { registerIngest } from './ingest.js';
+
+export interface AppDeps {
+  logger: Logger;
+  trustedProxies: string[];
+  log: EventLog;
+  logDb: Database.Database;
+  store: ControlPlaneStore & { sourceByWriteKey(key: string): Source | undefined };
+  stats: StatsRecorder;
+  statsDb: Database.Database;
+  canAccept: () => boolean;
+  isReady: () => { ok: boolean; reason?: string };
+  adminToken?: string;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // No per-request log lines: at tens of thousands of requests a second they would cost more than ingest.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: deps.trustedProxies.length > 0 ? deps.trustedProxies : false,
+    bodyLimit: 1024 * 1024,
+  }) as unknown as FastifyInstance; // pino's Logger type vs FastifyBaseLogger: same object, narrower generic
+  // Every body arrives as raw bytes: the Tracking API decodes gzip and parses JSON
+  // itself (analytics.js sends JSON as text/plain to avoid CORS preflights).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/v1/')) return;
+    reply.header('access-control-allow-origin', req.headers.origin ?? '*');
+    reply.header('access-control-allow-credentials', 'true');
+    reply.header('vary', 'Origin');
+  });
+  app.options('/v1/*', async (_req, reply) =>
+    reply
+      .code(204)
+      .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+      .header('access-control-allow-headers', 'Content-Type, Authorization, Content-Encoding')
+      .header('access-control-max-age', '86400')
+      .send(),
+  );
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(400).send({ success: false, error: 'the request exceeds the 500KB limit', field: 'body', limit: '500KB per request' });
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) deps.logger.error({ err }, 'request failed');
+    return reply.code(status).send({ success: false, error: status === 500 ? 'internal error' : err.message });
+  });
+
+  // Wrong method on a Tracking API path: say which method works.
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: '/v1/:call',
+    handler: async (req, reply) =>
+      reply.code(405).header('allow', 'POST').send({ success: false, error: `${req.method} is not allowed here; the Tracking API takes POST` }),
+  });
+
+  registerIngest(app, {
+    log: deps.log,
+    stats: deps.stats,
+    logger: deps.logger,
+    sourceByWriteKey: (key) => deps.store.sourceByWriteKey(key),
+    canAccept: deps.canAccept,
+  });
+  registerSettings(app, deps);
+  registerApi(app, { store: deps.store, statsDb: deps.statsDb, logDb: deps.logDb, adminToken: deps.adminToken });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_req, reply) => {
+    const r = deps.isReady();
+    return reply.code(r.ok ? 200 : 503).send(r.ok ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
+  });
+  return app;
+}
+
+/**
+ * The settings analytics.js loads at start (`cdnURL/v1/projects/<writeKey>/settings`):
+ * it points the library's Segment.io integration at this server.
+ */
+function registerSettings(app: FastifyInstance, deps: AppDeps): void {
+  app.get<{ Params: { writeKey: string } }>('/v1/projects/:writeKey/settings', async (req, reply) => {
+    const source = deps.store.sourceByWriteKey(req.params.writeKey);
+    if (!source || !source.enabled) return reply.code(404).send({ success: false, error: 'invalid write key' });
+    const host = req.headers.host ?? `localhost`;
+    return {
+      integrations: {
+        'Segment.io': { apiKey: req.params.writeKey, apiHost: `${host}/v1`, protocol: req.protocol, unbundledIntegrations: [], addBundledMetadata: true },
+      },
+      plan: { track: { __default: { enabled: true, integrations: {} } }, identify: { __default: { enabled: true } }, group: { __default: { enabled: true } } },
+      edgeFunction: {},
+      analyticsNextEnabled: true,
+      middlewareSettings: {},
+      enabledMiddleware: {},
+      metrics: { sampleRate: 0 },
+      legacyVideoPluginsEnabled: false,
+      remotePlugins: [],
+    };
+  });
+}

@@ -1,0 +1,90 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one typed configuration module: every key has a default and an environment
+ * variable, and CLI flags override the environment. Nothing else in the project
+ * reads process.env; components receive only the keys they use.
+ */
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+const schema = z.object({
+  PORT: int(8080),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().default('./data'),
+  SWITCHYARD_CONFIG: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Comma-separated IPs/CIDRs whose X-Forwarded-For is believed for context.ip. */
+  SWITCHYARD_TRUSTED_PROXIES: z.string().default(''),
+  SWITCHYARD_DEDUPE_WINDOW_HOURS: z.coerce.number().positive().default(24),
+  SWITCHYARD_RETENTION_HOURS: z.coerce.number().nonnegative().default(24),
+  SWITCHYARD_MIN_FREE_DISK_MB: int(256),
+  SWITCHYARD_SYNC: z.enum(['normal', 'full']).default('normal'),
+  SWITCHYARD_MAX_RETRIES: int(9),
+  SWITCHYARD_RETRY_WINDOW_HOURS: z.coerce.number().positive().default(4),
+  SWITCHYARD_RETRY_BASE_MS: int(1000),
+  SWITCHYARD_RETRY_MAX_DELAY_MS: int(600_000),
+  SWITCHYARD_DELIVERY_CONCURRENCY: z.coerce.number().int().positive().default(64),
+  SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  SWITCHYARD_SECRET_KEY: z.string().optional(),
+  /** When set, /api/* requires `Authorization: Bearer <token>` (until the Public API's tokens land). */
+  SWITCHYARD_ADMIN_TOKEN: z.string().optional(),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  configFile?: string;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  trustedProxies: string[];
+  dedupeWindowMs: number;
+  retentionMs: number;
+  minFreeDiskBytes: number;
+  sync: 'normal' | 'full';
+  retry: { maxRetries: number; windowMs: number; baseDelayMs: number; maxDelayMs: number };
+  deliveryConcurrency: number;
+  requestTimeoutMs: number;
+  secretKey?: string;
+  adminToken?: string;
+}
+
+export interface CliOverrides {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  configFile?: string;
+}
+
+const H = 3_600_000;
+
+export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {}): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new Error(`invalid environment variable ${String(first.path[0])}: ${first.message}`);
+  }
+  const e = parsed.data;
+  return {
+    port: overrides.port ?? e.PORT,
+    host: overrides.host ?? e.HOST,
+    dataDir: path.resolve(overrides.dataDir ?? e.DATA_DIR),
+    configFile: overrides.configFile ?? e.SWITCHYARD_CONFIG,
+    logLevel: e.LOG_LEVEL,
+    trustedProxies: e.SWITCHYARD_TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
+    dedupeWindowMs: e.SWITCHYARD_DEDUPE_WINDOW_HOURS * H,
+    retentionMs: e.SWITCHYARD_RETENTION_HOURS * H,
+    minFreeDiskBytes: e.SWITCHYARD_MIN_FREE_DISK_MB * 1024 * 1024,
+    sync: e.SWITCHYARD_SYNC,
+    retry: {
+      maxRetries: e.SWITCHYARD_MAX_RETRIES,
+      windowMs: e.SWITCHYARD_RETRY_WINDOW_HOURS * H,
+      baseDelayMs: e.SWITCHYARD_RETRY_BASE_MS,
+      maxDelayMs: e.SWITCHYARD_RETRY_MAX_DELAY_MS,
+    },
+    deliveryConcurrency: e.SWITCHYARD_DELIVERY_CONCURRENCY,
+    requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
+    secretKey: e.SWITCHYARD_SECRET_KEY,
+    adminToken: e.SWITCHYARD_ADMIN_TOKEN,
+  };
+}

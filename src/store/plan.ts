@@ -1,0 +1,56 @@
+/**
+ * What the workspace file (config-as-code) asks the control plane to hold.
+ * The config layer validates and resolves it (ids derived, source references
+ * resolved, settings checked against the destination type); the store only
+ * makes its tables match, so it never needs to know destination types.
+ */
+export interface WorkspacePlan {
+  workspace: { id: string; slug: string; name: string; rateLimitPerSecond: number };
+  sources: PlannedSource[];
+  destinations: PlannedDestination[];
+}
+
+export interface PlannedSource {
+  id: string;
+  slug: string;
+  name: string;
+  enabled: boolean;
+  /** Unique across all sources: a write key identifies exactly one source. */
+  writeKeys: string[];
+}
+
+export interface PlannedDestination {
+  id: string;
+  /** Instance name, unique per source. */
+  name: string;
+  type: string;
+  enabled: boolean;
+  sourceIds: string[];
+  /** Validated settings, secrets in plaintext (the store encrypts them). */
+  settings: Record<string, unknown>;
+  /** Top-level setting keys whose values are encrypted at rest. */
+  secretSettings: string[];
+}
+
+/** Ids touched by one apply, per entity kind. */
+export interface EntityIds {
+  workspaces: string[];
+  sources: string[];
+  destinations: string[];
+}
+
+export interface ApplyReport {
+  /** False when the store already matched the plan (the version was not bumped). */
+  changed: boolean;
+  /** The control-plane version after the apply. */
+  version: number;
+  created: EntityIds;
+  updated: EntityIds;
+  deleted: EntityIds;
+}
+
+/**
+ * Who created an entity. The workspace file only deletes what it created;
+ * entities created through the Public API (`api`) survive a file apply.
+ */
+export type Origin = 'file' | 'api';

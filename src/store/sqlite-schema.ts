@@ -1,0 +1,106 @@
+import type BetterSqlite3 from 'better-sqlite3';
+
+/**
+ * Control-plane schema as an append-only list of migrations.
+ *
+ * The SQLite file is shared with other modules (the event log, ...), so every
+ * table here is prefixed `cp_` and `schema_migrations` is keyed by component:
+ * each module records its own migrations there and never touches the others'.
+ * Never edit a migration that has shipped; append a new one.
+ */
+const COMPONENT = 'control_plane';
+
+const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial control plane',
+    sql: `
+      -- value has no declared type so it can hold the version (integer) and ids (text).
+      CREATE TABLE cp_meta (key TEXT PRIMARY KEY, value NOT NULL);
+      INSERT INTO cp_meta (key, value) VALUES ('version', 0);
+
+      CREATE TABLE cp_workspaces (
+        id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        rate_limit_per_second INTEGER NOT NULL DEFAULT 0,
+        origin TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE cp_sources (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES cp_workspaces(id),
+        slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (workspace_id, slug)
+      );
+
+      -- The primary key makes a write key map to exactly one source.
+      CREATE TABLE cp_write_keys (
+        write_key TEXT PRIMARY KEY,
+        source_id TEXT NOT NULL REFERENCES cp_sources(id)
+      );
+      CREATE INDEX cp_write_keys_source ON cp_write_keys (source_id);
+
+      -- settings: JSON; values of the keys in secret_settings are enc:v1: ciphertext.
+      CREATE TABLE cp_destinations (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES cp_workspaces(id),
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        secret_settings TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      -- name copies cp_destinations.name so that a unique index can enforce
+      -- "instance name unique per source"; the trigger keeps the copy current.
+      CREATE TABLE cp_destination_sources (
+        destination_id TEXT NOT NULL REFERENCES cp_destinations(id),
+        source_id TEXT NOT NULL REFERENCES cp_sources(id),
+        name TEXT NOT NULL,
+        PRIMARY KEY (destination_id, source_id)
+      );
+      CREATE UNIQUE INDEX cp_destination_sources_name ON cp_destination_sources (source_id, name);
+      CREATE INDEX cp_destination_sources_source ON cp_destination_sources (source_id);
+      CREATE TRIGGER cp_destination_name_sync AFTER UPDATE OF name ON cp_destinations
+      BEGIN
+        UPDATE cp_destination_sources SET name = NEW.name WHERE destination_id = NEW.id;
+      END;
+    `,
+  },
+];
+
+/** Idempotent and safe when several threads/processes open the same file at once. */
+export function migrateControlPlane(db: BetterSqlite3.Database): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    component TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL,
+    PRIMARY KEY (component, version)
+  )`);
+  const applied = db.prepare('SELECT version FROM schema_migrations WHERE component = ?').pluck();
+  const record = db.prepare(
+    'INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)',
+  );
+  // IMMEDIATE takes the write lock before reading what is applied, so two
+  // openers cannot both decide to run the same migration.
+  db.transaction(() => {
+    const done = new Set(applied.all(COMPONENT) as number[]);
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      db.exec(m.sql);
+      record.run(COMPONENT, m.version, m.name, Date.now());
+    }
+  }).immediate();
+}

@@ -1,0 +1,154 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { ApplyReport, WorkspacePlan } from './plan.js';
+import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, Source, Workspace } from './types.js';
+import { createApplier } from './sqlite-apply.js';
+import { migrateControlPlane } from './sqlite-schema.js';
+import { openSettings } from './secrets.js';
+
+export { ControlPlaneConflictError } from './sqlite-apply.js';
+
+/**
+ * The embedded control plane: workspace, sources and destination instances in
+ * the SQLite file shared with the rest of Switchyard (tables prefixed `cp_`).
+ */
+export interface SqliteControlPlane extends ControlPlaneStore {
+  /**
+   * Makes the store match the workspace file in one transaction and bumps the
+   * version only when something changed. Throws ControlPlaneConflictError when
+   * the file collides with an entity it does not own (a write key or instance
+   * name already used by an `api` entity); nothing is applied then.
+   */
+  applyWorkspaceFile(plan: WorkspacePlan): ApplyReport;
+  /** Hot path of ingest: a Map lookup in the cached snapshot. Disabled sources are returned too. */
+  sourceByWriteKey(writeKey: string): Source | undefined;
+}
+
+/** snapshot() before any workspace file was applied. */
+export class ControlPlaneEmptyError extends Error {
+  override name = 'ControlPlaneEmptyError';
+  constructor() {
+    super('the control plane holds no workspace yet: apply a workspace file first');
+  }
+}
+
+interface Cache {
+  snapshot: ControlPlaneSnapshot;
+  byWriteKey: Map<string, Source>;
+}
+
+interface SourceRow { id: string; workspace_id: string; slug: string; name: string; enabled: number }
+interface DestinationRow {
+  id: string; workspace_id: string; name: string; type: string; enabled: number; settings: string; secret_settings: string;
+}
+
+/**
+ * Uses the caller's handle as is (the caller sets WAL, busy_timeout, ...);
+ * close() therefore does not close it: other modules share the connection.
+ * Several threads/processes may open the same file: each sees the others'
+ * applies through version(), which reads the meta row.
+ */
+export function openSqliteControlPlane(db: BetterSqlite3.Database, opts: { secretKey: Buffer }): SqliteControlPlane {
+  if (opts.secretKey.length !== 32) throw new Error('secretKey must be 32 bytes');
+  migrateControlPlane(db);
+  const apply = createApplier(db, opts.secretKey);
+  const q = {
+    version: db.prepare("SELECT value FROM cp_meta WHERE key = 'version'").pluck(),
+    workspaceId: db.prepare("SELECT value FROM cp_meta WHERE key = 'workspace_id'").pluck(),
+    workspace: db.prepare('SELECT id, slug, name, rate_limit_per_second FROM cp_workspaces WHERE id = ?'),
+    sources: db.prepare('SELECT id, workspace_id, slug, name, enabled FROM cp_sources WHERE workspace_id = ? ORDER BY id'),
+    writeKeys: db.prepare(`SELECT k.write_key, k.source_id FROM cp_write_keys k
+      JOIN cp_sources s ON s.id = k.source_id WHERE s.workspace_id = ? ORDER BY k.write_key`),
+    destinations: db.prepare(`SELECT id, workspace_id, name, type, enabled, settings, secret_settings
+      FROM cp_destinations WHERE workspace_id = ? ORDER BY id`),
+    links: db.prepare(`SELECT l.destination_id, l.source_id FROM cp_destination_sources l
+      JOIN cp_destinations d ON d.id = l.destination_id WHERE d.workspace_id = ? ORDER BY l.source_id`),
+  };
+
+  let cache: { version: number; value: Cache | undefined } | undefined;
+  let closed = false;
+
+  const readVersion = (): number => Number(q.version.get());
+
+  // One read transaction, so the snapshot is consistent even while another
+  // connection applies a file.
+  const build = db.transaction((): { version: number; value: Cache | undefined } => {
+    const version = readVersion();
+    const wsId = q.workspaceId.get() as string | undefined;
+    const ws = wsId === undefined ? undefined
+      : (q.workspace.get(wsId) as { id: string; slug: string; name: string; rate_limit_per_second: number } | undefined);
+    if (!ws) return { version, value: undefined };
+    const workspace: Workspace = { id: ws.id, slug: ws.slug, name: ws.name, rateLimitPerSecond: ws.rate_limit_per_second };
+
+    const sources = (q.sources.all(ws.id) as SourceRow[]).map((r): Source => ({
+      id: r.id, workspaceId: r.workspace_id, slug: r.slug, name: r.name, enabled: r.enabled === 1, writeKeys: [],
+    }));
+    const sourceById = new Map(sources.map((s) => [s.id, s]));
+    const byWriteKey = new Map<string, Source>();
+    for (const k of q.writeKeys.all(ws.id) as { write_key: string; source_id: string }[]) {
+      const source = sourceById.get(k.source_id);
+      if (!source) continue;
+      source.writeKeys.push(k.write_key);
+      byWriteKey.set(k.write_key, source);
+    }
+
+    const destinations = (q.destinations.all(ws.id) as DestinationRow[]).map((r): DestinationInstance => ({
+      id: r.id, workspaceId: r.workspace_id, name: r.name, type: r.type, enabled: r.enabled === 1, sourceIds: [],
+      settings: decrypt(r, opts.secretKey),
+    }));
+    const destById = new Map(destinations.map((d) => [d.id, d]));
+    for (const l of q.links.all(ws.id) as { destination_id: string; source_id: string }[]) {
+      destById.get(l.destination_id)?.sourceIds.push(l.source_id);
+    }
+
+    // Frozen: the snapshot is shared by every caller until the next change, so
+    // a consumer mutating it would silently change what others see.
+    const snapshot = deepFreeze({ version, workspace, sources, destinations });
+    return { version, value: { snapshot, byWriteKey } };
+  });
+
+  const current = (): Cache | undefined => {
+    if (closed) throw new Error('the control-plane store is closed');
+    // One indexed read per call; the rebuild happens only after a change.
+    if (!cache || cache.version !== readVersion()) cache = build();
+    return cache.value;
+  };
+
+  return {
+    applyWorkspaceFile(plan) {
+      if (closed) throw new Error('the control-plane store is closed');
+      return apply(plan);
+    },
+    snapshot() {
+      const value = current();
+      if (!value) throw new ControlPlaneEmptyError();
+      return value.snapshot;
+    },
+    version() {
+      if (closed) throw new Error('the control-plane store is closed');
+      return readVersion();
+    },
+    sourceByWriteKey(writeKey) {
+      return current()?.byWriteKey.get(writeKey);
+    },
+    close() {
+      closed = true;
+      cache = undefined;
+    },
+  };
+}
+
+function decrypt(r: DestinationRow, key: Buffer): Record<string, unknown> {
+  try {
+    return openSettings(key, r.settings, JSON.parse(r.secret_settings) as string[]);
+  } catch (err) {
+    throw new Error(`cannot read the settings of destination "${r.id}": ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
