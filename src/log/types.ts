@@ -77,7 +77,7 @@ export interface EventLog {
   lane(options: LaneOptions): Lane;
   /** Removes a lane and its pending retries (destination deleted). */
   deleteLane(laneId: string): Promise<void>;
-  /** Deletes events every lane is past and older than the retention; returns rows deleted. */
+  /** Deletes events every lane is past and older than the retention; returns the storage units deleted (rows, messages). */
   prune(now: number): Promise<number>;
   close(): Promise<void>;
 }

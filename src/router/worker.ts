@@ -39,11 +39,17 @@ async function main(): Promise<void> {
   const data = workerData as RouterWorkerData;
   const port = parentPort!;
   const logger = pino({ level: data.logLevel, base: { thread: 'router' } });
-  const log = new SqliteEventLog({ path: data.logPath, sync: data.sync, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs });
-  const controlDb = openDatabase(data.controlPath, data.sync);
-  const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   const statsDb = openDatabase(data.statsPath, 'normal');
   const stats = new StatsRecorder(statsDb);
+  const log = new SqliteEventLog({
+    path: data.logPath,
+    sync: data.sync,
+    dedupeWindowMs: data.dedupeWindowMs,
+    retentionMs: data.retentionMs,
+    onDuplicates: (sourceId, n) => stats.count(`source:${sourceId}`, 'duplicate', n),
+  });
+  const controlDb = openDatabase(data.controlPath, data.sync);
+  const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency });
   const router = new Router({
     log,

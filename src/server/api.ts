@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { deliveryStats, failureSamples, ingestStats } from '../observability/query.js';
 import type { ControlPlaneStore } from '../store/types.js';
+import type { LaneBacklog } from '../log/types.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 
 const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
@@ -10,7 +11,7 @@ const MAX_RANGE_MS = RANGES['14d']!;
 export interface ApiDeps {
   store: ControlPlaneStore;
   statsDb: Database.Database;
-  logDb: Database.Database;
+  laneBacklog: (laneId: string) => LaneBacklog | null;
   adminToken?: string;
 }
 
@@ -36,9 +37,6 @@ function parseRange(q: { range?: string; from?: string; to?: string }, now: numb
  * per-destination delivery figures and per-source ingest figures.
  */
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
-  const retrying = deps.logDb.prepare(`SELECT COUNT(*) AS n FROM lane_retries WHERE lane_id = ?`);
-  const cursor = deps.logDb.prepare(`SELECT cursor FROM lanes WHERE lane_id = ?`);
-  const lastSeq = deps.logDb.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`);
 
   app.addHook('onRequest', async (req, reply) => {
     if (!deps.adminToken || !req.url.startsWith('/api/')) return;
@@ -63,14 +61,13 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       if (!destination) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no destination ${req.params.id}` }] });
       const range = parseRange(req.query, Date.now());
       if ('error' in range) return reply.code(400).send({ errors: [{ type: 'validation', message: range.error, field: 'range' }] });
-      const laneCursor = (cursor.get(destination.id) as { cursor: number } | undefined)?.cursor;
-      const head = (lastSeq.get() as { seq: number } | undefined)?.seq ?? 0;
+      const backlog = deps.laneBacklog(destination.id) ?? { pending: 0, retrying: 0 };
       return {
         data: {
           destination: { id: destination.id, name: destination.name, type: destination.type, enabled: destination.enabled },
           ...deliveryStats(deps.statsDb, `dest:${destination.id}`, range.from, range.to),
-          retrying: (retrying.get(destination.id) as { n: number }).n,
-          backlog: laneCursor === undefined ? 0 : Math.max(0, head - laneCursor),
+          retrying: backlog.retrying,
+          backlog: backlog.pending,
           failures: failureSamples(deps.statsDb, `dest:${destination.id}`),
         },
       };

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { EventLog } from '../log/types.js';
+import type { EventLog, LaneBacklog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
@@ -12,7 +12,7 @@ export interface AppDeps {
   logger: Logger;
   trustedProxies: string[];
   log: EventLog;
-  logDb: Database.Database;
+  laneBacklog: (laneId: string) => LaneBacklog | null;
   store: ControlPlaneStore & { sourceByWriteKey(key: string): Source | undefined };
   stats: StatsRecorder;
   statsDb: Database.Database;
@@ -74,7 +74,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     canAccept: deps.canAccept,
   });
   registerSettings(app, deps);
-  registerApi(app, { store: deps.store, statsDb: deps.statsDb, logDb: deps.logDb, adminToken: deps.adminToken });
+  registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });
 
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {

@@ -76,7 +76,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logger,
     trustedProxies: config.trustedProxies,
     log,
-    logDb: log.db,
+    laneBacklog: (id) => log.laneBacklog(id),
     store,
     stats,
     statsDb,

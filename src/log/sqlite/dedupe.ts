@@ -6,31 +6,30 @@ import { dedupeKey } from './hash.js';
  * inserts go to the current one, look-ups check both, and when the current one is
  * older than the window the previous one is dropped and a new one started. A
  * duplicate is therefore caught for at least `windowMs` (at most twice that),
- * without an index on time and without a slow DELETE scan on the ingest path.
+ * without an index on time and without a slow DELETE scan.
  */
 export class DedupeWindow {
   private gen = 0;
   private startedAt = 0;
   private insert!: Database.Statement<[bigint]>;
   private seenBefore: Database.Statement<[bigint]> | null = null;
+  private readonly setMeta: Database.Statement<[string, number]>;
 
   constructor(
     private readonly db: Database.Database,
     private readonly windowMs: number,
   ) {
-    const meta = db.prepare(`SELECT key, value FROM log_meta WHERE key IN ('dedupe_gen', 'dedupe_started_at')`).all() as {
-      key: string;
-      value: number;
-    }[];
-    for (const row of meta) {
-      if (row.key === 'dedupe_gen') this.gen = row.value;
-      else this.startedAt = row.value;
+    db.exec(`CREATE TABLE IF NOT EXISTS dedupe_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`);
+    this.setMeta = db.prepare(`INSERT INTO dedupe_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    for (const row of db.prepare(`SELECT key, value FROM dedupe_meta`).all() as { key: string; value: number }[]) {
+      if (row.key === 'gen') this.gen = row.value;
+      else if (row.key === 'started_at') this.startedAt = row.value;
     }
     if (this.gen === 0) this.start(1, Date.now());
     else this.prepare();
   }
 
-  /** Must run inside the caller's write transaction. Returns true when the id is new. */
+  /** Must run inside the caller's write transaction on the same database. Returns true when the id is new. */
   admit(sourceId: string, messageId: string, now: number): boolean {
     if (now - this.startedAt >= this.windowMs) this.rotate(now);
     const key = dedupeKey(sourceId, messageId);
@@ -44,12 +43,9 @@ export class DedupeWindow {
   }
 
   private start(gen: number, now: number): void {
-    this.db.exec(
-      `CREATE TABLE IF NOT EXISTS dedupe_g${gen} (key INTEGER PRIMARY KEY)`,
-    );
-    const upsert = this.db.prepare(`INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
-    upsert.run('dedupe_gen', gen);
-    upsert.run('dedupe_started_at', now);
+    this.db.exec(`CREATE TABLE IF NOT EXISTS dedupe_g${gen} (key INTEGER PRIMARY KEY)`);
+    this.setMeta.run('gen', gen);
+    this.setMeta.run('started_at', now);
     this.gen = gen;
     this.startedAt = now;
     this.prepare();
@@ -57,11 +53,7 @@ export class DedupeWindow {
 
   private prepare(): void {
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO dedupe_g${this.gen} (key) VALUES (?)`);
-    const prev = this.db
-      .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
-      .get(`dedupe_g${this.gen - 1}`);
-    this.seenBefore = prev
-      ? this.db.prepare(`SELECT 1 FROM dedupe_g${this.gen - 1} WHERE key = ?`)
-      : null;
+    const prev = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(`dedupe_g${this.gen - 1}`);
+    this.seenBefore = prev ? this.db.prepare(`SELECT 1 FROM dedupe_g${this.gen - 1} WHERE key = ?`) : null;
   }
 }

@@ -1,11 +1,13 @@
+import path from 'node:path';
 import type Database from 'better-sqlite3';
-import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneOptions } from '../types.js';
+import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { openDatabase, type SyncMode } from './db.js';
-import { DedupeWindow } from './dedupe.js';
-import { lastSeq, migrateLog } from './schema.js';
 import { SqliteLane } from './lane.js';
+import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, migrateLog, rowOf } from './schema.js';
+import { Sequencer } from './sequencer.js';
 
 export interface SqliteLogOptions {
+  /** The log file; the dedupe state lives beside it in `<name>-dedupe.db`. */
   path: string;
   sync?: SyncMode;
   dedupeWindowMs: number;
@@ -13,6 +15,8 @@ export interface SqliteLogOptions {
   retentionMs: number;
   /** Called after each group commit with the highest sequence (to wake the router). */
   onCommit?: (lastSeq: number) => void;
+  /** Called when the dedupe stage finds duplicates (router side). */
+  onDuplicates?: (sourceId: string, count: number) => void;
 }
 
 interface PendingAppend {
@@ -23,55 +27,72 @@ interface PendingAppend {
 
 /**
  * The embedded log. Appends are group-committed: every append made during one turn
- * of the event loop goes into one transaction, committed in `setImmediate`, and all
- * of their promises resolve after it (so a 200 is only ever sent after the commit).
+ * of the event loop goes into one transaction, committed in `setImmediate`, and
+ * their promises resolve after it (so a 200 is only ever sent after the commit).
+ * Each append is one row; dedupe happens later, in the Sequencer, on the router's
+ * side, so the ingest path does one insert per request and nothing per event.
  */
 export class SqliteEventLog implements EventLog {
   readonly db: Database.Database;
-  private readonly dedupe: DedupeWindow;
-  private readonly insertEvent: Database.Statement<[string, string, number, string]>;
+  private readonly insertRow: Database.Statement<[string, number, number, string, string]>;
+  private readonly insertMark: Database.Statement<[number, number]>;
   private pending: PendingAppend[] = [];
   private scheduled = false;
   private readonly commitBatch: (batch: PendingAppend[]) => AppendOutcome[];
   private closed = false;
-  private seq: number;
   private lastMarkAt = 0;
+  private row: number;
+  private sequencerDb: Database.Database | null = null;
+  private sequencerInstance: Sequencer | null = null;
 
   constructor(private readonly options: SqliteLogOptions) {
     this.db = openDatabase(options.path, options.sync);
     migrateLog(this.db);
-    this.dedupe = new DedupeWindow(this.db, options.dedupeWindowMs);
-    this.insertEvent = this.db.prepare(`INSERT INTO events (source_id, message_id, received_at, payload) VALUES (?, ?, ?, ?)`);
-    this.seq = lastSeq(this.db);
-    // A mark (time, seq) a second tells retention which sequences are old enough to
+    this.row = lastRow(this.db);
+    this.insertRow = this.db.prepare(`INSERT INTO events (source_id, received_at, count, message_ids, payloads) VALUES (?, ?, ?, ?, ?)`);
+    // A mark (time, row) a second tells retention which rows are old enough to
     // prune without an index on time.
-    const insertMark = this.db.prepare(`INSERT OR REPLACE INTO seq_marks (at, seq) VALUES (?, ?)`);
+    this.insertMark = this.db.prepare(`INSERT OR REPLACE INTO seq_marks (at, seq) VALUES (?, ?)`);
     this.commitBatch = this.db.transaction((batch: PendingAppend[]) => {
       const now = Date.now();
-      const outcomes: AppendOutcome[] = [];
       if (now - this.lastMarkAt >= 1000) {
-        insertMark.run(now, this.seq);
+        this.insertMark.run(now, this.row);
         this.lastMarkAt = now;
       }
+      const outcomes: AppendOutcome[] = [];
       for (const item of batch) {
-        let accepted = 0;
-        let duplicates = 0;
-        for (const r of item.records) {
-          if (!this.dedupe.admit(r.sourceId, r.messageId, now)) {
-            duplicates++;
-            continue;
-          }
-          this.seq = Number(this.insertEvent.run(r.sourceId, r.messageId, r.receivedAt, r.payload).lastInsertRowid);
-          accepted++;
-        }
-        outcomes.push({ accepted, duplicates, lastSeq: this.seq });
+        outcomes.push(this.insertRecords(item.records));
       }
       return outcomes;
     });
   }
 
+  /** One row per source and per SEQ_SHIFT events (a request normally makes exactly one). */
+  private insertRecords(records: AppendRecord[]): AppendOutcome {
+    let start = 0;
+    while (start < records.length) {
+      const sourceId = records[start]!.sourceId;
+      let end = start + 1;
+      while (end < records.length && end - start < SEQ_SHIFT && records[end]!.sourceId === sourceId) end++;
+      const slice = records.slice(start, end);
+      this.row = Number(
+        this.insertRow.run(
+          sourceId,
+          slice[0]!.receivedAt,
+          slice.length,
+          JSON.stringify(slice.map((r) => r.messageId)),
+          slice.map((r) => r.payload).join(PAYLOAD_SEPARATOR),
+        ).lastInsertRowid,
+      );
+      start = end;
+    }
+    // Dedupe happens downstream (Sequencer): at append time nothing is known to be a duplicate.
+    return { accepted: records.length, duplicates: 0, lastSeq: endOfRow(this.row) };
+  }
+
   append(records: AppendRecord[]): Promise<AppendOutcome> {
     if (this.closed) return Promise.reject(new Error('log is closed'));
+    if (records.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, lastSeq: endOfRow(this.row) });
     return new Promise((resolve, reject) => {
       this.pending.push({ records, resolve, reject });
       if (!this.scheduled) {
@@ -95,17 +116,21 @@ export class SqliteEventLog implements EventLog {
       for (const item of batch) item.reject(err);
       return;
     }
-    let last = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const outcome = outcomes[i]!;
-      if (outcome.lastSeq > last) last = outcome.lastSeq;
-      batch[i]!.resolve(outcome);
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(outcomes[i]!);
+    this.options.onCommit?.(endOfRow(this.row));
+  }
+
+  private get sequencer(): Sequencer {
+    if (!this.sequencerInstance) {
+      const parsed = path.parse(this.options.path);
+      this.sequencerDb = openDatabase(path.join(parsed.dir, `${parsed.name}-dedupe.db`), this.options.sync);
+      this.sequencerInstance = new Sequencer(this.db, this.sequencerDb, this.options.dedupeWindowMs, this.options.onDuplicates);
     }
-    if (last > 0) this.options.onCommit?.(last);
+    return this.sequencerInstance;
   }
 
   lane(options: LaneOptions): Lane {
-    return new SqliteLane(this.db, options);
+    return new SqliteLane(this.db, this.sequencer, options);
   }
 
   async deleteLane(laneId: string): Promise<void> {
@@ -120,31 +145,38 @@ export class SqliteEventLog implements EventLog {
     return (this.db.prepare(`SELECT lane_id FROM lanes`).all() as { lane_id: string }[]).map((r) => r.lane_id);
   }
 
+  /** A lane's backlog read from the store (for the API, which holds no Lane objects). */
+  laneBacklog(laneId: string): LaneBacklog | null {
+    const lane = this.db.prepare(`SELECT cursor FROM lanes WHERE lane_id = ?`).get(laneId) as { cursor: number } | undefined;
+    if (!lane) return null;
+    const pending = (this.db.prepare(`SELECT IFNULL(SUM(count), 0) AS n FROM events WHERE seq > ?`).get(rowOf(lane.cursor)) as { n: number }).n;
+    const retrying = (this.db.prepare(`SELECT COUNT(*) AS n FROM lane_retries WHERE lane_id = ?`).get(laneId) as { n: number }).n;
+    return { pending, retrying };
+  }
+
   async prune(now: number): Promise<number> {
     const { bound } = this.db
       .prepare(
         `SELECT MIN(
-           IFNULL((SELECT MIN(cursor) FROM lanes), 9e18),
-           IFNULL((SELECT MIN(seq) - 1 FROM lane_retries), 9e18),
-           IFNULL((SELECT MAX(seq) FROM seq_marks WHERE at < ?), 0)
+           IFNULL((SELECT MIN(cursor) FROM lanes), 9e15),
+           IFNULL((SELECT MIN(seq) - 1 FROM lane_retries), 9e15),
+           IFNULL((SELECT MAX(seq) FROM seq_marks WHERE at < ?), 0) * ${SEQ_SHIFT} + ${SEQ_SHIFT - 1}
          ) AS bound`,
       )
       .get(now - this.options.retentionMs) as { bound: number };
-    this.db.prepare(`DELETE FROM seq_marks WHERE at < ? AND seq < ?`).run(now - this.options.retentionMs, bound);
-    // Delete in slices so the ingest writer never waits long for the lock.
-    const del = this.db.prepare(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT 20000)`);
+    // Rows wholly at or below the bound; deleted in slices so ingest never waits long.
+    const lastDeletable = rowOf(bound + 1) - 1;
+    this.db.prepare(`DELETE FROM seq_marks WHERE at < ? AND seq < ?`).run(now - this.options.retentionMs, lastDeletable);
+    const del = this.db.prepare(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT 2000)`);
     let total = 0;
     for (;;) {
-      const n = del.run(bound).changes;
+      const n = del.run(lastDeletable).changes;
       total += n;
-      if (n < 20000) break;
+      if (n < 2000) break;
       await new Promise((r) => setImmediate(r));
     }
+    this.sequencerInstance?.prune(endOfRow(lastDeletable));
     return total;
-  }
-
-  lastSeq(): number {
-    return lastSeq(this.db);
   }
 
   async close(): Promise<void> {
@@ -153,5 +185,6 @@ export class SqliteEventLog implements EventLog {
     this.commit();
     this.closed = true;
     this.db.close();
+    this.sequencerDb?.close();
   }
 }

@@ -1,18 +1,30 @@
 import type Database from 'better-sqlite3';
 
 /**
- * The log's tables. `events` is written once per accepted event; AUTOINCREMENT so a
- * sequence is never reused even after pruning empties the table (lane cursors
- * compare sequences). Retries are rows keyed by (lane, seq), not copies of events.
+ * The log's tables. One `events` row holds one append (one HTTP request: a single
+ * event or a whole batch), so a 100-event batch is one B-tree insert instead of 100.
+ * Each event inside has a sequence `row * SEQ_SHIFT + index`; lanes, cursors and
+ * retries speak in those per-event sequences. AUTOINCREMENT so a row number is
+ * never reused, even after pruning empties the table.
  */
+export const SEQ_SHIFT = 65_536;
+/** Payloads are joined with a newline: JSON.stringify never emits a raw one. */
+export const PAYLOAD_SEPARATOR = '\n';
+
+export const rowOf = (seq: number): number => Math.floor(seq / SEQ_SHIFT);
+export const seqOf = (row: number, index: number): number => row * SEQ_SHIFT + index;
+/** The sequence of the last event a row can hold: "past this row". */
+export const endOfRow = (row: number): number => row * SEQ_SHIFT + (SEQ_SHIFT - 1);
+
 export function migrateLog(db: Database.Database): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS events (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       source_id TEXT NOT NULL,
-      message_id TEXT NOT NULL,
       received_at INTEGER NOT NULL,
-      payload TEXT NOT NULL
+      count INTEGER NOT NULL,
+      message_ids TEXT NOT NULL,
+      payloads TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS lanes (
       lane_id TEXT PRIMARY KEY,
@@ -29,11 +41,11 @@ export function migrateLog(db: Database.Database): void {
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS lane_retries_due ON lane_retries (lane_id, next_at);
     CREATE TABLE IF NOT EXISTS seq_marks (at INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
   `);
 }
 
-export function lastSeq(db: Database.Database): number {
+/** The last row number ever written (0 when none). */
+export function lastRow(db: Database.Database): number {
   const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as { seq: number } | undefined;
   return row?.seq ?? 0;
 }
