@@ -10,14 +10,16 @@ export interface RouterHandle {
 }
 
 /** Starts the router thread and resolves once it has applied the configuration. */
-export function startRouterThread(data: RouterWorkerData): Promise<RouterHandle> {
+export function startRouterThread(data: RouterWorkerData, onFatal: (err: Error) => void): Promise<RouterHandle> {
   const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
   const post = (msg: ToRouter) => worker.postMessage(msg);
   let wakePending = false;
   return new Promise((resolve, reject) => {
     let stopped: (() => void) | null = null;
+    let ready = false;
     worker.on('message', (msg: FromRouter) => {
       if (msg.type === 'ready') {
+        ready = true;
         resolve({
           wake() {
             if (wakePending) return;
@@ -37,9 +39,16 @@ export function startRouterThread(data: RouterWorkerData): Promise<RouterHandle>
       } else if (msg.type === 'stopped') {
         void worker.terminate().then(() => stopped?.());
       } else if (msg.type === 'error') {
-        reject(new Error(`router thread failed: ${msg.message}`));
+        const err = new Error(`router thread failed: ${msg.message}`);
+        if (ready) onFatal(err);
+        else reject(err);
       }
     });
-    worker.on('error', reject);
+    // After start, a dead router means no deliveries: the caller decides (the server exits
+    // so a supervisor restarts it; acknowledged events are safe in the log).
+    worker.on('error', (err) => (ready ? onFatal(err) : reject(err)));
+    worker.on('exit', (code) => {
+      if (ready && stopped === null) onFatal(new Error(`router thread exited with code ${code}`));
+    });
   });
 }

@@ -69,6 +69,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     concurrency: config.deliveryConcurrency,
     requestTimeoutMs: config.requestTimeoutMs,
     logLevel: config.logLevel,
+  }, (err) => {
+    logger.fatal({ err }, 'the router thread died; exiting so a supervisor restarts Switchyard');
+    process.exit(1);
   });
 
   const disk = watchDisk(config.dataDir, config.minFreeDiskBytes, logger);

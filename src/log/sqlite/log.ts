@@ -19,6 +19,8 @@ export interface SqliteLogOptions {
   onDuplicates?: (sourceId: string, count: number) => void;
 }
 
+const PRUNE_SLICE = 256;
+
 interface PendingAppend {
   records: AppendRecord[];
   resolve: (outcome: AppendOutcome) => void;
@@ -167,12 +169,13 @@ export class SqliteEventLog implements EventLog {
     // Rows wholly at or below the bound; deleted in slices so ingest never waits long.
     const lastDeletable = rowOf(bound + 1) - 1;
     this.db.prepare(`DELETE FROM seq_marks WHERE at < ? AND seq < ?`).run(now - this.options.retentionMs, lastDeletable);
-    const del = this.db.prepare(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT 2000)`);
+    // A row can hold a 500 KB batch, so slices are small: each DELETE holds the write lock briefly.
+    const del = this.db.prepare(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ${PRUNE_SLICE})`);
     let total = 0;
     for (;;) {
       const n = del.run(lastDeletable).changes;
       total += n;
-      if (n < 2000) break;
+      if (n < PRUNE_SLICE) break;
       await new Promise((r) => setImmediate(r));
     }
     this.sequencerInstance?.prune(endOfRow(lastDeletable));
