@@ -85,6 +85,7 @@ export function logContract(name: string, factory: LogFactory): void {
     const t0 = Date.now();
     const [m] = await lane.fetch(10, t0);
     lane.retry(m!, t0 + 60_000, t0);
+    assert.deepEqual(await lane.fetch(10, t0 + 1), [], 'a retry is not handed out before its time, even before flush');
     await lane.flush();
     assert.deepEqual(await lane.fetch(10, t0 + 59_000), [], 'not before its time');
     assert.equal(await lane.nextRetryAt(), t0 + 60_000);
@@ -100,6 +101,7 @@ export function logContract(name: string, factory: LogFactory): void {
     assert.equal(third!.attempt, 3);
     assert.equal(third!.firstAttemptAt, t0, 'the first attempt time is kept');
     lane.ack(third!);
+    assert.deepEqual(await lane.fetch(10, t0 + 999_999), [], 'an acked retry is not handed out again, even before flush');
     await lane.flush();
     assert.deepEqual(await lane.fetch(10, t0 + 999_999), []);
     assert.equal(await lane.nextRetryAt(), null);

@@ -50,6 +50,7 @@ test('the example file parses with derived ids and defaults', () => {
       id: 'orders-webhook', name: 'Orders webhook', type: 'webhook', enabled: true, sourceIds: ['web-prod'],
       settings: { urls: ['http://127.0.0.1:9999/hook'], headers: { 'X-Token': 'abc' }, sharedSecret: 's3cret' },
       secretSettings: ['sharedSecret'],
+      filters: [],
     }],
   });
 });

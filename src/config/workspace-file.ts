@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Result } from '../protocol/types.js';
+import { validateFilters, type DestinationFilter } from '../core/filters.js';
 import type { PlannedDestination, PlannedSource, WorkspacePlan } from '../store/plan.js';
 
 export { watchWorkspaceFile } from './watch-file.js';
@@ -73,6 +74,9 @@ const fileSchema = z.strictObject({
         enabled: z.boolean().default(true),
         sources: z.array(z.string().min(1)).min(1, 'connect at least one source'),
         settings: z.record(z.string(), z.unknown()).default({}),
+        // Destination filters (Public API shape); `id`, `title`, `enabled`, `sourceId`
+        // and `destinationId` may be left out: see resolveFilters.
+        filters: z.array(z.record(z.string(), z.unknown())).default([]),
       }),
     )
     .default([]),
@@ -212,14 +216,39 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
       });
     } else idOwner.set(did, i);
 
+    const filters = resolveFilters(d.filters, did, sourceIds, at, errors);
     const checked = checkSettings(d.type, d.settings, i, types, errors);
     if (!checked) return;
-    destinations.push({ id: did, name: d.name, type: d.type, enabled: d.enabled, sourceIds, ...checked });
+    destinations.push({ id: did, name: d.name, type: d.type, enabled: d.enabled, sourceIds, filters, ...checked });
   });
 
   if (errors.length > 0) return fail(errors);
   const workspace = { id: w.id ?? w.slug, slug: w.slug, name: w.name ?? w.slug, rateLimitPerSecond: w.rateLimit ?? 0 };
   return { ok: true, value: { workspace, sources, destinations } };
+}
+
+/**
+ * Filters in the file may omit what the file already says: `id` defaults to
+ * `<destination id>-filter-<n>` (stable while the list keeps its order),
+ * `destinationId` to the destination, `sourceId` to its first source (a filter
+ * applies to the instance whatever the source), `title` to `Filter <n>`,
+ * `enabled` to true. Errors keep the file's path: `destinations[0].filters[1].if`.
+ */
+function resolveFilters(
+  raw: Record<string, unknown>[], destinationId: string, sourceIds: string[], at: string, errors: ConfigError[],
+): DestinationFilter[] {
+  const filled = raw.map((f, k) => ({
+    id: `${destinationId}-filter-${k + 1}`,
+    title: `Filter ${k + 1}`,
+    enabled: true,
+    ...f,
+    destinationId,
+    sourceId: typeof f.sourceId === 'string' ? f.sourceId : (sourceIds[0] ?? ''),
+  }));
+  const checked = validateFilters(filled);
+  if (checked.ok) return checked.value;
+  for (const e of checked.error) errors.push({ path: `${at}.${e.field}`, message: e.limit ? `${e.message} (limit: ${e.limit})` : e.message });
+  return [];
 }
 
 /** Validates settings against the type's schema; returns them with defaults applied, or pushes errors. */

@@ -8,6 +8,8 @@ import type { Lane, LaneMessage } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { SegmentMessage } from '../protocol/types.js';
 import { TokenBucket } from './token-bucket.js';
+import { compileFilters, type FilterResult } from '../core/filters.js';
+import type { SavedFilter } from '../store/types.js';
 
 export interface LaneRunnerDeps {
   lane: Lane;
@@ -20,6 +22,8 @@ export interface LaneRunnerDeps {
   logger: Logger;
   /** Deliveries in flight at once for this destination instance. */
   concurrency: number;
+  /** The instance's destination filters, each applying to events received after it was saved. */
+  filters: readonly SavedFilter[];
   /** Workspace rate limit in events/s, 0 = none. */
   rateLimitPerSecond: number;
   now: () => number;
@@ -45,6 +49,8 @@ export class LaneRunner {
   private lastFlush = 0;
   private readonly bucket: TokenBucket | null;
   private readonly scope: string;
+  /** Compiled filter chains by which filters apply (a bit per filter): usually one entry. */
+  private readonly filterChains = new Map<number, (message: SegmentMessage) => FilterResult>();
 
   constructor(private readonly deps: LaneRunnerDeps) {
     this.scope = `dest:${deps.lane.id}`;
@@ -134,16 +140,47 @@ export class LaneRunner {
       stats.count(this.scope, 'filtered', 1, decision.reason);
       return;
     }
+    // Destination filters, after the integrations object and event types (Segment's
+    // order). Chosen by when the event was received, so a retry sees the same filters
+    // as its first attempt and a filter saved later never applies to it.
+    let payload = m.payload;
+    const filter = this.filtersFor(m.receivedAt);
+    if (filter) {
+      const result = filter(message);
+      if (result.kind === 'drop') {
+        lane.ack(m);
+        stats.count(this.scope, 'filtered', 1, `destination_filter:${result.filterId}:${result.reason}`);
+        if (result.reason === 'filter_error') this.deps.logger.warn({ filter: result.filterId, detail: result.detail }, 'a destination filter failed; event dropped');
+        return;
+      }
+      if (result.message !== message) {
+        message = result.message;
+        payload = JSON.stringify(message);
+      }
+    }
     const attemptedAt = now();
     let outcome: DeliveryOutcome;
     try {
-      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message, payload: m.payload, request: this.deps.request });
+      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message, payload, request: this.deps.request });
     } catch (err) {
       // A destination that throws instead of returning an outcome has a bug; retry
       // (bounded by the policy) rather than lose the event, and say why.
       outcome = { kind: 'retry', reason: `destination error: ${err instanceof Error ? err.message : String(err)}`, exchanges: [] };
     }
     this.settle(m, outcome, attemptedAt);
+  }
+
+  private filtersFor(receivedAt: number): ((message: SegmentMessage) => FilterResult) | null {
+    const filters = this.deps.filters;
+    let mask = 0;
+    for (let i = 0; i < filters.length; i++) if (filters[i]!.enabled && filters[i]!.savedAt <= receivedAt) mask |= 1 << i;
+    if (mask === 0) return null;
+    let chain = this.filterChains.get(mask);
+    if (!chain) {
+      chain = compileFilters(filters.filter((_, i) => mask & (1 << i)));
+      this.filterChains.set(mask, chain);
+    }
+    return chain;
   }
 
   private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number): void {

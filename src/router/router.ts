@@ -87,6 +87,7 @@ export class Router {
       },
       definition,
       settings: parsed.data,
+      filters: instance.filters,
       request: this.deps.request,
       policy: this.deps.policy,
       stats: this.deps.stats,
@@ -109,5 +110,5 @@ export class Router {
 }
 
 function fingerprint(d: DestinationInstance, rate: number): string {
-  return JSON.stringify([d.name, d.type, d.sourceIds, d.settings, rate]);
+  return JSON.stringify([d.name, d.type, d.sourceIds, d.settings, d.filters, rate]);
 }

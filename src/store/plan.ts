@@ -1,3 +1,5 @@
+import type { DestinationFilter } from '../core/filters.js';
+
 /**
  * What the workspace file (config-as-code) asks the control plane to hold.
  * The config layer validates and resolves it (ids derived, source references
@@ -30,6 +32,8 @@ export interface PlannedDestination {
   settings: Record<string, unknown>;
   /** Top-level setting keys whose values are encrypted at rest. */
   secretSettings: string[];
+  /** Destination filters, validated, in the order they apply. */
+  filters: DestinationFilter[];
 }
 
 /** Ids touched by one apply, per entity kind. */

@@ -1,6 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ApplyReport, EntityIds, PlannedDestination, PlannedSource, WorkspacePlan } from './plan.js';
 import { openSettings, sealSettings } from './secrets.js';
+import type { DestinationFilter } from '../core/filters.js';
+import type { SavedFilter } from './types.js';
 
 /**
  * Makes the control-plane tables match a workspace plan, in one IMMEDIATE
@@ -26,7 +28,7 @@ interface WorkspaceRow { id: string; slug: string; name: string; rate_limit_per_
 interface SourceRow { id: string; workspace_id: string; slug: string; name: string; enabled: number; origin: string }
 interface DestinationRow {
   id: string; workspace_id: string; name: string; type: string; enabled: number;
-  settings: string; secret_settings: string; origin: string;
+  settings: string; secret_settings: string; origin: string; filters: string;
 }
 
 const emptyIds = (): EntityIds => ({ workspaces: [], sources: [], destinations: [] });
@@ -36,7 +38,7 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
     workspaces: db.prepare('SELECT id, slug, name, rate_limit_per_second, origin FROM cp_workspaces'),
     sources: db.prepare('SELECT id, workspace_id, slug, name, enabled, origin FROM cp_sources'),
     destinations: db.prepare(
-      'SELECT id, workspace_id, name, type, enabled, settings, secret_settings, origin FROM cp_destinations',
+      'SELECT id, workspace_id, name, type, enabled, settings, secret_settings, origin, filters FROM cp_destinations',
     ),
     writeKeys: db.prepare('SELECT write_key, source_id FROM cp_write_keys'),
     links: db.prepare('SELECT destination_id, source_id FROM cp_destination_sources'),
@@ -55,10 +57,10 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
       VALUES (@id, @ws, @slug, @name, @enabled, 'file', @now, @now)
       ON CONFLICT (id) DO UPDATE SET workspace_id = @ws, slug = @slug, name = @name, enabled = @enabled, origin = 'file', updated_at = @now`),
     upsertDest: db.prepare(`INSERT INTO cp_destinations
-      (id, workspace_id, name, type, enabled, settings, secret_settings, origin, created_at, updated_at)
-      VALUES (@id, @ws, @name, @type, @enabled, @settings, @secrets, 'file', @now, @now)
+      (id, workspace_id, name, type, enabled, settings, secret_settings, filters, origin, created_at, updated_at)
+      VALUES (@id, @ws, @name, @type, @enabled, @settings, @secrets, @filters, 'file', @now, @now)
       ON CONFLICT (id) DO UPDATE SET workspace_id = @ws, name = @name, type = @type, enabled = @enabled,
-        settings = @settings, secret_settings = @secrets, origin = 'file', updated_at = @now`),
+        settings = @settings, secret_settings = @secrets, filters = @filters, origin = 'file', updated_at = @now`),
     insertKey: db.prepare('INSERT INTO cp_write_keys (write_key, source_id) VALUES (?, ?)'),
     keyOwner: db.prepare('SELECT source_id FROM cp_write_keys WHERE write_key = ?').pluck(),
     insertLink: db.prepare(`INSERT INTO cp_destination_sources (destination_id, source_id, name)
@@ -139,7 +141,8 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
     for (const d of destsToWrite) {
       q.upsertDest.run({
         id: d.id, ws: wsId, name: d.name, type: d.type, enabled: d.enabled ? 1 : 0,
-        settings: sealSettings(secretKey, d.settings, d.secretSettings), secrets: JSON.stringify(d.secretSettings), now,
+        settings: sealSettings(secretKey, d.settings, d.secretSettings), secrets: JSON.stringify(d.secretSettings),
+        filters: JSON.stringify(savedFilters(d.filters, destinations.get(d.id)?.filters, now)), now,
       });
     }
     // 4. Re-insert keys and links; the unique indexes turn conflicts with `api` entities into clear errors.
@@ -202,6 +205,8 @@ function destinationDiffers(cur: DestinationRow, curLinks: string[], d: PlannedD
     cur.enabled !== (d.enabled ? 1 : 0) || !sameSet(curLinks, d.sourceIds)) return true;
   const curSecrets = JSON.parse(cur.secret_settings) as string[];
   if (!sameSet(curSecrets, d.secretSettings)) return true;
+  const curFilters = (JSON.parse(cur.filters) as SavedFilter[]).map(({ savedAt: _savedAt, ...f }) => f);
+  if (canonicalJson(curFilters) !== canonicalJson(d.filters)) return true;
   // Ciphertexts differ on every write (random IV), so compare plaintexts. A
   // value that no longer decrypts (the key changed) counts as changed: the
   // apply re-encrypts it with the current key.
@@ -210,6 +215,23 @@ function destinationDiffers(cur: DestinationRow, curLinks: string[], d: PlannedD
   } catch {
     return true;
   }
+}
+
+/**
+ * Filters keep their savedAt while unchanged, so re-applying a file does not make
+ * a filter newer than the events it already applied to; a new or edited filter is
+ * saved now and applies to events received from now on.
+ */
+function savedFilters(filters: readonly DestinationFilter[], stored: string | undefined, now: number): SavedFilter[] {
+  const before = new Map((JSON.parse(stored ?? '[]') as SavedFilter[]).map((f) => [f.id, f]));
+  return filters.map((f) => {
+    const prev = before.get(f.id);
+    if (prev) {
+      const { savedAt, ...body } = prev;
+      if (canonicalJson(body) === canonicalJson(f)) return { ...f, savedAt };
+    }
+    return { ...f, savedAt: now };
+  });
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

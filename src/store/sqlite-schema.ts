@@ -78,6 +78,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       END;
     `,
   },
+  {
+    version: 2,
+    name: 'destination filters',
+    // JSON array of SavedFilter (each filter with the time it was last saved).
+    sql: `ALTER TABLE cp_destinations ADD COLUMN filters TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 /** Idempotent and safe when several threads/processes open the same file at once. */

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ApplyReport, WorkspacePlan } from './plan.js';
-import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, Source, Workspace } from './types.js';
+import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, SavedFilter, Source, Workspace } from './types.js';
 import { createApplier } from './sqlite-apply.js';
 import { migrateControlPlane } from './sqlite-schema.js';
 import { openSettings } from './secrets.js';
@@ -39,6 +39,7 @@ interface Cache {
 interface SourceRow { id: string; workspace_id: string; slug: string; name: string; enabled: number }
 interface DestinationRow {
   id: string; workspace_id: string; name: string; type: string; enabled: number; settings: string; secret_settings: string;
+  filters: string;
 }
 
 /**
@@ -58,7 +59,7 @@ export function openSqliteControlPlane(db: BetterSqlite3.Database, opts: { secre
     sources: db.prepare('SELECT id, workspace_id, slug, name, enabled FROM cp_sources WHERE workspace_id = ? ORDER BY id'),
     writeKeys: db.prepare(`SELECT k.write_key, k.source_id FROM cp_write_keys k
       JOIN cp_sources s ON s.id = k.source_id WHERE s.workspace_id = ? ORDER BY k.write_key`),
-    destinations: db.prepare(`SELECT id, workspace_id, name, type, enabled, settings, secret_settings
+    destinations: db.prepare(`SELECT id, workspace_id, name, type, enabled, settings, secret_settings, filters
       FROM cp_destinations WHERE workspace_id = ? ORDER BY id`),
     links: db.prepare(`SELECT l.destination_id, l.source_id FROM cp_destination_sources l
       JOIN cp_destinations d ON d.id = l.destination_id WHERE d.workspace_id = ? ORDER BY l.source_id`),
@@ -93,7 +94,7 @@ export function openSqliteControlPlane(db: BetterSqlite3.Database, opts: { secre
 
     const destinations = (q.destinations.all(ws.id) as DestinationRow[]).map((r): DestinationInstance => ({
       id: r.id, workspaceId: r.workspace_id, name: r.name, type: r.type, enabled: r.enabled === 1, sourceIds: [],
-      settings: decrypt(r, opts.secretKey),
+      settings: decrypt(r, opts.secretKey), filters: JSON.parse(r.filters) as SavedFilter[],
     }));
     const destById = new Map(destinations.map((d) => [d.id, d]));
     for (const l of q.links.all(ws.id) as { destination_id: string; source_id: string }[]) {

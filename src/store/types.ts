@@ -1,3 +1,5 @@
+import type { DestinationFilter } from '../core/filters.js';
+
 /**
  * The control-plane store: workspace, sources, destination instances.
  * Embedded implementation: SQLite (./sqlite.ts). A PostgreSQL one follows (issue #4).
@@ -30,7 +32,12 @@ export interface DestinationInstance {
   sourceIds: string[];
   /** Decrypted settings (secrets are encrypted at rest). */
   settings: Record<string, unknown>;
+  /** Destination filters in order, each with when it was last saved. */
+  filters: SavedFilter[];
 }
+
+/** A filter applies only to events received after it was saved (`savedAt`, epoch ms). */
+export type SavedFilter = DestinationFilter & { savedAt: number };
 
 export interface ControlPlaneSnapshot {
   /** Increases on every change; readers in other threads/processes poll it. */

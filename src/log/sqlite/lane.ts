@@ -45,6 +45,8 @@ export class SqliteLane implements Lane {
   private durableCursor: number;
   private readonly inFlightNew = new Set<number>();
   private readonly inFlightRetries = new Set<number>();
+  /** Retry rows settled in memory but not yet flushed: the table still shows them due. */
+  private readonly unflushed = new Set<number>();
   private ops: Op[] = [];
   private split: SplitRow | null = null;
   private readonly stmts;
@@ -89,11 +91,11 @@ export class SqliteLane implements Lane {
   }
 
   private fetchDue(out: LaneMessage[], max: number, now: number): void {
-    const due = this.stmts.due.all(this.id, now, max + this.inFlightRetries.size) as RetryRow[];
+    const due = this.stmts.due.all(this.id, now, max + this.inFlightRetries.size + this.unflushed.size) as RetryRow[];
     const splits = new Map<number, SplitRow>();
     for (const r of due) {
       if (out.length >= max) break;
-      if (this.inFlightRetries.has(r.seq)) continue;
+      if (this.inFlightRetries.has(r.seq) || this.unflushed.has(r.seq)) continue;
       let split = splits.get(r.row);
       if (!split) splits.set(r.row, (split = splitRow(r.row, r.message_ids, r.payloads)));
       const index = r.seq - r.row * SEQ_SHIFT;
@@ -141,6 +143,7 @@ export class SqliteLane implements Lane {
 
   retry(m: LaneMessage, notBefore: number, attemptedAt: number): void {
     this.settle(m.seq, false);
+    this.unflushed.add(m.seq);
     this.ops.push({ kind: 'upsert', seq: m.seq, nextAt: notBefore, attempt: m.attempt + 1, firstAttemptAt: m.firstAttemptAt ?? attemptedAt });
   }
 
@@ -150,6 +153,7 @@ export class SqliteLane implements Lane {
 
   private settle(seq: number, deleteRetryRow = true): void {
     if (this.inFlightRetries.delete(seq)) {
+      this.unflushed.add(seq);
       if (deleteRetryRow) this.ops.push({ kind: 'delete', seq });
     } else {
       this.inFlightNew.delete(seq);
@@ -172,6 +176,7 @@ export class SqliteLane implements Lane {
       if (cursor !== this.durableCursor) this.stmts.cursor.run(cursor, this.id);
     })();
     this.durableCursor = cursor;
+    this.unflushed.clear();
   }
 
   async nextRetryAt(): Promise<number | null> {
