@@ -7,6 +7,9 @@ import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
 import { registerIngest } from './ingest.js';
+import { registerEventTester } from './event-tester.js';
+import { destinationTypes } from '../destinations/registry.js';
+import type { RequestFn } from '../core/request.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -19,6 +22,8 @@ export interface AppDeps {
   canAccept: () => boolean;
   isReady: () => { ok: boolean; reason?: string };
   adminToken?: string;
+  /** The Event Tester's HTTP client (the router thread has its own). */
+  testerRequest: RequestFn;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -74,6 +79,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     canAccept: deps.canAccept,
   });
   registerSettings(app, deps);
+  registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });
 
   app.get('/health', async () => ({ status: 'ok' }));

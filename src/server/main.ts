@@ -10,6 +10,7 @@ import { startRouterThread, type RouterHandle } from '../router/host.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
 import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite.js';
 import { buildApp } from './app.js';
+import { createRequestClient } from '../core/request.js';
 import type { Config } from './config.js';
 
 export interface RunningServer {
@@ -74,6 +75,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
 
+  const testerHttp = createRequestClient({ timeoutMs: config.requestTimeoutMs, connectionsPerOrigin: 4 });
   const disk = watchDisk(config.dataDir, config.minFreeDiskBytes, logger);
   const app = buildApp({
     logger,
@@ -95,6 +97,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       }
     },
     adminToken: config.adminToken,
+    testerRequest: testerHttp.request,
   });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, dataDir: config.dataDir }, 'switchyard is listening');
@@ -109,6 +112,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         stopWatching();
         disk.stop();
         await app.close();
+        await testerHttp.close();
         await log.close();
         await router!.stop();
         clearInterval(statsTimer);
