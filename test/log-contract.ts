@@ -138,7 +138,7 @@ export function logContract(name: string, factory: LogFactory): void {
     const l2 = log.lane({ laneId: 'l2', sourceIds: ['a'] });
     await log.append([rec('a', 1)]);
     const [m1] = await l1.fetch(10, Date.now());
-    l1.fail(m1!);
+    l1.fail(m1!, 'HTTP 400');
     await l1.flush();
     assert.deepEqual(await l1.fetch(10, Date.now() + H), []);
     const [m2] = await l2.fetch(10, Date.now());

@@ -45,7 +45,8 @@ export interface LaneMessage {
 /**
  * A lane hands out messages and takes exactly one settlement for each:
  * `ack` (delivered or deliberately not sent), `retry` (again at `notBefore`),
- * or `fail` (given up: permanent error or retries exhausted).
+ * or `fail` (given up, with the reason: permanent error or retries exhausted;
+ * JetStream's `term(reason)`).
  * Settlements become durable on `flush()`; a message handed out but not settled
  * and flushed before a crash is handed out again (at-least-once).
  */
@@ -55,7 +56,7 @@ export interface Lane {
   fetch(max: number, now: number): Promise<LaneMessage[]>;
   ack(message: LaneMessage): void;
   retry(message: LaneMessage, notBefore: number, attemptedAt: number): void;
-  fail(message: LaneMessage): void;
+  fail(message: LaneMessage, reason: string): void;
   flush(): Promise<void>;
   /** Earliest pending retry time, or null when none is pending. */
   nextRetryAt(): Promise<number | null>;

@@ -130,7 +130,7 @@ export class LaneRunner {
     try {
       message = JSON.parse(m.payload) as SegmentMessage;
     } catch {
-      lane.fail(m);
+      lane.fail(m, 'unreadable_event');
       stats.count(this.scope, 'discarded', 1, 'unreadable_event');
       return;
     }
@@ -195,7 +195,7 @@ export class LaneRunner {
     }
     const sample = { messageId: m.messageId, attempt: m.attempt, event: m.payload.slice(0, SAMPLE_EVENT_CHARS), exchanges: outcome.exchanges };
     if (outcome.kind === 'discard') {
-      lane.fail(m);
+      lane.fail(m, outcome.reason);
       stats.count(this.scope, 'discarded', 1, outcome.reason);
       stats.failure(this.scope, outcome.reason, sample);
       log.warn({ reason: outcome.reason }, 'delivery discarded');
@@ -213,7 +213,7 @@ export class LaneRunner {
       return;
     }
     const reason = `${next.reason} (last error: ${outcome.reason})`;
-    lane.fail(m);
+    lane.fail(m, reason);
     stats.count(this.scope, 'failed', 1, reason);
     stats.failure(this.scope, reason, sample);
     log.warn({ reason }, 'delivery failed');

@@ -147,7 +147,8 @@ export class SqliteLane implements Lane {
     this.ops.push({ kind: 'upsert', seq: m.seq, nextAt: notBefore, attempt: m.attempt + 1, firstAttemptAt: m.firstAttemptAt ?? attemptedAt });
   }
 
-  fail(m: LaneMessage): void {
+  /** The reason is recorded by the caller's delivery records; the embedded log keeps no tombstone. */
+  fail(m: LaneMessage, _reason: string): void {
     this.settle(m.seq);
   }
 
