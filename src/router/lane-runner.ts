@@ -96,7 +96,9 @@ export class LaneRunner {
           this.wake();
         });
       }
-      if (now() - this.lastFlush >= FLUSH_EVERY_MS) {
+      // Flush at most every 50 ms under load, and always before going idle: the idle
+      // sleep reads the next retry time from the log, which must include the latest.
+      if (this.inFlight === 0 || now() - this.lastFlush >= FLUSH_EVERY_MS) {
         await lane.flush();
         this.lastFlush = now();
       }

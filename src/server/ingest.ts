@@ -47,7 +47,20 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     return reply.code(status).type('application/json').send(JSON.stringify({ success: false, ...body }));
   };
 
-  app.post<{ Params: { call: string } }>('/v1/:call', { bodyLimit: MAX_REQUEST_BYTES }, async (req, reply) => {
+  // A body over the limit is refused by fastify before the handler runs; count it
+  // here so oversize requests show up under "failed on ingest" like every other refusal.
+  const errorHandler = (err: Error & { code?: string; statusCode?: number }, req: FastifyRequest, reply: FastifyReply) => {
+    if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+    const key = writeKeyFromAuthorization(req.headers.authorization);
+    const source = key === undefined ? undefined : deps.sourceByWriteKey(key);
+    return reject(reply, 400, source ? `source:${source.id}` : 'ingest', 'request_too_large', {
+      error: 'the request exceeds the 500KB limit',
+      field: 'body',
+      limit: '500KB per request',
+    });
+  };
+
+  app.post<{ Params: { call: string } }>('/v1/:call', { bodyLimit: MAX_REQUEST_BYTES, errorHandler }, async (req, reply) => {
     const route = CALLS[req.params.call];
     if (!route) return reply.code(404).send({ success: false, error: `unknown Tracking API path /v1/${req.params.call}` });
     if (!deps.canAccept()) {
