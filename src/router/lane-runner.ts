@@ -81,19 +81,24 @@ export class LaneRunner {
 
   private async loop(): Promise<void> {
     const { lane, concurrency, now } = this.deps;
+    // Refill when half the budget is free, not after every delivery: each fetch has a
+    // fixed cost (queries, dedupe check), so fetching one message at a time would
+    // spend the router's core on bookkeeping instead of delivering.
+    const lowWater = Math.floor(concurrency / 2);
     while (!this.stopped) {
-      let room = concurrency - this.inFlight;
+      let room = this.inFlight <= lowWater ? concurrency - this.inFlight : 0;
       let throttledMs = 0;
       if (room > 0 && this.bucket) {
-        room = this.bucket.take(room, now());
+        room = Math.min(room, this.bucket.available(now()));
         if (room === 0) throttledMs = this.bucket.waitMs();
       }
       const messages = room > 0 ? await lane.fetch(room, now()) : [];
+      this.bucket?.consume(messages.length);
       for (const m of messages) {
         this.inFlight++;
         void this.process(m).finally(() => {
           this.inFlight--;
-          this.wake();
+          if (this.inFlight <= lowWater) this.wake();
         });
       }
       // Flush at most every 50 ms under load, and always before going idle: the idle

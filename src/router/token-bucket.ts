@@ -11,13 +11,16 @@ export class TokenBucket {
     this.at = now;
   }
 
-  /** Takes up to `want` tokens; returns how many were granted. */
-  take(want: number, now: number): number {
+  /** Whole tokens available now (refilled for the time passed). */
+  available(now: number): number {
     this.tokens = Math.min(this.ratePerSecond, this.tokens + ((now - this.at) / 1000) * this.ratePerSecond);
     this.at = now;
-    const granted = Math.min(want, Math.floor(this.tokens));
-    this.tokens -= granted;
-    return granted;
+    return Math.floor(this.tokens);
+  }
+
+  /** Spends what was actually used (a fetch may return fewer events than allowed). */
+  consume(n: number): void {
+    this.tokens -= n;
   }
 
   /** Milliseconds until at least one token is available. */

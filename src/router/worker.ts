@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const data = workerData as RouterWorkerData;
   const port = parentPort!;
   const logger = pino({ level: data.logLevel, base: { thread: 'router' } });
-  const statsDb = openDatabase(data.statsPath, 'normal');
+  const statsDb = openDatabase(data.statsPath, 'normal', 4);
   const stats = new StatsRecorder(statsDb);
   const log = new SqliteEventLog({
     path: data.logPath,
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     retentionMs: data.retentionMs,
     onDuplicates: (sourceId, n) => stats.count(`source:${sourceId}`, 'duplicate', n),
   });
-  const controlDb = openDatabase(data.controlPath, data.sync);
+  const controlDb = openDatabase(data.controlPath, data.sync, 4);
   const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency });
   const router = new Router({
@@ -73,6 +73,14 @@ async function main(): Promise<void> {
   const timers = [
     setInterval(() => void sync(), SYNC_POLL_MS),
     setInterval(() => stats.flush(), 1000),
+    // The ingest connection never checkpoints (it would stall a commit); this thread does.
+    setInterval(() => {
+      try {
+        log.checkpoint();
+      } catch (err) {
+        logger.error({ err }, 'WAL checkpoint failed');
+      }
+    }, 1000),
     setInterval(() => {
       log.prune(Date.now()).then(
         (n) => n > 0 && logger.info({ deleted: n }, 'pruned delivered events'),

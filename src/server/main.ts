@@ -36,8 +36,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const paths = dataPaths(config.dataDir);
   const secretKey = loadOrCreateSecretKey(config.dataDir, config.secretKey);
 
-  const controlDb = openDatabase(paths.control, config.sync);
-  const store = openSqliteControlPlane(controlDb, { secretKey });
+  const controlDb = openDatabase(paths.control, config.sync, 4);
+  // Ingest asks for a source per request: re-check the control-plane version at most every 100 ms.
+  const store = openSqliteControlPlane(controlDb, { secretKey, versionCheckMs: 100 });
   let stopWatching = () => {};
   if (config.configFile) {
     applyFileAtStart(config.configFile, store, logger);
@@ -52,9 +53,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     sync: config.sync,
     dedupeWindowMs: config.dedupeWindowMs,
     retentionMs: config.retentionMs,
+    autoCheckpoint: false,
     onCommit: () => router?.wake(),
   });
-  const statsDb = openDatabase(paths.stats, 'normal');
+  const statsDb = openDatabase(paths.stats, 'normal', 4);
   const stats = new StatsRecorder(statsDb);
   const statsTimer = setInterval(() => stats.flush(), 1000);
 

@@ -48,7 +48,10 @@ interface DestinationRow {
  * Several threads/processes may open the same file: each sees the others'
  * applies through version(), which reads the meta row.
  */
-export function openSqliteControlPlane(db: BetterSqlite3.Database, opts: { secretKey: Buffer }): SqliteControlPlane {
+export function openSqliteControlPlane(
+  db: BetterSqlite3.Database,
+  opts: { secretKey: Buffer; /** Re-read the version at most this often (0: on every call). */ versionCheckMs?: number },
+): SqliteControlPlane {
   if (opts.secretKey.length !== 32) throw new Error('secretKey must be 32 bytes');
   migrateControlPlane(db);
   const apply = createApplier(db, opts.secretKey);
@@ -107,17 +110,25 @@ export function openSqliteControlPlane(db: BetterSqlite3.Database, opts: { secre
     return { version, value: { snapshot, byWriteKey } };
   });
 
+  const checkEvery = opts.versionCheckMs ?? 0;
+  let checkedAt = 0;
   const current = (): Cache | undefined => {
     if (closed) throw new Error('the control-plane store is closed');
-    // One indexed read per call; the rebuild happens only after a change.
-    if (!cache || cache.version !== readVersion()) cache = build();
+    // One indexed read per check; the rebuild happens only after a change. With
+    // versionCheckMs, changes made through another connection are seen within it;
+    // changes made through this store are seen at once (apply drops the cache).
+    const now = checkEvery > 0 ? Date.now() : 0;
+    if (!cache || ((checkEvery === 0 || now - checkedAt >= checkEvery) && cache.version !== readVersion())) cache = build();
+    if (checkEvery > 0 && now - checkedAt >= checkEvery) checkedAt = now;
     return cache.value;
   };
 
   return {
     applyWorkspaceFile(plan) {
       if (closed) throw new Error('the control-plane store is closed');
-      return apply(plan);
+      const report = apply(plan);
+      if (report.changed) cache = undefined;
+      return report;
     },
     snapshot() {
       const value = current();

@@ -9,12 +9,13 @@ export type SyncMode = 'normal' | 'full';
  * (kill -9) because a committed transaction is in the OS page cache; `full` also
  * survives power loss at the cost of an fsync per group commit.
  */
-export function openDatabase(path: string, sync: SyncMode = 'normal'): Database.Database {
+export function openDatabase(path: string, sync: SyncMode = 'normal', cacheMb = 16): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 10000');
   db.pragma('temp_store = MEMORY');
-  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  // Each connection has its own page cache; there are several per process, so keep them modest.
+  db.pragma(`cache_size = -${cacheMb * 1024}`);
   return db;
 }

@@ -3,12 +3,10 @@ import type { Lane, LaneBacklog, LaneMessage, LaneOptions } from '../types.js';
 import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, rowOf, seqOf } from './schema.js';
 import type { Sequencer } from './sequencer.js';
 
-interface EventRow {
+interface RowHead {
   seq: number;
   source_id: string;
   received_at: number;
-  message_ids: string;
-  payloads: string;
 }
 interface RetryRow {
   seq: number;
@@ -25,11 +23,15 @@ type Op = { kind: 'upsert'; seq: number; nextAt: number; attempt: number; firstA
 /** A row split into its events (kept for the row being read, so a partly read batch is split once). */
 interface SplitRow {
   row: number;
+  sourceId: string;
+  receivedAt: number;
   ids: string[];
   payloads: string[];
+  /** Sequences in this row the dedupe stage marked as duplicates. */
+  dups: Set<number>;
 }
 
-const ROWS_PER_READ = 64;
+const HEADS_PER_READ = 256;
 
 /**
  * One destination instance's view of the log: a durable cursor (an event sequence)
@@ -49,6 +51,8 @@ export class SqliteLane implements Lane {
   private readonly unflushed = new Set<number>();
   private ops: Op[] = [];
   private split: SplitRow | null = null;
+  /** Last row the dedupe stage has released (cached; advanced when the lane catches up). */
+  private watermark = 0;
   private readonly stmts;
 
   constructor(
@@ -70,7 +74,8 @@ export class SqliteLane implements Lane {
            FROM lane_retries r JOIN events e ON e.seq = r.seq / ${SEQ_SHIFT}
           WHERE r.lane_id = ? AND r.next_at <= ? ORDER BY r.next_at LIMIT ?`,
       ),
-      rows: db.prepare(`SELECT seq, source_id, received_at, message_ids, payloads FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
+      heads: db.prepare(`SELECT seq, source_id, received_at FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
+      body: db.prepare(`SELECT message_ids, payloads FROM events WHERE seq = ?`),
       upsert: db.prepare(
         `INSERT INTO lane_retries (lane_id, seq, next_at, attempt, first_attempt_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (lane_id, seq) DO UPDATE SET next_at = excluded.next_at, attempt = excluded.attempt`,
@@ -97,44 +102,60 @@ export class SqliteLane implements Lane {
       if (out.length >= max) break;
       if (this.inFlightRetries.has(r.seq) || this.unflushed.has(r.seq)) continue;
       let split = splits.get(r.row);
-      if (!split) splits.set(r.row, (split = splitRow(r.row, r.message_ids, r.payloads)));
+      if (!split) splits.set(r.row, (split = splitRow(r.row, r.message_ids, r.payloads, r.source_id, r.received_at)));
       const index = r.seq - r.row * SEQ_SHIFT;
       this.inFlightRetries.add(r.seq);
       out.push(message(r.seq, r.source_id, r.received_at, split, index, r.attempt, r.first_attempt_at));
     }
   }
 
+  /**
+   * New events past the cursor. Reads row headers (no payloads) to find the
+   * lane's rows, then loads one row's payloads at a time and keeps it split in
+   * memory until every event in it is handed out: a 100-event batch is read from
+   * SQLite once, however many fetches it takes to hand it out.
+   */
   private fetchNew(out: LaneMessage[], max: number, now: number): void {
-    const watermark = this.sequencer.advance(now);
     while (out.length < max) {
+      if (this.split) {
+        this.takeFrom(this.split, out, max);
+        if (this.split) return; // max reached inside the row
+        continue;
+      }
       const fromRow = rowOf(this.readCursor + 1);
-      if (fromRow > watermark) return;
-      const rows = this.stmts.rows.all(fromRow, watermark, ROWS_PER_READ) as EventRow[];
-      if (rows.length === 0) {
-        this.readCursor = endOfRow(watermark);
+      // Only ask the dedupe stage for more when everything it released is read.
+      if (fromRow > this.watermark) this.watermark = this.sequencer.advance(now);
+      if (fromRow > this.watermark) return;
+      const heads = this.stmts.heads.all(fromRow, this.watermark, HEADS_PER_READ) as RowHead[];
+      if (heads.length === 0) {
+        this.readCursor = endOfRow(this.watermark);
         return;
       }
-      const dups = this.sequencer.duplicatesIn(this.readCursor + 1, endOfRow(rows[rows.length - 1]!.seq));
-      for (const r of rows) {
-        if (!this.sources.has(r.source_id)) {
-          this.readCursor = endOfRow(r.seq); // not this lane's source: skipped unread
-          continue;
+      for (const h of heads) {
+        if (this.sources.has(h.source_id)) {
+          const body = this.stmts.body.get(h.seq) as { message_ids: string; payloads: string };
+          this.split = splitRow(h.seq, body.message_ids, body.payloads, h.source_id, h.received_at);
+          this.split.dups = this.sequencer.duplicatesIn(seqOf(h.seq, 0), endOfRow(h.seq));
+          break;
         }
-        const split = this.split?.row === r.seq ? this.split : (this.split = splitRow(r.seq, r.message_ids, r.payloads));
-        for (let i = 0; i < split.payloads.length; i++) {
-          const seq = seqOf(r.seq, i);
-          if (seq <= this.readCursor) continue;
-          if (out.length >= max) return;
-          this.readCursor = seq;
-          if (dups.has(seq)) continue;
-          this.inFlightNew.add(seq);
-          out.push(message(seq, r.source_id, r.received_at, split, i, 1, null));
-        }
-        this.readCursor = endOfRow(r.seq);
-        this.split = null;
+        this.readCursor = endOfRow(h.seq); // not this lane's source: skipped unread
       }
-      if (rows.length < ROWS_PER_READ) return; // read everything up to the watermark
     }
+  }
+
+  /** Hands out the row's events past the cursor; forgets the row once all are handed out. */
+  private takeFrom(split: SplitRow, out: LaneMessage[], max: number): void {
+    const first = this.readCursor >= seqOf(split.row, 0) ? this.readCursor - seqOf(split.row, 0) + 1 : 0;
+    for (let i = first; i < split.payloads.length; i++) {
+      if (out.length >= max) return;
+      const seq = seqOf(split.row, i);
+      this.readCursor = seq;
+      if (split.dups.has(seq)) continue;
+      this.inFlightNew.add(seq);
+      out.push(message(seq, split.sourceId, split.receivedAt, split, i, 1, null));
+    }
+    this.readCursor = endOfRow(split.row);
+    this.split = null;
   }
 
   ack(m: LaneMessage): void {
@@ -195,9 +216,11 @@ export class SqliteLane implements Lane {
   }
 }
 
-function splitRow(row: number, messageIds: string, payloads: string): SplitRow {
-  return { row, ids: JSON.parse(messageIds) as string[], payloads: payloads.split(PAYLOAD_SEPARATOR) };
+function splitRow(row: number, messageIds: string, payloads: string, sourceId: string, receivedAt: number): SplitRow {
+  return { row, sourceId, receivedAt, ids: JSON.parse(messageIds) as string[], payloads: payloads.split(PAYLOAD_SEPARATOR), dups: EMPTY };
 }
+
+const EMPTY: Set<number> = new Set();
 
 function message(seq: number, sourceId: string, receivedAt: number, split: SplitRow, index: number, attempt: number, firstAttemptAt: number | null): LaneMessage {
   return { seq, sourceId, messageId: split.ids[index]!, payload: split.payloads[index]!, receivedAt, attempt, firstAttemptAt };

@@ -15,6 +15,12 @@ export interface SqliteLogOptions {
   retentionMs: number;
   /** Called after each group commit with the highest sequence (to wake the router). */
   onCommit?: (lastSeq: number) => void;
+  /**
+   * False on the ingest side: SQLite's automatic WAL checkpoint would run inside an
+   * ingest commit (measured: 15% of batch ingest). The router thread calls
+   * checkpoint() on a timer instead.
+   */
+  autoCheckpoint?: boolean;
   /** Called when the dedupe stage finds duplicates (router side). */
   onDuplicates?: (sourceId: string, count: number) => void;
 }
@@ -49,6 +55,7 @@ export class SqliteEventLog implements EventLog {
 
   constructor(private readonly options: SqliteLogOptions) {
     this.db = openDatabase(options.path, options.sync);
+    if (options.autoCheckpoint === false) this.db.pragma('wal_autocheckpoint = 0');
     migrateLog(this.db);
     this.row = lastRow(this.db);
     this.insertRow = this.db.prepare(`INSERT INTO events (source_id, received_at, count, message_ids, payloads) VALUES (?, ?, ?, ?, ?)`);
@@ -180,6 +187,11 @@ export class SqliteEventLog implements EventLog {
     }
     this.sequencerInstance?.prune(endOfRow(lastDeletable));
     return total;
+  }
+
+  /** Copies committed WAL pages into the database without blocking writers (PASSIVE). */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
   async close(): Promise<void> {
