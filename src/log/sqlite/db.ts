@@ -9,7 +9,7 @@ export type SyncMode = 'normal' | 'full';
  * (kill -9) because a committed transaction is in the OS page cache; `full` also
  * survives power loss at the cost of an fsync per group commit.
  */
-export function openDatabase(path: string, sync: SyncMode = 'normal', cacheMb = 16): Database.Database {
+export function openDatabase(path: string, sync: SyncMode = 'normal', cacheMb = 8): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);

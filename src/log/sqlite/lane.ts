@@ -12,11 +12,6 @@ interface RetryRow {
   seq: number;
   attempt: number;
   first_attempt_at: number;
-  row: number;
-  source_id: string;
-  received_at: number;
-  message_ids: string;
-  payloads: string;
 }
 type Op = { kind: 'upsert'; seq: number; nextAt: number; attempt: number; firstAttemptAt: number } | { kind: 'delete'; seq: number };
 
@@ -69,11 +64,8 @@ export class SqliteLane implements Lane {
     this.readCursor = row.cursor;
     this.durableCursor = row.cursor;
     this.stmts = {
-      due: db.prepare(
-        `SELECT r.seq, r.attempt, r.first_attempt_at, e.seq AS row, e.source_id, e.received_at, e.message_ids, e.payloads
-           FROM lane_retries r JOIN events e ON e.seq = r.seq / ${SEQ_SHIFT}
-          WHERE r.lane_id = ? AND r.next_at <= ? ORDER BY r.next_at LIMIT ?`,
-      ),
+      due: db.prepare(`SELECT seq, attempt, first_attempt_at FROM lane_retries WHERE lane_id = ? AND next_at <= ? ORDER BY next_at LIMIT ?`),
+      fullRow: db.prepare(`SELECT seq, source_id, received_at, message_ids, payloads FROM events WHERE seq = ?`),
       heads: db.prepare(`SELECT seq, source_id, received_at FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
       body: db.prepare(`SELECT message_ids, payloads FROM events WHERE seq = ?`),
       upsert: db.prepare(
@@ -97,15 +89,21 @@ export class SqliteLane implements Lane {
 
   private fetchDue(out: LaneMessage[], max: number, now: number): void {
     const due = this.stmts.due.all(this.id, now, max + this.inFlightRetries.size + this.unflushed.size) as RetryRow[];
-    const splits = new Map<number, SplitRow>();
+    // Retries of one batch usually come due together: load and split each row once.
+    const splits = new Map<number, SplitRow | null>();
     for (const r of due) {
       if (out.length >= max) break;
       if (this.inFlightRetries.has(r.seq) || this.unflushed.has(r.seq)) continue;
-      let split = splits.get(r.row);
-      if (!split) splits.set(r.row, (split = splitRow(r.row, r.message_ids, r.payloads, r.source_id, r.received_at)));
-      const index = r.seq - r.row * SEQ_SHIFT;
+      const row = rowOf(r.seq);
+      let split = splits.get(row);
+      if (split === undefined) {
+        const body = this.stmts.fullRow.get(row) as (RowHead & { message_ids: string; payloads: string }) | undefined;
+        split = body ? splitRow(row, body.message_ids, body.payloads, body.source_id, body.received_at) : null;
+        splits.set(row, split);
+      }
+      if (!split) continue; // cannot happen: prune keeps rows with pending retries
       this.inFlightRetries.add(r.seq);
-      out.push(message(r.seq, r.source_id, r.received_at, split, index, r.attempt, r.first_attempt_at));
+      out.push(message(r.seq, split.sourceId, split.receivedAt, split, r.seq - row * SEQ_SHIFT, r.attempt, r.first_attempt_at));
     }
   }
 
