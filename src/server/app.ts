@@ -7,6 +7,7 @@ import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
 import { registerIngest } from './ingest.js';
+import type { IngestPool } from './ingest-pool.js';
 import { registerEventTester } from './event-tester.js';
 import { destinationTypes } from '../destinations/registry.js';
 import type { RequestFn } from '../core/request.js';
@@ -22,6 +23,7 @@ export interface AppDeps {
   canAccept: () => boolean;
   isReady: () => { ok: boolean; reason?: string };
   adminToken?: string;
+  ingestPool?: IngestPool;
   /** The Event Tester's HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
 }
@@ -77,6 +79,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logger: deps.logger,
     sourceByWriteKey: (key) => deps.store.sourceByWriteKey(key),
     canAccept: deps.canAccept,
+    pool: deps.ingestPool,
   });
   registerSettings(app, deps);
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });

@@ -26,6 +26,8 @@ const schema = z.object({
   SWITCHYARD_RETRY_MAX_DELAY_MS: int(600_000),
   SWITCHYARD_DELIVERY_CONCURRENCY: z.coerce.number().int().positive().default(64),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP thread. */
+  SWITCHYARD_INGEST_WORKERS: int(1),
   SWITCHYARD_SECRET_KEY: z.string().optional(),
   /** When set, /api/* requires `Authorization: Bearer <token>` (until the Public API's tokens land). */
   SWITCHYARD_ADMIN_TOKEN: z.string().optional(),
@@ -45,6 +47,7 @@ export interface Config {
   retry: { maxRetries: number; windowMs: number; baseDelayMs: number; maxDelayMs: number };
   deliveryConcurrency: number;
   requestTimeoutMs: number;
+  ingestWorkers: number;
   secretKey?: string;
   adminToken?: string;
 }
@@ -84,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     },
     deliveryConcurrency: e.SWITCHYARD_DELIVERY_CONCURRENCY,
     requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
+    ingestWorkers: e.SWITCHYARD_INGEST_WORKERS,
     secretKey: e.SWITCHYARD_SECRET_KEY,
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,
   };

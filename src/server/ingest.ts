@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { prepareEvents, type IngestFailure } from '../core/ingest.js';
+import { ingestBody } from '../core/ingest-body.js';
+import type { IngestPool } from './ingest-pool.js';
 import type { AppendRecord, EventLog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import { MAX_PROPERTIES, MAX_REQUEST_BYTES } from '../protocol/limits.js';
@@ -33,11 +33,16 @@ export interface IngestDeps {
   stats: StatsRecorder;
   logger: Logger;
   sourceByWriteKey: (writeKey: string) => Source | undefined;
+  /** Threads for large bodies; absent: everything runs on the HTTP thread. */
+  pool?: IngestPool;
   /** False while free disk is under the threshold: answer 503 so clients retry later. */
   canAccept: () => boolean;
 }
 
 const OK = '{"success":true}';
+const EMPTY = Buffer.alloc(0);
+/** Bodies at least this large are prepared in the ingest pool (a 100-event batch is ~40 KB). */
+const OFFLOAD_BYTES = 8 * 1024;
 
 /** The Tracking API: what Segment's libraries send, answered the way Segment answers. */
 export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
@@ -72,40 +77,26 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       source = deps.sourceByWriteKey(headerKey);
       if (!source) return reject(reply, 401, 'ingest', 'invalid_write_key', { error: 'invalid write key' });
     }
-    const text = decodeBody(req);
-    if (typeof text !== 'string') return reject(reply, 400, source ? `source:${source.id}` : 'ingest', text.reason, text.body);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      return reject(reply, 400, source ? `source:${source.id}` : 'ingest', 'malformed_json', {
-        error: `malformed JSON: ${(err as Error).message}`,
-        field: 'body',
-      });
-    }
+    const receivedAt = Date.now();
+    const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
+    const encoding = req.headers['content-encoding'];
+    const ctx = { call: route.call, channel: route.channel, receivedAt, ip: req.ip, maxProperties: MAX_PROPERTIES };
+    const prepared = deps.pool && raw.length >= OFFLOAD_BYTES ? await deps.pool.run(raw, encoding, ctx) : ingestBody(raw, encoding, ctx, randomUUID);
     if (!source) {
-      const bodyKey = (body as { writeKey?: unknown } | null)?.writeKey;
-      if (typeof bodyKey !== 'string' || bodyKey === '') {
+      // Without an Authorization header the write key is in the body (analytics.js):
+      // a body that cannot be read cannot name its source.
+      if (prepared.kind === 'refused' && prepared.stage === 'body') return reject(reply, 400, 'ingest', prepared.reason, prepared.error);
+      if (prepared.bodyWriteKey === undefined) {
         return reject(reply, 401, 'ingest', 'missing_write_key', { error: 'missing write key: send it as the Basic auth username or as "writeKey" in the body' });
       }
-      source = deps.sourceByWriteKey(bodyKey);
+      source = deps.sourceByWriteKey(prepared.bodyWriteKey);
       if (!source) return reject(reply, 401, 'ingest', 'invalid_write_key', { error: 'invalid write key' });
     }
     const scope = `source:${source.id}`;
     if (!source.enabled) return reject(reply, 401, scope, 'source_disabled', { error: `source ${source.slug} is disabled` });
+    if (prepared.kind === 'refused') return reject(reply, 400, scope, prepared.reason, prepared.error);
 
-    const receivedAt = Date.now();
-    const prepared = prepareEvents({
-      body,
-      call: route.call,
-      channel: route.channel,
-      receivedAt,
-      ip: req.ip,
-      maxProperties: MAX_PROPERTIES,
-      newMessageId: randomUUID,
-    });
-    if (!prepared.ok) return reject(reply, 400, scope, prepared.error.reason, errorBody(prepared.error));
-    const { events, droppedProperties } = prepared.value;
+    const { events, droppedProperties } = prepared;
     const records: AppendRecord[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -124,10 +115,6 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
   });
 }
 
-function errorBody(e: IngestFailure): object {
-  return e.limit ? { error: e.message, field: e.field, limit: e.limit } : { error: e.message, field: e.field };
-}
-
 /** Segment's libraries send `Authorization: Basic base64(writeKey + ":")`. */
 function writeKeyFromAuthorization(header: string | undefined): string | undefined {
   if (!header || !header.startsWith('Basic ')) return undefined;
@@ -135,24 +122,4 @@ function writeKeyFromAuthorization(header: string | undefined): string | undefin
   const colon = decoded.indexOf(':');
   const key = colon === -1 ? decoded : decoded.slice(0, colon);
   return key === '' ? undefined : key;
-}
-
-type DecodeError = { reason: string; body: object };
-
-function decodeBody(req: FastifyRequest): string | DecodeError {
-  const raw = req.body;
-  if (!Buffer.isBuffer(raw) || raw.length === 0) return { reason: 'empty_body', body: { error: 'the request body is empty', field: 'body' } };
-  const encoding = req.headers['content-encoding'];
-  if (!encoding || encoding === 'identity') return raw.toString('utf8');
-  if (encoding !== 'gzip') {
-    return { reason: 'unsupported_encoding', body: { error: `unsupported Content-Encoding "${encoding}"; use gzip or none`, field: 'content-encoding' } };
-  }
-  try {
-    return gunzipSync(raw, { maxOutputLength: MAX_REQUEST_BYTES }).toString('utf8');
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      return { reason: 'request_too_large', body: { error: 'the decompressed request exceeds the 500KB limit', field: 'body', limit: '500KB per request' } };
-    }
-    return { reason: 'bad_gzip', body: { error: `the body is not valid gzip: ${(err as Error).message}`, field: 'body' } };
-  }
 }

@@ -11,6 +11,7 @@ import { loadOrCreateSecretKey } from '../store/secrets.js';
 import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite.js';
 import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
+import { IngestPool } from './ingest-pool.js';
 import type { Config } from './config.js';
 
 export interface RunningServer {
@@ -77,6 +78,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
 
+
+  const fatal = (what: string) => (err: Error) => {
+    logger.fatal({ err }, `${what} died; exiting so a supervisor restarts Switchyard`);
+    process.exit(1);
+  };
+  const ingestPool = config.ingestWorkers > 0 ? new IngestPool(config.ingestWorkers, fatal('an ingest worker')) : undefined;
   const testerHttp = createRequestClient({ timeoutMs: config.requestTimeoutMs, connectionsPerOrigin: 4 });
   const disk = watchDisk(config.dataDir, config.minFreeDiskBytes, logger);
   const app = buildApp({
@@ -100,6 +107,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     },
     adminToken: config.adminToken,
     testerRequest: testerHttp.request,
+    ingestPool,
   });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, dataDir: config.dataDir }, 'switchyard is listening');
@@ -114,6 +122,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         stopWatching();
         disk.stop();
         await app.close();
+        await ingestPool?.close();
         await testerHttp.close();
         await log.close();
         await router!.stop();
