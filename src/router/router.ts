@@ -54,8 +54,10 @@ export class Router {
       this.runners.delete(id);
       await entry.runner.stop();
     }
+    // Destination lanes are named by the instance id (which never contains ':');
+    // other consumers of the log (warehouse loaders, ...) name theirs `kind:id`.
     for (const laneId of this.deps.log.laneIds()) {
-      if (!wanted.has(laneId)) await this.deps.log.deleteLane(laneId);
+      if (!laneId.includes(':') && !wanted.has(laneId)) await this.deps.log.deleteLane(laneId);
     }
     for (const [id, instance] of wanted) {
       if (this.runners.has(id)) continue;
