@@ -13,7 +13,14 @@ export interface BodyContext {
 
 /** What one Tracking API request body turns into. Plain data: it crosses threads. */
 export type BodyOutcome =
-  | { kind: 'prepared'; bodyWriteKey?: string; events: PreparedEvent[]; droppedProperties: number }
+  | {
+      kind: 'prepared';
+      bodyWriteKey?: string;
+      events: PreparedEvent[];
+      droppedProperties: number;
+      /** The events as the client sent them, same order (kept only when asked: the source debugger). */
+      raw?: unknown[];
+    }
   | {
       kind: 'refused';
       /** `body`: the bytes could not be read as JSON (no write key could be read from them either). */
@@ -28,7 +35,13 @@ export type BodyOutcome =
  * ingest, as one pure function so it can run on the request's thread or in the
  * ingest pool (large batches) with the same answers.
  */
-export function ingestBody(raw: Uint8Array, encoding: string | undefined, ctx: BodyContext, newMessageId: () => string): BodyOutcome {
+export function ingestBody(
+  raw: Uint8Array,
+  encoding: string | undefined,
+  ctx: BodyContext,
+  newMessageId: () => string,
+  keepRaw = false,
+): BodyOutcome {
   if (raw.length === 0) return refusedBody('empty_body', { error: 'the request body is empty', field: 'body' });
   let text: string;
   if (!encoding || encoding === 'identity') {
@@ -59,7 +72,10 @@ export function ingestBody(raw: Uint8Array, encoding: string | undefined, ctx: B
     const error = e.limit ? { error: e.message, field: e.field, limit: e.limit } : { error: e.message, field: e.field };
     return { kind: 'refused', stage: 'events', reason: e.reason, error, bodyWriteKey };
   }
-  return { kind: 'prepared', bodyWriteKey, events: prepared.value.events, droppedProperties: prepared.value.droppedProperties };
+  const { events, droppedProperties } = prepared.value;
+  if (!keepRaw) return { kind: 'prepared', bodyWriteKey, events, droppedProperties };
+  const items = ctx.call === 'batch' ? (body as { batch: unknown[] }).batch : [body];
+  return { kind: 'prepared', bodyWriteKey, events, droppedProperties, raw: items };
 }
 
 function refusedBody(reason: string, error: { error: string; field?: string; limit?: string }): BodyOutcome {

@@ -8,6 +8,8 @@ import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
 import { registerIngest } from './ingest.js';
 import type { IngestPool } from './ingest-pool.js';
+import { registerDebugger } from './debugger-api.js';
+import type { SourceDebugger } from '../observability/debugger.js';
 import { registerEventTester } from './event-tester.js';
 import { destinationTypes } from '../destinations/registry.js';
 import type { RequestFn } from '../core/request.js';
@@ -24,6 +26,7 @@ export interface AppDeps {
   isReady: () => { ok: boolean; reason?: string };
   adminToken?: string;
   ingestPool?: IngestPool;
+  debugger?: SourceDebugger;
   /** The Event Tester's HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
 }
@@ -80,7 +83,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     sourceByWriteKey: (key) => deps.store.sourceByWriteKey(key),
     canAccept: deps.canAccept,
     pool: deps.ingestPool,
+    debugger: deps.debugger,
   });
+  if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
   registerSettings(app, deps);
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });

@@ -28,6 +28,8 @@ const schema = z.object({
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP thread. */
   SWITCHYARD_INGEST_WORKERS: int(1),
+  /** The source debugger's live sample (on by default; `false` turns it off). */
+  SWITCHYARD_DEBUGGER: z.enum(['true', 'false']).default('true'),
   SWITCHYARD_SECRET_KEY: z.string().optional(),
   /** When set, /api/* requires `Authorization: Bearer <token>` (until the Public API's tokens land). */
   SWITCHYARD_ADMIN_TOKEN: z.string().optional(),
@@ -48,6 +50,7 @@ export interface Config {
   deliveryConcurrency: number;
   requestTimeoutMs: number;
   ingestWorkers: number;
+  debugger: boolean;
   secretKey?: string;
   adminToken?: string;
 }
@@ -88,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     deliveryConcurrency: e.SWITCHYARD_DELIVERY_CONCURRENCY,
     requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
     ingestWorkers: e.SWITCHYARD_INGEST_WORKERS,
+    debugger: e.SWITCHYARD_DEBUGGER === 'true',
     secretKey: e.SWITCHYARD_SECRET_KEY,
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,
   };

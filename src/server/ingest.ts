@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ingestBody } from '../core/ingest-body.js';
 import type { IngestPool } from './ingest-pool.js';
+import type { SourceDebugger } from '../observability/debugger.js';
 import type { AppendRecord, EventLog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import { MAX_PROPERTIES, MAX_REQUEST_BYTES } from '../protocol/limits.js';
@@ -33,6 +34,8 @@ export interface IngestDeps {
   stats: StatsRecorder;
   logger: Logger;
   sourceByWriteKey: (writeKey: string) => Source | undefined;
+  /** The live sample of what each source receives; absent: off. */
+  debugger?: SourceDebugger;
   /** Threads for large bodies; absent: everything runs on the HTTP thread. */
   pool?: IngestPool;
   /** False while free disk is under the threshold: answer 503 so clients retry later. */
@@ -43,6 +46,8 @@ const OK = '{"success":true}';
 const EMPTY = Buffer.alloc(0);
 /** Bodies at least this large are prepared in the ingest pool (a 100-event batch is ~40 KB). */
 const OFFLOAD_BYTES = 8 * 1024;
+/** At most this many events of one request go to the debugger (it is a sample). */
+const DEBUGGER_PER_REQUEST = 10;
 
 /** The Tracking API: what Segment's libraries send, answered the way Segment answers. */
 export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
@@ -81,7 +86,13 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
     const encoding = req.headers['content-encoding'];
     const ctx = { call: route.call, channel: route.channel, receivedAt, ip: req.ip, maxProperties: MAX_PROPERTIES };
-    const prepared = deps.pool && raw.length >= OFFLOAD_BYTES ? await deps.pool.run(raw, encoding, ctx) : ingestBody(raw, encoding, ctx, randomUUID);
+    // Large bodies go to the ingest pool, unless the source debugger wants a sample of
+    // this source now: then the request stays here, where the raw events are at hand.
+    const sampling = deps.debugger !== undefined && (source === undefined || deps.debugger.wants(source.id, receivedAt));
+    const prepared =
+      deps.pool && raw.length >= OFFLOAD_BYTES && !sampling
+        ? await deps.pool.run(raw, encoding, ctx)
+        : ingestBody(raw, encoding, ctx, randomUUID, sampling);
     if (!source) {
       // Without an Authorization header the write key is in the body (analytics.js):
       // a body that cannot be read cannot name its source.
@@ -110,6 +121,10 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     } catch (err) {
       deps.logger.error({ err, source: source.id }, 'event log append failed');
       return reject(reply, 503, scope, 'storage_unavailable', { error: 'the event log is unavailable; retry later' });
+    }
+    if (prepared.raw && deps.debugger) {
+      const raws = prepared.raw;
+      deps.debugger.record(source.id, receivedAt, events.slice(0, DEBUGGER_PER_REQUEST).map((e, i) => ({ raw: raws[i], enriched: e.payload, messageId: e.messageId })));
     }
     return reply.type('application/json').send(OK);
   });

@@ -12,6 +12,7 @@ import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite
 import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
 import { IngestPool } from './ingest-pool.js';
+import { SourceDebugger } from '../observability/debugger.js';
 import type { Config } from './config.js';
 
 export interface RunningServer {
@@ -108,6 +109,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     adminToken: config.adminToken,
     testerRequest: testerHttp.request,
     ingestPool,
+    debugger: config.debugger ? new SourceDebugger() : undefined,
   });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, dataDir: config.dataDir }, 'switchyard is listening');

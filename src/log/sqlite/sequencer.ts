@@ -18,7 +18,8 @@ export class Sequencer {
   private watermarkRow = 0;
   private readonly dedupe: DedupeWindow;
   private readonly stmts;
-  private readonly commit: (rows: PendingRow[], now: number) => void;
+  private readonly commit: (rows: PendingRow[], now: number, expected: number) => boolean;
+  private readonly readWatermark: () => number;
 
   constructor(
     logDb: Database.Database,
@@ -28,8 +29,9 @@ export class Sequencer {
   ) {
     db.exec(`CREATE TABLE IF NOT EXISTS dup_seqs (seq INTEGER PRIMARY KEY)`);
     this.dedupe = new DedupeWindow(db, windowMs);
-    const meta = db.prepare(`SELECT value FROM dedupe_meta WHERE key = 'watermark'`).get() as { value: number } | undefined;
-    this.watermarkRow = meta?.value ?? 0;
+    const meta = db.prepare(`SELECT value FROM dedupe_meta WHERE key = 'watermark'`).pluck();
+    this.readWatermark = () => (meta.get() as number | undefined) ?? 0;
+    this.watermarkRow = this.readWatermark();
     this.stmts = {
       rows: logDb.prepare(`SELECT seq, source_id, count, message_ids FROM events WHERE seq > ? ORDER BY seq LIMIT 256`),
       mark: db.prepare(`INSERT OR IGNORE INTO dup_seqs (seq) VALUES (?)`),
@@ -37,7 +39,12 @@ export class Sequencer {
       dups: db.prepare(`SELECT seq FROM dup_seqs WHERE seq BETWEEN ? AND ?`).pluck(),
       prune: db.prepare(`DELETE FROM dup_seqs WHERE seq <= ?`),
     };
-    this.commit = db.transaction((rows: PendingRow[], now: number) => {
+    // Several threads may open the log (the router, the warehouse loader): each has a
+    // Sequencer on the same dedupe file. One that committed from a stale watermark would
+    // re-admit rows another already admitted and mark them duplicates (never delivered),
+    // so the commit checks, under the write lock, that nobody advanced in between.
+    const commit = db.transaction((rows: PendingRow[], now: number, expected: number): boolean => {
+      if (this.readWatermark() !== expected) return false;
       for (const r of rows) {
         const ids = JSON.parse(r.message_ids) as string[];
         let dups = 0;
@@ -49,19 +56,23 @@ export class Sequencer {
         if (dups > 0) this.onDuplicates?.(r.source_id, dups);
       }
       this.stmts.watermark.run(rows[rows.length - 1]!.seq);
+      return true;
     });
+    this.commit = (rows, now, expected) => commit.immediate(rows, now, expected);
   }
 
   /** Dedupes rows committed since the last call (a bounded slice); returns the last row lanes may read. */
   advance(now: number): number {
+    const persisted = this.readWatermark();
+    if (persisted > this.watermarkRow) this.watermarkRow = persisted;
     const rows = this.stmts.rows.all(this.watermarkRow) as PendingRow[];
     if (rows.length === 0) return this.watermarkRow;
     let events = 0;
     let take = 0;
     while (take < rows.length && (take === 0 || events + rows[take]!.count <= EVENTS_PER_ADVANCE)) events += rows[take++]!.count;
     const slice = rows.slice(0, take);
-    this.commit(slice, now);
-    this.watermarkRow = slice[slice.length - 1]!.seq;
+    if (this.commit(slice, now, this.watermarkRow)) this.watermarkRow = slice[slice.length - 1]!.seq;
+    else this.watermarkRow = Math.max(this.watermarkRow, this.readWatermark());
     return this.watermarkRow;
   }
 
