@@ -10,6 +10,7 @@ import type { SegmentMessage } from '../protocol/types.js';
 import { TokenBucket } from './token-bucket.js';
 import { compileFilters, type FilterResult } from '../core/filters.js';
 import type { SavedFilter } from '../store/types.js';
+import type { FailureLogWriter } from '../observability/failure-log.js';
 
 export interface LaneRunnerDeps {
   lane: Lane;
@@ -24,6 +25,8 @@ export interface LaneRunnerDeps {
   concurrency: number;
   /** The instance's destination filters, each applying to events received after it was saved. */
   filters: readonly SavedFilter[];
+  /** Where failed attempts are logged when the instance's failure log collection is on. */
+  failureLog: FailureLogWriter;
   /** Workspace rate limit in events/s, 0 = none. */
   rateLimitPerSecond: number;
   now: () => number;
@@ -51,6 +54,8 @@ export class LaneRunner {
   private readonly scope: string;
   /** Compiled filter chains by which filters apply (a bit per filter): usually one entry. */
   private readonly filterChains = new Map<number, (message: SegmentMessage) => FilterResult>();
+  /** The failure log collection id while collection is on for this instance. */
+  private collectionId: string | null = null;
 
   constructor(private readonly deps: LaneRunnerDeps) {
     this.scope = `dest:${deps.lane.id}`;
@@ -61,6 +66,10 @@ export class LaneRunner {
     this.loopDone = this.loop().catch((err: unknown) => {
       this.deps.logger.error({ err }, 'lane stopped on an unexpected error');
     });
+  }
+
+  setFailureLogCollection(collectionId: string | null): void {
+    this.collectionId = collectionId;
   }
 
   /** New events were committed, or a delivery finished: look again now. */
@@ -174,7 +183,8 @@ export class LaneRunner {
       // (bounded by the policy) rather than lose the event, and say why.
       outcome = { kind: 'retry', reason: `destination error: ${err instanceof Error ? err.message : String(err)}`, exchanges: [] };
     }
-    this.settle(m, outcome, attemptedAt);
+    const occurredAt = typeof message.timestamp === 'string' ? Date.parse(message.timestamp) : Number.NaN;
+    this.settle(m, outcome, attemptedAt, Number.isNaN(occurredAt) ? m.receivedAt : occurredAt);
   }
 
   private filtersFor(receivedAt: number): ((message: SegmentMessage) => FilterResult) | null {
@@ -190,7 +200,21 @@ export class LaneRunner {
     return chain;
   }
 
-  private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number): void {
+  private logFailure(m: LaneMessage, outcome: DeliveryOutcome, occurredAt: number, discarded: boolean): void {
+    if (this.collectionId === null) return;
+    this.deps.failureLog.record({
+      collectionId: this.collectionId,
+      destinationId: this.deps.lane.id,
+      sourceId: m.sourceId,
+      messageId: m.messageId,
+      attempt: m.attempt,
+      occurredAt,
+      discarded,
+      exchanges: outcome.exchanges,
+    });
+  }
+
+  private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number, occurredAt: number): void {
     const { lane, stats, now, logger } = this.deps;
     const log = logger.child({ messageId: m.messageId, attempt: m.attempt });
     if (outcome.kind === 'delivered') {
@@ -202,6 +226,7 @@ export class LaneRunner {
     }
     const sample = { messageId: m.messageId, attempt: m.attempt, event: m.payload.slice(0, SAMPLE_EVENT_CHARS), exchanges: outcome.exchanges };
     if (outcome.kind === 'discard') {
+      this.logFailure(m, outcome, occurredAt, true);
       lane.fail(m, outcome.reason);
       stats.count(this.scope, 'discarded', 1, outcome.reason);
       stats.failure(this.scope, outcome.reason, sample);
@@ -214,6 +239,7 @@ export class LaneRunner {
       this.deps.policy,
       this.deps.random,
     );
+    this.logFailure(m, outcome, occurredAt, next.kind === 'fail');
     if (next.kind === 'retry') {
       lane.retry(m, next.at, attemptedAt);
       log.debug({ reason: outcome.reason, retryAt: new Date(next.at).toISOString() }, 'delivery will be retried');

@@ -8,6 +8,7 @@ import type { EventType } from '../protocol/types.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 import type { ControlPlaneStore, DestinationInstance } from '../store/types.js';
 import { LaneRunner } from './lane-runner.js';
+import type { FailureLogWriter } from '../observability/failure-log.js';
 
 export interface RouterDeps {
   log: SqliteEventLog;
@@ -18,6 +19,7 @@ export interface RouterDeps {
   stats: StatsRecorder;
   logger: Logger;
   concurrency: number;
+  failureLog: FailureLogWriter;
   now: () => number;
   random: () => number;
 }
@@ -32,6 +34,7 @@ export interface RouterDeps {
 export class Router {
   private readonly runners = new Map<string, { runner: LaneRunner; fingerprint: string }>();
   private syncedVersion = -1;
+  private collections = new Map<string, string>();
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -64,6 +67,7 @@ export class Router {
       const runner = this.createRunner(instance, rate);
       if (!runner) continue;
       this.runners.set(id, { runner, fingerprint: fingerprint(instance, rate) });
+      runner.setFailureLogCollection(this.collections.get(id) ?? null);
       runner.start();
     }
   }
@@ -96,9 +100,16 @@ export class Router {
       logger,
       concurrency: this.deps.concurrency,
       rateLimitPerSecond,
+      failureLog: this.deps.failureLog,
       now: this.deps.now,
       random: this.deps.random,
     });
+  }
+
+  /** Failure log collection per destination instance (instance id → collection id). */
+  setFailureLogCollections(collections: Map<string, string>): void {
+    this.collections = collections;
+    for (const [id, { runner }] of this.runners) runner.setFailureLogCollection(collections.get(id) ?? null);
   }
 
   wake(): void {

@@ -12,6 +12,7 @@ import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import { StatsRecorder } from '../observability/stats.js';
+import { FailureLogWriter, enabledCollections, migrateFailureLog } from '../observability/failure-log.js';
 import { openSqliteControlPlane } from '../store/sqlite.js';
 import { Router } from './router.js';
 
@@ -27,6 +28,7 @@ export interface RouterWorkerData {
   concurrency: number;
   requestTimeoutMs: number;
   logLevel: string;
+  failureLogDir: string;
 }
 
 export type ToRouter = { type: 'wake' } | { type: 'sync' } | { type: 'stop' };
@@ -50,6 +52,8 @@ async function main(): Promise<void> {
   });
   const controlDb = openDatabase(data.controlPath, data.sync, 4);
   const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
+  migrateFailureLog(statsDb);
+  const failureLog = new FailureLogWriter(data.failureLogDir);
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency });
   const router = new Router({
     log,
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
     stats,
     logger,
     concurrency: data.concurrency,
+    failureLog,
     now: Date.now,
     random: Math.random,
   });
@@ -72,7 +77,16 @@ async function main(): Promise<void> {
   await sync();
   const timers = [
     setInterval(() => void sync(), SYNC_POLL_MS),
-    setInterval(() => stats.flush(), 1000),
+    setInterval(() => {
+      stats.flush();
+      try {
+        router.setFailureLogCollections(enabledCollections(statsDb));
+        failureLog.flush();
+      } catch (err) {
+        logger.error({ err }, 'writing failure logs failed');
+      }
+    }, 1000),
+    setInterval(() => failureLog.prune(), 3_600_000),
     // The ingest connection never checkpoints (it would stall a commit); this thread does.
     setInterval(() => {
       try {
@@ -98,6 +112,7 @@ async function main(): Promise<void> {
         await syncing;
         await router.stop();
         stats.flush();
+        failureLog.flush();
         await http.close();
         await log.close();
         store.close();

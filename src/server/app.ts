@@ -9,6 +9,7 @@ import { registerApi } from './api.js';
 import { registerIngest } from './ingest.js';
 import type { IngestPool } from './ingest-pool.js';
 import { registerDebugger } from './debugger-api.js';
+import { registerFailureLogApi } from './failure-log-api.js';
 import type { SourceDebugger } from '../observability/debugger.js';
 import { registerEventTester } from './event-tester.js';
 import { destinationTypes } from '../destinations/registry.js';
@@ -27,6 +28,9 @@ export interface AppDeps {
   adminToken?: string;
   ingestPool?: IngestPool;
   debugger?: SourceDebugger;
+  failureLogDir: string;
+  /** Signs failure-log download URLs. */
+  signingKey: Buffer;
   /** The Event Tester's HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
 }
@@ -86,6 +90,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     debugger: deps.debugger,
   });
   if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
+  registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey, adminToken: deps.adminToken });
   registerSettings(app, deps);
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -26,6 +27,7 @@ export function dataPaths(dataDir: string) {
     log: path.join(dataDir, 'log.db'),
     control: path.join(dataDir, 'control.db'),
     stats: path.join(dataDir, 'stats.db'),
+    failureLogs: path.join(dataDir, 'failure-logs'),
   };
 }
 
@@ -74,6 +76,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     concurrency: config.deliveryConcurrency,
     requestTimeoutMs: config.requestTimeoutMs,
     logLevel: config.logLevel,
+    failureLogDir: paths.failureLogs,
   }, (err) => {
     logger.fatal({ err }, 'the router thread died; exiting so a supervisor restarts Switchyard');
     process.exit(1);
@@ -110,6 +113,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     testerRequest: testerHttp.request,
     ingestPool,
     debugger: config.debugger ? new SourceDebugger() : undefined,
+    failureLogDir: paths.failureLogs,
+    signingKey: createHmac('sha256', secretKey).update('failure-log-downloads').digest(),
   });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, dataDir: config.dataDir }, 'switchyard is listening');
