@@ -24,6 +24,9 @@ export interface IngestInput {
 
 export interface PreparedEvent {
   messageId: string;
+  /** Type and name (track `event`, page/screen `name`), for Delivery Overview's breakdowns. */
+  type: string;
+  name?: string;
   /** The enriched event, serialized once: what the log stores and destinations receive. */
   payload: string;
 }
@@ -82,7 +85,9 @@ export function prepareEvents(input: IngestInput): Result<PreparedRequest, Inges
         error: { field, message: `the event is ${Buffer.byteLength(payload)} bytes; the limit is 32KB per event`, limit: '32KB per event', reason: 'event_too_large' },
       };
     }
-    events[i] = { messageId: enriched.message.messageId, payload };
+    const m = enriched.message;
+    const name = m.type === 'track' ? m.event : m.type === 'page' || m.type === 'screen' ? m.name : undefined;
+    events[i] = name === undefined ? { messageId: m.messageId, type: m.type, payload } : { messageId: m.messageId, type: m.type, name, payload };
   }
   return { ok: true, value: { events, droppedProperties } };
 }

@@ -1,6 +1,6 @@
 import type { DestinationDefinition } from './types.js';
 import { webhook } from './webhook/index.js';
-import { catalogEntries, createActionsDestination } from './actions/index.js';
+import { catalogEntries, createActionsDestination, unloadableActionsDestination } from './actions/index.js';
 
 type AnyDefinition = DestinationDefinition<never>;
 
@@ -26,7 +26,11 @@ class DestinationTypeRegistry implements ReadonlyMap<string, AnyDefinition> {
     if (d) return d;
     const entry = catalogEntries().get(type);
     if (!entry) return undefined;
-    d = createActionsDestination(entry) as unknown as AnyDefinition;
+    try {
+      d = createActionsDestination(entry) as unknown as AnyDefinition;
+    } catch (err) {
+      d = unloadableActionsDestination(entry, err);
+    }
     this.made.set(type, d);
     return d;
   }

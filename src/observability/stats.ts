@@ -20,6 +20,25 @@ export type Metric =
   | 'discarded'
   | 'failed';
 
+/** Delivery Overview's pipeline steps (the Public API's names in its paths). */
+export type Step =
+  | 'successfully_received'
+  | 'failed_on_ingest'
+  | 'filtered_at_source'
+  | 'filtered_at_destination'
+  | 'failed_delivery'
+  | 'successful_delivery';
+
+export interface StepKey {
+  sourceId: string;
+  /** '' for the source-level steps. */
+  destinationId: string;
+  eventType: string;
+  eventName: string;
+  /** The discard reason; '' when the step has none. */
+  reason: string;
+}
+
 export interface FailureSample {
   messageId: string;
   attempt: number;
@@ -44,6 +63,11 @@ export function migrateStats(db: Database.Database): void {
     CREATE TABLE IF NOT EXISTS stat_latency (
       minute INTEGER NOT NULL, scope TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,
       PRIMARY KEY (scope, minute, bucket)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS step_counters (
+      step TEXT NOT NULL, source_id TEXT NOT NULL, destination_id TEXT NOT NULL, minute INTEGER NOT NULL,
+      event_type TEXT NOT NULL, event_name TEXT NOT NULL, reason TEXT NOT NULL,
+      count INTEGER NOT NULL, retry_count INTEGER NOT NULL,
+      PRIMARY KEY (step, source_id, destination_id, minute, event_type, event_name, reason)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS failure_samples (
       scope TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, first_seen INTEGER NOT NULL,
       last_seen INTEGER NOT NULL, sample TEXT NOT NULL, PRIMARY KEY (scope, reason)) WITHOUT ROWID;
@@ -54,6 +78,7 @@ export class StatsRecorder {
   private counters = new Map<string, number>();
   private latency = new Map<string, number>();
   private samples = new Map<string, { count: number; first: number; last: number; sample: FailureSample }>();
+  private steps = new Map<string, { count: number; retries: number }>();
   private readonly stmts;
 
   constructor(
@@ -70,6 +95,15 @@ export class StatsRecorder {
         `INSERT INTO stat_latency (minute, scope, bucket, count) VALUES (?, ?, ?, ?)
          ON CONFLICT (scope, minute, bucket) DO UPDATE SET count = count + excluded.count`,
       ),
+      step: db.prepare(
+        `INSERT INTO step_counters (step, source_id, destination_id, minute, event_type, event_name, reason, count, retry_count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (step, source_id, destination_id, minute, event_type, event_name, reason)
+         DO UPDATE SET count = count + excluded.count, retry_count = retry_count + excluded.retry_count`,
+      ),
+      pruneSteps: db.prepare(`DELETE FROM step_counters WHERE minute < ?`),
+      pruneCounters: db.prepare(`DELETE FROM stat_counters WHERE minute < ?`),
+      pruneLatency: db.prepare(`DELETE FROM stat_latency WHERE minute < ?`),
       sample: db.prepare(
         `INSERT INTO failure_samples (scope, reason, count, first_seen, last_seen, sample) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (scope, reason) DO UPDATE SET count = count + excluded.count, last_seen = excluded.last_seen, sample = excluded.sample`,
@@ -81,6 +115,24 @@ export class StatsRecorder {
     if (n === 0) return;
     const key = `${minuteOf(this.now())}\u0000${scope}\u0000${metric}\u0000${reason}`;
     this.counters.set(key, (this.counters.get(key) ?? 0) + n);
+  }
+
+  /** Counts events at a Delivery Overview step; `retries` adds to the step's retry count. */
+  step(step: Step, key: StepKey, n = 1, retries = 0): void {
+    const k = `${step}\u0000${key.sourceId}\u0000${key.destinationId}\u0000${minuteOf(this.now())}\u0000${key.eventType}\u0000${key.eventName}\u0000${key.reason}`;
+    const cur = this.steps.get(k);
+    if (cur) {
+      cur.count += n;
+      cur.retries += retries;
+    } else this.steps.set(k, { count: n, retries });
+  }
+
+  /** Drops figures older than the retention (Delivery Overview shows two weeks). */
+  prune(olderThanMs: number): void {
+    const minute = minuteOf(this.now() - olderThanMs);
+    this.stmts.pruneSteps.run(minute);
+    this.stmts.pruneCounters.run(minute);
+    this.stmts.pruneLatency.run(minute);
   }
 
   latencyMs(scope: string, ms: number): void {
@@ -97,11 +149,12 @@ export class StatsRecorder {
   }
 
   flush(): void {
-    if (this.counters.size === 0 && this.latency.size === 0 && this.samples.size === 0) return;
-    const { counters, latency, samples } = this;
+    if (this.counters.size === 0 && this.latency.size === 0 && this.samples.size === 0 && this.steps.size === 0) return;
+    const { counters, latency, samples, steps } = this;
     this.counters = new Map();
     this.latency = new Map();
     this.samples = new Map();
+    this.steps = new Map();
     this.db.transaction(() => {
       for (const [key, n] of counters) {
         const [minute, scope, metric, reason] = key.split('\u0000');
@@ -110,6 +163,10 @@ export class StatsRecorder {
       for (const [key, n] of latency) {
         const [minute, scope, bucket] = key.split('\u0000');
         this.stmts.latency.run(Number(minute), scope!, Number(bucket), n);
+      }
+      for (const [key, v] of steps) {
+        const [step, sourceId, destinationId, minute, eventType, eventName, reason] = key.split('\u0000');
+        this.stmts.step.run(step!, sourceId!, destinationId!, Number(minute), eventType!, eventName!, reason!, v.count, v.retries);
       }
       for (const [key, s] of samples) {
         const [scope, reason] = key.split('\u0000');

@@ -5,7 +5,7 @@ import type { DeliveryOutcome } from '../core/result.js';
 import { decideRoute, type RouteTarget } from '../core/route.js';
 import type { DestinationDefinition } from '../destinations/types.js';
 import type { Lane, LaneMessage } from '../log/types.js';
-import type { StatsRecorder } from '../observability/stats.js';
+import type { StatsRecorder, StepKey } from '../observability/stats.js';
 import type { SegmentMessage } from '../protocol/types.js';
 import { TokenBucket } from './token-bucket.js';
 import { compileFilters, type FilterResult } from '../core/filters.js';
@@ -148,12 +148,14 @@ export class LaneRunner {
     } catch {
       lane.fail(m, 'unreadable_event');
       stats.count(this.scope, 'discarded', 1, 'unreadable_event');
+      stats.step('failed_delivery', this.stepKey(m, null, 'unreadable_event'));
       return;
     }
     const decision = decideRoute(message, this.deps.target);
     if (decision.kind === 'skip') {
       lane.ack(m);
       stats.count(this.scope, 'filtered', 1, decision.reason);
+      stats.step('filtered_at_destination', this.stepKey(m, message, decision.reason));
       return;
     }
     // Destination filters, after the integrations object and event types (Segment's
@@ -165,7 +167,9 @@ export class LaneRunner {
       const result = filter(message);
       if (result.kind === 'drop') {
         lane.ack(m);
-        stats.count(this.scope, 'filtered', 1, `destination_filter:${result.filterId}:${result.reason}`);
+        const reason = `destination_filter:${result.filterId}:${result.reason}`;
+        stats.count(this.scope, 'filtered', 1, reason);
+        stats.step('filtered_at_destination', this.stepKey(m, message, reason));
         if (result.reason === 'filter_error') this.deps.logger.warn({ filter: result.filterId, detail: result.detail }, 'a destination filter failed; event dropped');
         return;
       }
@@ -184,7 +188,7 @@ export class LaneRunner {
       outcome = { kind: 'retry', reason: `destination error: ${err instanceof Error ? err.message : String(err)}`, exchanges: [] };
     }
     const occurredAt = typeof message.timestamp === 'string' ? Date.parse(message.timestamp) : Number.NaN;
-    this.settle(m, outcome, attemptedAt, Number.isNaN(occurredAt) ? m.receivedAt : occurredAt);
+    this.settle(m, outcome, attemptedAt, Number.isNaN(occurredAt) ? m.receivedAt : occurredAt, message);
   }
 
   private filtersFor(receivedAt: number): ((message: SegmentMessage) => FilterResult) | null {
@@ -214,13 +218,21 @@ export class LaneRunner {
     });
   }
 
-  private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number, occurredAt: number): void {
+  /** Delivery Overview's dimensions for one event at this destination. */
+  private stepKey(m: LaneMessage, message: SegmentMessage | null, reason = ''): StepKey {
+    const type = message?.type ?? '';
+    const name = type === 'track' ? message?.event : type === 'page' || type === 'screen' ? message?.name : undefined;
+    return { sourceId: m.sourceId, destinationId: this.deps.lane.id, eventType: type, eventName: typeof name === 'string' ? name : '', reason };
+  }
+
+  private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number, occurredAt: number, message: SegmentMessage): void {
     const { lane, stats, now, logger } = this.deps;
     const log = logger.child({ messageId: m.messageId, attempt: m.attempt });
     if (outcome.kind === 'delivered') {
       lane.ack(m);
       stats.count(this.scope, 'delivered');
       if (m.attempt === 1) stats.count(this.scope, 'delivered_first_attempt');
+      stats.step('successful_delivery', this.stepKey(m, message), 1, m.attempt - 1);
       stats.latencyMs(this.scope, now() - m.receivedAt);
       return;
     }
@@ -229,6 +241,7 @@ export class LaneRunner {
       this.logFailure(m, outcome, occurredAt, true);
       lane.fail(m, outcome.reason);
       stats.count(this.scope, 'discarded', 1, outcome.reason);
+      stats.step('failed_delivery', this.stepKey(m, message, outcome.reason));
       stats.failure(this.scope, outcome.reason, sample);
       log.warn({ reason: outcome.reason }, 'delivery discarded');
       return;
@@ -248,6 +261,7 @@ export class LaneRunner {
     const reason = `${next.reason} (last error: ${outcome.reason})`;
     lane.fail(m, reason);
     stats.count(this.scope, 'failed', 1, reason);
+    stats.step('failed_delivery', this.stepKey(m, message, reason));
     stats.failure(this.scope, reason, sample);
     log.warn({ reason }, 'delivery failed');
   }

@@ -36,6 +36,8 @@ export type FromRouter = { type: 'ready' } | { type: 'stopped' } | { type: 'erro
 
 const SYNC_POLL_MS = 500;
 const PRUNE_EVERY_MS = 60_000;
+/** Delivery Overview covers two weeks; a day more so a range ending now always has its start. */
+const STATS_RETENTION_MS = 15 * 86_400_000;
 
 async function main(): Promise<void> {
   const data = workerData as RouterWorkerData;
@@ -86,7 +88,10 @@ async function main(): Promise<void> {
         logger.error({ err }, 'writing failure logs failed');
       }
     }, 1000),
-    setInterval(() => failureLog.prune(), 3_600_000),
+    setInterval(() => {
+      failureLog.prune();
+      stats.prune(STATS_RETENTION_MS);
+    }, 3_600_000),
     // The ingest connection never checkpoints (it would stall a commit); this thread does.
     setInterval(() => {
       try {

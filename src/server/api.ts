@@ -39,7 +39,7 @@ function parseRange(q: { range?: string; from?: string; to?: string }, now: numb
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!deps.adminToken || !req.url.startsWith('/api/')) return;
+    if (!deps.adminToken || !(req.url.startsWith('/api/') || req.url.startsWith('/delivery-overview/'))) return;
     if (req.headers.authorization !== `Bearer ${deps.adminToken}`) {
       return reply.code(401).send({ errors: [{ type: 'unauthorized', message: 'a valid Bearer token is required' }] });
     }

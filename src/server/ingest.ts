@@ -54,6 +54,8 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
   const { log, stats } = deps;
   const reject = (reply: FastifyReply, status: number, scope: string, reason: string, body: object) => {
     stats.count(scope, 'failed_ingest', 1, reason);
+    const sourceId = scope.startsWith('source:') ? scope.slice(7) : '';
+    stats.step('failed_on_ingest', { sourceId, destinationId: '', eventType: '', eventName: '', reason });
     return reply.code(status).type('application/json').send(JSON.stringify({ success: false, ...body }));
   };
 
@@ -116,6 +118,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     try {
       const outcome = await log.append(records);
       stats.count(scope, 'received', outcome.accepted);
+      for (const e of events) stats.step('successfully_received', { sourceId: source.id, destinationId: '', eventType: e.type, eventName: e.name ?? '', reason: '' });
       stats.count(scope, 'duplicate', outcome.duplicates);
       stats.count(scope, 'properties_dropped', droppedProperties);
     } catch (err) {

@@ -51,6 +51,13 @@ export function actionsCoreFetchModule(): { default: unknown; Response: unknown 
   return fromCatalog(path.join(path.dirname(main), 'fetch.js')) as { default: unknown; Response: unknown };
 }
 
+/** mapping-kit's `validate` (directive syntax); throws ValidationError or an AggregateError of them. */
+export function mappingValidator(): (mapping: unknown) => void {
+  const fromCatalog = createRequire(path.join(destinationsDir(), 'index.js'));
+  const main = fromCatalog.resolve('@segment/actions-core');
+  return (fromCatalog(path.join(path.dirname(main), 'mapping-kit', 'validate.js')) as { default: (m: unknown) => void }).default;
+}
+
 export function typeNameForSlug(slug: string): string {
   return slug.startsWith('actions-') ? slug : `actions-${slug}`;
 }

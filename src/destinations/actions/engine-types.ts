@@ -70,8 +70,17 @@ export interface ActionExecuteBundle {
   statsContext?: undefined;
 }
 
+/** One event's result in a batch (the engine's multistatus entry). */
+export interface MultiStatusEntry {
+  status: number;
+  errormessage?: string;
+  errortype?: string;
+  body?: unknown;
+}
+
 export interface EngineAction {
   execute(bundle: ActionExecuteBundle): Promise<unknown[]>;
+  executeBatch(bundle: Omit<ActionExecuteBundle, 'data'> & { data: JsonMap[] }): Promise<(MultiStatusEntry | undefined)[]>;
 }
 
 export interface EngineDestination {

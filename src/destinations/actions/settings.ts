@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileFql } from '../../protocol/fql/index.js';
+import { mappingValidator } from './catalog.js';
 import type { ActionsDefinition, ActionsSettingField, JsonMap } from './engine-types.js';
 
 /**
@@ -80,6 +81,7 @@ export function instanceSettingsSchema(def: ActionsDefinition): z.ZodType<Action
         const compiled = compileFql(subscribe);
         if (!compiled.ok) ctx.addIssue({ code: 'custom', path: ['subscribe'], message: `invalid FQL at position ${compiled.error.position}: ${compiled.error.message}` });
       }
+      for (const problem of mappingProblems(s.mapping)) ctx.addIssue({ code: 'custom', path: ['mapping', ...problem.path], message: problem.message });
       for (const key of Object.keys(s.mapping)) {
         if (!(key in action.fields) && !key.startsWith('__segment_internal')) {
           ctx.addIssue({ code: 'custom', path: ['mapping', key], message: `unknown field of action "${s.partnerAction}"; fields: ${Object.keys(action.fields).join(', ')}` });
@@ -119,6 +121,25 @@ export function instanceSettingsSchema(def: ActionsDefinition): z.ZodType<Action
       if (o) out.oauth = o;
       return out;
     });
+}
+
+/**
+ * Directive syntax errors found by mapping-kit's own validator (`{ "@path": 42 }`),
+ * so a broken mapping is refused when saved instead of failing every event.
+ * Its messages read `/<path segments> <what is wrong>.`.
+ */
+function mappingProblems(mapping: JsonMap): { path: string[]; message: string }[] {
+  try {
+    mappingValidator()(mapping);
+    return [];
+  } catch (err) {
+    const errors: unknown[] = typeof (err as Iterable<unknown>)[Symbol.iterator] === 'function' ? [...(err as Iterable<unknown>)] : [err];
+    return errors.map((e) => {
+      const text = e instanceof Error ? e.message : String(e);
+      const m = /^\/(\S*) (.*?)\.?$/s.exec(text);
+      return m ? { path: m[1]!.split('/').filter(Boolean), message: m[2]! } : { path: [], message: text };
+    });
+  }
 }
 
 /** The stored form keeps secrets apart; fold them back into `settings` before validating. */

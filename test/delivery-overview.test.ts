@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeliveryOverviewApi } from '@segment/public-api-sdk-typescript';
+import { startSwitchyard, workspaceYaml } from './helpers/switchyard.js';
+import { startSink } from './helpers/sink.js';
+
+const AUTH = { authorization: `Basic ${Buffer.from('wk_web_prod:').toString('base64')}`, 'content-type': 'application/json' };
+const FILTERS = `    filters:\n      - if: event = "Dropped"\n        actions: [{ type: DROP }]\n`;
+
+test('Delivery Overview answers the official Public API SDK with every step, grouped and filtered', async () => {
+  const sink = await startSink();
+  let flaky = 1;
+  sink.respond((req) => {
+    const e = JSON.parse(req.body) as { event?: string };
+    if (e.event === 'Bad') return { status: 400 };
+    if (e.event === 'Flaky' && flaky-- > 0) return { status: 503 };
+    return { status: 200 };
+  });
+  const sy = await startSwitchyard({
+    workspace: workspaceYaml([sink.url], FILTERS),
+    env: { SWITCHYARD_ADMIN_TOKEN: 'tok', SWITCHYARD_RETRY_BASE_MS: '100', SWITCHYARD_RETRY_MAX_DELAY_MS: '200' },
+  });
+  try {
+    const send = (body: object) => fetch(`${sy.url}/v1/track`, { method: 'POST', headers: AUTH, body: JSON.stringify(body) });
+    for (let i = 0; i < 3; i++) await send({ userId: 'u', event: 'Order Completed' });
+    for (let i = 0; i < 2; i++) await send({ userId: 'u', event: 'Viewed' });
+    await send({ userId: 'u', event: 'Bad' });
+    await send({ userId: 'u', event: 'Dropped' });
+    await send({ userId: 'u', event: 'Flaky' });
+    await send({ userId: 'u', event: 'Muted', integrations: { All: false } });
+    await fetch(`${sy.url}/v1/track`, { method: 'POST', headers: AUTH, body: '{not json' });
+    await sink.waitFor(8);
+    await new Promise((r) => setTimeout(r, 2500)); // stats are flushed each second
+
+    const api = new DeliveryOverviewApi(sy.url);
+    api.accessToken = 'tok';
+    const start = new Date(Date.now() - 3_600_000).toISOString();
+    const end = new Date(Date.now() + 60_000).toISOString();
+    const page = { count: 10 };
+
+    const received = (await api.getIngressSuccessMetricsFromDeliveryOverview('web-prod', start, end, 'hour', page, ['eventName'])).body.data!;
+    assert.equal(received.total, 9);
+    const byName = Object.fromEntries(received.dataset.map((d) => [d.eventName, d.total]));
+    assert.deepEqual(byName, { 'Order Completed': 3, Viewed: 2, Bad: 1, Dropped: 1, Flaky: 1, Muted: 1 });
+    assert.equal(received.dataset[0]!.series.length, 1, 'one hour bucket');
+    assert.equal(received.pagination.totalEntries, 6);
+
+    const failedIngest = (await api.getIngressFailedMetricsFromDeliveryOverview('web-prod', start, end, 'minute', page, ['discardReason'])).body.data!;
+    assert.deepEqual(failedIngest.dataset.map((d) => [d.discardReason, d.total]), [['malformed_json', 1]]);
+
+    const filtered = (await api.getFilteredAtDestinationMetricsFromDeliveryOverview('web-prod', 'orders-webhook', start, end, 'day', page, ['discardReason'])).body.data!;
+    assert.deepEqual(
+      Object.fromEntries(filtered.dataset.map((d) => [d.discardReason, d.total])),
+      { integrations_all_false: 1, 'destination_filter:orders-webhook-filter-1:filter_drop': 1 },
+    );
+
+    const failed = (await api.getEgressFailedMetricsFromDeliveryOverview('web-prod', 'orders-webhook', start, end, 'hour', page, ['discardReason', 'eventName'])).body.data!;
+    assert.deepEqual(failed.dataset.map((d) => [d.discardReason, d.eventName, d.total]), [['HTTP 400', 'Bad', 1]]);
+
+    const delivered = (await api.getEgressSuccessMetricsFromDeliveryOverview('web-prod', 'orders-webhook', start, end, 'hour', page, ['eventName'])).body.data!;
+    assert.equal(delivered.total, 6);
+    const flakyRow = delivered.dataset.find((d) => d.eventName === 'Flaky')!;
+    assert.equal(flakyRow.totalRetryCount, 1, 'delivered after one retry');
+
+    const onlyViewed = (await api.getEgressSuccessMetricsFromDeliveryOverview('web-prod', 'orders-webhook', start, end, 'hour', page, undefined, { eventName: ['Viewed'] })).body.data!;
+    assert.equal(onlyViewed.total, 2);
+
+    const paged = (await api.getIngressSuccessMetricsFromDeliveryOverview('web-prod', start, end, 'hour', { count: 4 }, ['eventName'])).body.data!;
+    assert.equal(paged.dataset.length, 4);
+    const rest = (await api.getIngressSuccessMetricsFromDeliveryOverview('web-prod', start, end, 'hour', { count: 4, cursor: paged.pagination.next! }, ['eventName'])).body.data!;
+    assert.equal(rest.dataset.length, 2);
+    assert.equal(rest.pagination.next, null);
+
+    await assert.rejects(
+      api.getEgressSuccessMetricsFromDeliveryOverview('web-prod', 'orders-webhook', start, end, 'week' as 'day', page),
+      (err: { statusCode?: number; body?: { errors: { field: string }[] } }) => err.statusCode === 400 && err.body!.errors[0]!.field === 'granularity',
+    );
+    const noAuth = new DeliveryOverviewApi(sy.url);
+    await assert.rejects(noAuth.getIngressSuccessMetricsFromDeliveryOverview('web-prod', start, end, 'hour', page), (err: { statusCode?: number }) => err.statusCode === 401);
+  } finally {
+    await sy.stop();
+    await sink.close();
+  }
+});
