@@ -35,7 +35,7 @@ test('Braze presets batch: one /users/track request for the batch; an invalid ev
     ['delivered', null, null],
     ['delivered', null, null],
     ['discard', "payload validation failed: The root value is missing the required field 'name'.", null],
-    ['discard', 'no matching subscription', null],
+    ['skip', 'no_matching_subscription', null],
   ]);
   assert.equal(fake.received.length, 1);
   const r = fake.received[0]!;

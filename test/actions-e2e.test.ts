@@ -69,10 +69,10 @@ test('analytics-node → Switchyard → actions-webhook: the subscribed event re
     { method: 'POST', url: '/hook', body, type: 'application/json', team: 'growth', sig: createHmac('sha1', 's3cret').update(body).digest('hex'), ua: 'Segment (Actions)' },
   );
 
-  // The two unsubscribed events are settled as "no matching subscription" and never sent.
+  // The two unsubscribed events are counted as filtered ("no_matching_subscription") and never sent.
   const stats = await waitUntil('the router to settle all three events', async () => {
     const s = await deliveryStats(sy.url, 'orders-actions');
-    return s.delivered === 1 && countOf(s.discarded, 'no matching subscription') === 2 ? s : undefined;
+    return s.delivered === 1 && countOf(s.filtered, 'no_matching_subscription') === 2 ? s : undefined;
   }, { describe: () => deliveryStats(sy.url, 'orders-actions') });
   assert.equal(stats.destination.type, 'actions-webhook');
   await sleep(200);

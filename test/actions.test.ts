@@ -210,7 +210,7 @@ test('Google Analytics 4: a subscription without a mapping uses the fields\' def
   // The action's defaultSubscription (event = "Order Completed") was used: another track is not sent.
   fake.reset();
   const other = await deliver('actions-google-analytics-4', { settings: { measurementId: 'G-TEST123', apiSecret: 'ga-secret' }, subscriptions: [{ partnerAction: 'purchase' }] }, songPlayed);
-  assert.deepEqual({ kind: other.outcome.kind, sent: other.sent.length }, { kind: 'discard', sent: 0 });
+  assert.deepEqual({ kind: other.outcome.kind, sent: other.sent.length }, { kind: 'skip', sent: 0 });
 });
 
 test('Braze: presets send identify as attributes and track as an event to /users/track with a Bearer key', async () => {
@@ -274,7 +274,7 @@ test('HubSpot (OAuth): a 401 refreshes the access token once, retries with it, a
 test('a 429 with Retry-After is retried after that delay; 503 retries; 400 and 501 are discarded', async () => {
   fake.respond(() => ({ status: 429, headers: { 'retry-after': '30', 'content-type': 'application/json' }, body: '{"code":429,"error":"Too many requests for some devices and users"}' }));
   const limited = await deliver('actions-amplitude', amplitude, songPlayed);
-  assert.deepEqual({ kind: limited.outcome.kind, reason: (limited.outcome as { reason?: string }).reason, status: limited.outcome.status, after: (limited.outcome as { retryAfterMs?: number }).retryAfterMs },
+  assert.deepEqual({ kind: limited.outcome.kind, reason: (limited.outcome as { reason?: string }).reason, status: (limited.outcome as { status?: number }).status, after: (limited.outcome as { retryAfterMs?: number }).retryAfterMs },
     { kind: 'retry', reason: 'HTTP 429', status: 429, after: 30_000 });
   assert.equal(limited.outcome.exchanges.length, 1);
   assert.equal(limited.outcome.exchanges[0]!.response?.status, 429);
@@ -301,7 +301,7 @@ test('a network error is retried; a payload the action rejects is discarded with
   assert.equal(invalid.sent.length, 0);
 });
 
-test('subscriptions use Switchyard FQL (not, parentheses); an event matching none is discarded as "no matching subscription"', async () => {
+test('subscriptions use Switchyard FQL (not, parentheses); an event matching none is skipped as "no_matching_subscription"', async () => {
   const raw = {
     subscriptions: [{
       partnerAction: 'send',
@@ -310,7 +310,7 @@ test('subscriptions use Switchyard FQL (not, parentheses); an event matching non
     }],
   };
   const skipped = await deliver('actions-webhook', raw, songPlayed);
-  assert.deepEqual({ kind: skipped.outcome.kind, reason: (skipped.outcome as { reason?: string }).reason, sent: skipped.sent.length }, { kind: 'discard', reason: 'no matching subscription', sent: 0 });
+  assert.deepEqual({ kind: skipped.outcome.kind, reason: (skipped.outcome as { reason?: string }).reason, sent: skipped.sent.length }, { kind: 'skip', reason: 'no_matching_subscription', sent: 0 });
   const internal = await deliver('actions-webhook', raw, { ...orderCompleted, properties: { internal: true } });
   assert.equal(internal.sent.length, 0);
   const sent = await deliver('actions-webhook', raw, orderCompleted);
@@ -319,7 +319,7 @@ test('subscriptions use Switchyard FQL (not, parentheses); an event matching non
   // A disabled subscription is ignored.
   fake.reset();
   const disabled = await deliver('actions-webhook', { subscriptions: [{ ...raw.subscriptions[0]!, enabled: false }] }, orderCompleted);
-  assert.deepEqual({ kind: disabled.outcome.kind, sent: disabled.sent.length }, { kind: 'discard', sent: 0 });
+  assert.deepEqual({ kind: disabled.outcome.kind, sent: disabled.sent.length }, { kind: 'skip', sent: 0 });
 });
 
 test('settings are validated against the definition and errors name the field (workspace file paths)', () => {

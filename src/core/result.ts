@@ -15,7 +15,9 @@ export interface Exchange {
 export type DeliveryOutcome =
   | { kind: 'delivered'; status?: number; exchanges: Exchange[] }
   | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number; exchanges: Exchange[] }
-  | { kind: 'discard'; reason: string; status?: number; exchanges: Exchange[] };
+  | { kind: 'discard'; reason: string; status?: number; exchanges: Exchange[] }
+  /** Nothing to send for this event (e.g. no Actions subscription matches it): filtered, not failed. */
+  | { kind: 'skip'; reason: string; exchanges: Exchange[] };
 
 /** Why the router did not send an event to a destination (not a failure). */
 export type SkipReason =

@@ -236,6 +236,12 @@ export class LaneRunner {
       stats.latencyMs(this.scope, now() - m.receivedAt);
       return;
     }
+    if (outcome.kind === 'skip') {
+      lane.ack(m);
+      stats.count(this.scope, 'filtered', 1, outcome.reason);
+      stats.step('filtered_at_destination', this.stepKey(m, message, outcome.reason));
+      return;
+    }
     const sample = { messageId: m.messageId, attempt: m.attempt, event: m.payload.slice(0, SAMPLE_EVENT_CHARS), exchanges: outcome.exchanges };
     if (outcome.kind === 'discard') {
       this.logFailure(m, outcome, occurredAt, true);

@@ -42,7 +42,7 @@ export async function deliverBatch(plan: Plan, messages: readonly SegmentMessage
   const asked = exchanges.map((x) => parseRetryAfter(x.response?.headers['retry-after'], now) ?? -1);
   const retryAfterMs = Math.max(-1, ...asked);
   return messages.map((_, i): DeliveryOutcome => {
-    if (!matchedAny[i]) return { kind: 'discard', reason: 'no matching subscription', exchanges: [] };
+    if (!matchedAny[i]) return { kind: 'skip', reason: 'no_matching_subscription', exchanges: [] };
     const outcome = redactSecrets(fold(verdicts[i]!, exchanges), secrets);
     if (outcome.kind === 'retry' && outcome.retryAfterMs === undefined && retryAfterMs >= 0) outcome.retryAfterMs = retryAfterMs;
     return outcome;

@@ -28,8 +28,8 @@ export { catalogEntries, typeNameForSlug } from './catalog.js';
  * laid over the action fields' `default`s, as Segment's editor pre-fills them;
  * a key mapped to `null` removes that field's default.
  *
- * An event no enabled subscription matches is discarded with reason
- * `no matching subscription` (not an error; the lead may make it "filtered").
+ * An event no enabled subscription matches is skipped (`no_matching_subscription`):
+ * counted as filtered at the destination, not as a failure.
  * When several subscriptions match, they run concurrently; the event is delivered
  * when all succeed, retried (all of them) when any asks for a retry, otherwise
  * discarded with the first reason.
@@ -83,7 +83,7 @@ export function createActionsDestination(entry: CatalogEntry): ActionsDestinatio
     async deliver({ settings, message, request: base }) {
       const plan = planFor(settings);
       const matched = plan.subscriptions.filter((s) => matches(s.predicate, message));
-      if (matched.length === 0) return { kind: 'discard', reason: 'no matching subscription', exchanges: [] };
+      if (matched.length === 0) return { kind: 'skip', reason: 'no_matching_subscription', exchanges: [] };
       const { request, exchanges } = capturing(base, secretFields);
       const verdicts = await Promise.all(matched.map((s) => runAction(plan, s, message, request)));
       return redactSecrets(fold(verdicts, exchanges), plan.secretValues());
