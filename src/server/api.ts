@@ -4,6 +4,7 @@ import { deliveryStats, failureSamples, ingestStats } from '../observability/que
 import type { ControlPlaneStore } from '../store/types.js';
 import type { LaneBacklog } from '../log/types.js';
 import { registerCatalog } from './catalog-api.js';
+import { registerDeliveryOverview } from './delivery-overview-api.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 
 const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
@@ -95,6 +96,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   );
 
   registerCatalog(app);
+  registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
   app.get('/api/v1/destinations', async () => {
     const snap = snapshot();
