@@ -18,6 +18,12 @@ export interface DestinationDefinition<S = unknown> {
   /** Setting keys whose values are secrets: encrypted at rest, redacted in output. */
   secretSettings: readonly string[];
   deliver(input: DeliverInput<S>): Promise<DeliveryOutcome>;
+  /**
+   * Optional: several events at once (Actions destinations with performBatch). The
+   * lane runner then hands over what it fetched together; one outcome per message,
+   * in order.
+   */
+  deliverBatch?(input: { settings: S; messages: readonly SegmentMessage[]; request: RequestFn }): Promise<DeliveryOutcome[]>;
 }
 
 export interface DeliverInput<S> {

@@ -34,6 +34,13 @@ export interface LaneRunnerDeps {
 }
 
 const FLUSH_EVERY_MS = 50;
+
+interface Prepared {
+  m: LaneMessage;
+  message: SegmentMessage;
+  payload: string;
+  occurredAt: number;
+}
 const IDLE_POLL_MS = 1000;
 const SAMPLE_EVENT_CHARS = 4096;
 
@@ -103,12 +110,22 @@ export class LaneRunner {
       }
       const messages = room > 0 ? await lane.fetch(room, now()) : [];
       this.bucket?.consume(messages.length);
-      for (const m of messages) {
-        this.inFlight++;
-        void this.process(m).finally(() => {
-          this.inFlight--;
+      if (this.deps.definition.deliverBatch && messages.length > 0) {
+        // A destination that batches (Actions with performBatch) gets what was
+        // fetched together in one call; each event still gets its own outcome.
+        this.inFlight += messages.length;
+        void this.processBatch(messages).finally(() => {
+          this.inFlight -= messages.length;
           if (this.inFlight <= lowWater) this.wake();
         });
+      } else {
+        for (const m of messages) {
+          this.inFlight++;
+          void this.process(m).finally(() => {
+            this.inFlight--;
+            if (this.inFlight <= lowWater) this.wake();
+          });
+        }
       }
       // Flush at most every 50 ms under load, and always before going idle: the idle
       // sleep reads the next retry time from the log, which must include the latest.
@@ -140,8 +157,12 @@ export class LaneRunner {
     });
   }
 
-  private async process(m: LaneMessage): Promise<void> {
-    const { lane, stats, now } = this.deps;
+  /**
+   * Parses the event and applies the routing rules and destination filters; settles
+   * and returns null when the event is not to be sent.
+   */
+  private prepare(m: LaneMessage): Prepared | null {
+    const { lane, stats } = this.deps;
     let message: SegmentMessage;
     try {
       message = JSON.parse(m.payload) as SegmentMessage;
@@ -149,14 +170,14 @@ export class LaneRunner {
       lane.fail(m, 'unreadable_event');
       stats.count(this.scope, 'discarded', 1, 'unreadable_event');
       stats.step('failed_delivery', this.stepKey(m, null, 'unreadable_event'));
-      return;
+      return null;
     }
     const decision = decideRoute(message, this.deps.target);
     if (decision.kind === 'skip') {
       lane.ack(m);
       stats.count(this.scope, 'filtered', 1, decision.reason);
       stats.step('filtered_at_destination', this.stepKey(m, message, decision.reason));
-      return;
+      return null;
     }
     // Destination filters, after the integrations object and event types (Segment's
     // order). Chosen by when the event was received, so a retry sees the same filters
@@ -171,24 +192,45 @@ export class LaneRunner {
         stats.count(this.scope, 'filtered', 1, reason);
         stats.step('filtered_at_destination', this.stepKey(m, message, reason));
         if (result.reason === 'filter_error') this.deps.logger.warn({ filter: result.filterId, detail: result.detail }, 'a destination filter failed; event dropped');
-        return;
+        return null;
       }
       if (result.message !== message) {
         message = result.message;
         payload = JSON.stringify(message);
       }
     }
-    const attemptedAt = now();
+    const occurredAt = typeof message.timestamp === 'string' ? Date.parse(message.timestamp) : Number.NaN;
+    return { m, message, payload, occurredAt: Number.isNaN(occurredAt) ? m.receivedAt : occurredAt };
+  }
+
+  private async process(m: LaneMessage): Promise<void> {
+    const p = this.prepare(m);
+    if (!p) return;
+    const attemptedAt = this.deps.now();
     let outcome: DeliveryOutcome;
     try {
-      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message, payload, request: this.deps.request });
+      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message: p.message, payload: p.payload, request: this.deps.request });
     } catch (err) {
       // A destination that throws instead of returning an outcome has a bug; retry
       // (bounded by the policy) rather than lose the event, and say why.
       outcome = { kind: 'retry', reason: `destination error: ${err instanceof Error ? err.message : String(err)}`, exchanges: [] };
     }
-    const occurredAt = typeof message.timestamp === 'string' ? Date.parse(message.timestamp) : Number.NaN;
-    this.settle(m, outcome, attemptedAt, Number.isNaN(occurredAt) ? m.receivedAt : occurredAt, message);
+    this.settle(m, outcome, attemptedAt, p.occurredAt, p.message);
+  }
+
+  private async processBatch(messages: LaneMessage[]): Promise<void> {
+    const ready = messages.map((m) => this.prepare(m)).filter((p): p is Prepared => p !== null);
+    if (ready.length === 0) return;
+    const attemptedAt = this.deps.now();
+    let outcomes: DeliveryOutcome[];
+    try {
+      outcomes = await this.deps.definition.deliverBatch!({ settings: this.deps.settings, messages: ready.map((p) => p.message), request: this.deps.request });
+      if (outcomes.length !== ready.length) throw new Error(`${outcomes.length} outcomes for ${ready.length} events`);
+    } catch (err) {
+      const reason = `destination error: ${err instanceof Error ? err.message : String(err)}`;
+      outcomes = ready.map(() => ({ kind: 'retry', reason, exchanges: [] }));
+    }
+    ready.forEach((p, i) => this.settle(p.m, outcomes[i]!, attemptedAt, p.occurredAt, p.message));
   }
 
   private filtersFor(receivedAt: number): ((message: SegmentMessage) => FilterResult) | null {

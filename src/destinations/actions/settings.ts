@@ -83,7 +83,10 @@ export function instanceSettingsSchema(def: ActionsDefinition): z.ZodType<Action
       }
       for (const problem of mappingProblems(s.mapping)) ctx.addIssue({ code: 'custom', path: ['mapping', ...problem.path], message: problem.message });
       for (const key of Object.keys(s.mapping)) {
-        if (!(key in action.fields) && !key.startsWith('__segment_internal')) {
+        // `enable_batching` is Segment's per-subscription batching toggle: accepted for
+        // any action with performBatch, whether or not the action declares the field.
+        const batchToggle = key === 'enable_batching' && typeof action.performBatch === 'function';
+        if (!(key in action.fields) && !key.startsWith('__segment_internal') && !batchToggle) {
           ctx.addIssue({ code: 'custom', path: ['mapping', key], message: `unknown field of action "${s.partnerAction}"; fields: ${Object.keys(action.fields).join(', ')}` });
         }
       }
