@@ -4,6 +4,7 @@ import { deliveryStats, failureSamples, ingestStats } from '../observability/que
 import type { ControlPlaneStore } from '../store/types.js';
 import type { LaneBacklog } from '../log/types.js';
 import { registerCatalog } from './catalog-api.js';
+import { registerAnalyticsJs } from './analytics-js.js';
 import { registerDeliveryOverview } from './delivery-overview-api.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 
@@ -96,6 +97,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   );
 
   registerCatalog(app);
+  registerAnalyticsJs(app);
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
   app.get('/api/v1/destinations', async () => {
