@@ -5,6 +5,7 @@ import type { ControlPlaneStore } from '../store/types.js';
 import type { LaneBacklog } from '../log/types.js';
 import { registerCatalog } from './catalog-api.js';
 import { registerAnalyticsJs } from './analytics-js.js';
+import { registerFiltersApi } from './filters-api.js';
 import { registerDeliveryOverview } from './delivery-overview-api.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 
@@ -42,7 +43,8 @@ function parseRange(q: { range?: string; from?: string; to?: string }, now: numb
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!deps.adminToken || !(req.url.startsWith('/api/') || req.url.startsWith('/delivery-overview/'))) return;
+    const guarded = req.url.startsWith('/api/') || req.url.startsWith('/delivery-overview/') || req.url.startsWith('/destination/');
+    if (!deps.adminToken || !guarded) return;
     if (req.headers.authorization !== `Bearer ${deps.adminToken}`) {
       return reply.code(401).send({ errors: [{ type: 'unauthorized', message: 'a valid Bearer token is required' }] });
     }
@@ -98,6 +100,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
 
   registerCatalog(app);
   registerAnalyticsJs(app);
+  registerFiltersApi(app, { store: deps.store });
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
   app.get('/api/v1/destinations', async () => {
