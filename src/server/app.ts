@@ -7,6 +7,7 @@ import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
 import { registerIngest } from './ingest.js';
+import { registerAlertsApi } from './alerts-api.js';
 import type { IngestPool } from './ingest-pool.js';
 import { registerDebugger } from './debugger-api.js';
 import { registerFailureLogApi } from './failure-log-api.js';
@@ -27,6 +28,8 @@ export interface AppDeps {
   isReady: () => { ok: boolean; reason?: string };
   adminToken?: string;
   ingestPool?: IngestPool;
+  /** Whether email alerts can be sent (an SMTP server is configured). */
+  emailConfigured: boolean;
   debugger?: SourceDebugger;
   failureLogDir: string;
   /** Signs failure-log download URLs. */
@@ -93,6 +96,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey, adminToken: deps.adminToken });
   registerSettings(app, deps);
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
+  registerAlertsApi(app, {
+    store: deps.store,
+    statsDb: deps.statsDb,
+    emailConfigured: deps.emailConfigured,
+    actor: () => (deps.adminToken ? 'admin token' : 'unauthenticated (no access control configured)'),
+  });
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });
 
   app.get('/health', async () => ({ status: 'ok' }));

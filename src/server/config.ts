@@ -30,6 +30,11 @@ const schema = z.object({
   SWITCHYARD_INGEST_WORKERS: int(1),
   /** The source debugger's live sample (on by default; `false` turns it off). */
   SWITCHYARD_DEBUGGER: z.enum(['true', 'false']).default('true'),
+  /** SMTP server for email alerts, e.g. smtp://user:pass@mail.example.com:587 (none: email alerts are refused). */
+  SWITCHYARD_SMTP_URL: z.string().optional(),
+  SWITCHYARD_ALERT_FROM: z.string().default('switchyard@localhost'),
+  /** How often alert rules are checked. */
+  SWITCHYARD_ALERT_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
   SWITCHYARD_SECRET_KEY: z.string().optional(),
   /** When set, /api/* requires `Authorization: Bearer <token>` (until the Public API's tokens land). */
   SWITCHYARD_ADMIN_TOKEN: z.string().optional(),
@@ -50,6 +55,7 @@ export interface Config {
   deliveryConcurrency: number;
   requestTimeoutMs: number;
   ingestWorkers: number;
+  alerts: { smtpUrl?: string; from: string; intervalMs: number };
   debugger: boolean;
   secretKey?: string;
   adminToken?: string;
@@ -91,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     deliveryConcurrency: e.SWITCHYARD_DELIVERY_CONCURRENCY,
     requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
     ingestWorkers: e.SWITCHYARD_INGEST_WORKERS,
+    alerts: { smtpUrl: e.SWITCHYARD_SMTP_URL, from: e.SWITCHYARD_ALERT_FROM, intervalMs: e.SWITCHYARD_ALERT_INTERVAL_MS },
     debugger: e.SWITCHYARD_DEBUGGER === 'true',
     secretKey: e.SWITCHYARD_SECRET_KEY,
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,

@@ -13,6 +13,7 @@ import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite
 import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
 import { IngestPool } from './ingest-pool.js';
+import { startAlertChecks } from './alert-checks.js';
 import { SourceDebugger } from '../observability/debugger.js';
 import type { Config } from './config.js';
 
@@ -112,10 +113,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     adminToken: config.adminToken,
     testerRequest: testerHttp.request,
     ingestPool,
+    emailConfigured: config.alerts.smtpUrl !== undefined,
     debugger: config.debugger ? new SourceDebugger() : undefined,
     failureLogDir: paths.failureLogs,
     signingKey: createHmac('sha256', secretKey).update('failure-log-downloads').digest(),
   });
+  const alerts = startAlertChecks(statsDb, config.alerts, testerHttp.request, logger);
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, dataDir: config.dataDir }, 'switchyard is listening');
 
@@ -129,6 +132,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         stopWatching();
         disk.stop();
         await app.close();
+        alerts.stop();
         await ingestPool?.close();
         await testerHttp.close();
         await log.close();

@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { alertInput, migrateAlerts, type AlertNotification, type AlertRule } from '../observability/alerts.js';
+import type { ControlPlaneStore } from '../store/types.js';
+
+export interface AlertsApiDeps {
+  store: ControlPlaneStore;
+  statsDb: Database.Database;
+  /** Email channels need an SMTP server; without one they are refused at creation. */
+  emailConfigured: boolean;
+  /** Who is acting: until users and tokens exist (issue #7), the admin token or nobody. */
+  actor: (req: FastifyRequest) => string;
+}
+
+/** Alerts: create, list, edit, delete, and the in-app notifications. */
+export function registerAlertsApi(app: FastifyInstance, deps: AlertsApiDeps): void {
+  migrateAlerts(deps.statsDb);
+  const q = {
+    all: deps.statsDb.prepare(`SELECT body, state FROM alert_rules ORDER BY id`),
+    get: deps.statsDb.prepare(`SELECT body, state FROM alert_rules WHERE id = ?`),
+    put: deps.statsDb.prepare(`INSERT INTO alert_rules (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`),
+    del: deps.statsDb.prepare(`DELETE FROM alert_rules WHERE id = ?`),
+    notifications: deps.statsDb.prepare(`SELECT id, alert_id, at, status, message FROM alert_notifications ORDER BY id DESC LIMIT ?`),
+  };
+  const view = (row: { body: string; state: string }) => ({ ...(JSON.parse(row.body) as AlertRule), state: row.state });
+  const errors = (reply: FastifyReply, status: number, list: { message: string; field?: string }[]) =>
+    reply.code(status).send({ errors: list.map((e) => ({ type: status === 404 ? 'not-found' : 'validation', ...e })) });
+
+  /** Validates a rule against the schema and the current control plane. */
+  const check = (raw: unknown): { ok: true; value: ReturnType<typeof alertInput.parse> } | { ok: false; errors: { message: string; field?: string }[] } => {
+    const parsed = alertInput.safeParse(raw);
+    if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ message: i.message, field: i.path.join('.') || 'body' })) };
+    const v = parsed.data;
+    let snapshot;
+    try {
+      snapshot = deps.store.snapshot();
+    } catch {
+      return { ok: false, errors: [{ message: 'no workspace is configured yet' }] };
+    }
+    if (v.kind === 'source_volume' && !snapshot.sources.some((s) => s.id === v.sourceId)) return { ok: false, errors: [{ message: `no source ${v.sourceId}`, field: 'sourceId' }] };
+    if (v.kind === 'delivery_rate' && !snapshot.destinations.some((d) => d.id === v.destinationId)) {
+      return { ok: false, errors: [{ message: `no destination ${v.destinationId}`, field: 'destinationId' }] };
+    }
+    if (!deps.emailConfigured && v.channels.some((c) => c.type === 'email')) {
+      return { ok: false, errors: [{ message: 'email alerts need an SMTP server: set SWITCHYARD_SMTP_URL', field: 'channels' }] };
+    }
+    return { ok: true, value: v };
+  };
+  const body = (req: FastifyRequest): unknown => {
+    try {
+      return JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '');
+    } catch {
+      return undefined;
+    }
+  };
+
+  app.get('/api/v1/alerts', async () => ({ data: { alerts: (q.all.all() as { body: string; state: string }[]).map(view) } }));
+
+  app.post('/api/v1/alerts', async (req, reply) => {
+    const checked = check(body(req));
+    if (!checked.ok) return errors(reply, 400, checked.errors);
+    const now = new Date().toISOString();
+    const rule: AlertRule = { ...checked.value, id: `alert_${randomBytes(9).toString('base64url')}`, createdBy: deps.actor(req), createdAt: now, updatedAt: now };
+    q.put.run(rule.id, JSON.stringify(rule));
+    return reply.code(201).send({ data: { alert: { ...rule, state: 'ok' } } });
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/alerts/:id', async (req, reply) => {
+    const row = q.get.get(req.params.id) as { body: string; state: string } | undefined;
+    return row ? { data: { alert: view(row) } } : errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
+  });
+
+  app.patch<{ Params: { id: string } }>('/api/v1/alerts/:id', async (req, reply) => {
+    const row = q.get.get(req.params.id) as { body: string; state: string } | undefined;
+    if (!row) return errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
+    const current = JSON.parse(row.body) as AlertRule;
+    const { id, createdBy, createdAt, updatedAt: _u, ...editable } = current;
+    const patch = body(req);
+    if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return errors(reply, 400, [{ message: 'the body must be a JSON object', field: 'body' }]);
+    const checked = check({ ...editable, ...patch });
+    if (!checked.ok) return errors(reply, 400, checked.errors);
+    const rule: AlertRule = { ...checked.value, id, createdBy, createdAt, updatedAt: new Date().toISOString() };
+    q.put.run(id, JSON.stringify(rule));
+    return { data: { alert: { ...rule, state: row.state } } };
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/v1/alerts/:id', async (req, reply) => {
+    if (q.del.run(req.params.id).changes === 0) return errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
+    return { data: { status: 'SUCCESS' } };
+  });
+
+  app.get<{ Querystring: { limit?: string } }>('/api/v1/alerts/notifications', async (req) => {
+    const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 100) || 100));
+    const rows = q.notifications.all(limit) as { id: number; alert_id: string; at: number; status: 'firing' | 'resolved'; message: string }[];
+    const notifications: AlertNotification[] = rows.map((r) => ({ id: r.id, alertId: r.alert_id, at: new Date(r.at).toISOString(), status: r.status, message: r.message }));
+    return { data: { notifications } };
+  });
+}
