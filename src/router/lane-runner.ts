@@ -274,7 +274,8 @@ export class LaneRunner {
       lane.ack(m);
       stats.count(this.scope, 'delivered');
       if (m.attempt === 1) stats.count(this.scope, 'delivered_first_attempt');
-      stats.step('successful_delivery', this.stepKey(m, message), 1, m.attempt - 1);
+      // Reason "after_retry" marks deliveries that needed retries (Event Delivery's breakdown).
+      stats.step('successful_delivery', this.stepKey(m, message, m.attempt > 1 ? 'after_retry' : ''), 1, m.attempt - 1);
       stats.latencyMs(this.scope, now() - m.receivedAt);
       return;
     }

@@ -6,6 +6,7 @@ import type { LaneBacklog } from '../log/types.js';
 import { registerCatalog } from './catalog-api.js';
 import { registerAnalyticsJs } from './analytics-js.js';
 import { registerFiltersApi } from './filters-api.js';
+import { registerEventDelivery } from './event-delivery-api.js';
 import { registerDeliveryOverview } from './delivery-overview-api.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 
@@ -43,7 +44,7 @@ function parseRange(q: { range?: string; from?: string; to?: string }, now: numb
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
 
   app.addHook('onRequest', async (req, reply) => {
-    const guarded = req.url.startsWith('/api/') || req.url.startsWith('/delivery-overview/') || req.url.startsWith('/destination/');
+    const guarded = ['/api/', '/delivery-overview/', '/destination/', '/destinations/'].some((p) => req.url.startsWith(p));
     if (!deps.adminToken || !guarded) return;
     if (req.headers.authorization !== `Bearer ${deps.adminToken}`) {
       return reply.code(401).send({ errors: [{ type: 'unauthorized', message: 'a valid Bearer token is required' }] });
@@ -101,6 +102,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   registerCatalog(app);
   registerAnalyticsJs(app);
   registerFiltersApi(app, { store: deps.store });
+  registerEventDelivery(app, { store: deps.store, statsDb: deps.statsDb });
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
   app.get('/api/v1/destinations', async () => {
