@@ -14,9 +14,10 @@ import { fmt, printTable } from './lib/table.js';
 import { backlog } from './scenarios/backlog.js';
 import { e2e, e2eMax } from './scenarios/e2e.js';
 import { baseline, ingestBatch, ingestSingle } from './scenarios/ingest.js';
+import { observability } from './scenarios/observability.js';
 import type { Scenario, ScenarioReport } from './scenarios/types.js';
 
-const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog];
+const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability];
 const EXTRA: Scenario[] = [baseline];
 
 const ENV_HELP = `environment:

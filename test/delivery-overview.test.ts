@@ -75,6 +75,22 @@ test('Delivery Overview answers the official Public API SDK with every step, gro
       api.getEgressSuccessMetricsFromDeliveryOverview('web-prod', 'orders-webhook', start, end, 'week' as 'day', page),
       (err: { statusCode?: number; body?: { errors: { field: string }[] } }) => err.statusCode === 400 && err.body!.errors[0]!.field === 'granularity',
     );
+    // The console's view: every step with share, change against the previous period,
+    // breakdowns, and discard tables with how to fix.
+    const overview = (await (await fetch(`${sy.url}/api/v1/destinations/orders-webhook/overview?range=1h`, { headers: { authorization: 'Bearer tok' } })).json()) as {
+      data: { steps: { step: string; count: number; percentOfReceived: number | null; change: number | null; byEventName: Record<string, number>; discards?: { reason: string; count: number; howToFix: string }[] }[] };
+    };
+    const step = (name: string) => overview.data.steps.find((s) => s.step === name)!;
+    assert.deepEqual(overview.data.steps.map((s) => s.step), ['successfully_received', 'failed_on_ingest', 'filtered_at_source', 'filtered_at_destination', 'failed_delivery', 'successful_delivery']);
+    assert.equal(step('successfully_received').count, 9);
+    assert.equal(step('successfully_received').change, null, 'nothing in the previous hour: no percentage change');
+    assert.equal(step('successful_delivery').count, 6);
+    assert.equal(step('successful_delivery').percentOfReceived, 66.7);
+    assert.equal(step('failed_delivery').byEventName.Bad, 1);
+    assert.match(step('failed_delivery').discards![0]!.howToFix, /rejected the payload/);
+    assert.match(step('failed_on_ingest').discards![0]!.howToFix, /not JSON/);
+    assert.equal(step('filtered_at_destination').discards!.length, 2);
+
     const noAuth = new DeliveryOverviewApi(sy.url);
     await assert.rejects(noAuth.getIngressSuccessMetricsFromDeliveryOverview('web-prod', start, end, 'hour', page), (err: { statusCode?: number }) => err.statusCode === 401);
   } finally {

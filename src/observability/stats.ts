@@ -84,6 +84,8 @@ export class StatsRecorder {
   constructor(
     private readonly db: Database.Database,
     private readonly now: () => number = Date.now,
+    /** False: record nothing (for measuring what the metrics cost; `SWITCHYARD_METRICS=false`). */
+    private readonly enabled = true,
   ) {
     migrateStats(db);
     this.stmts = {
@@ -112,13 +114,14 @@ export class StatsRecorder {
   }
 
   count(scope: string, metric: Metric, n = 1, reason = ''): void {
-    if (n === 0) return;
+    if (n === 0 || !this.enabled) return;
     const key = `${minuteOf(this.now())}\u0000${scope}\u0000${metric}\u0000${reason}`;
     this.counters.set(key, (this.counters.get(key) ?? 0) + n);
   }
 
   /** Counts events at a Delivery Overview step; `retries` adds to the step's retry count. */
   step(step: Step, key: StepKey, n = 1, retries = 0): void {
+    if (!this.enabled) return;
     const k = `${step}\u0000${key.sourceId}\u0000${key.destinationId}\u0000${minuteOf(this.now())}\u0000${key.eventType}\u0000${key.eventName}\u0000${key.reason}`;
     const cur = this.steps.get(k);
     if (cur) {
@@ -136,12 +139,14 @@ export class StatsRecorder {
   }
 
   latencyMs(scope: string, ms: number): void {
+    if (!this.enabled) return;
     const key = `${minuteOf(this.now())}\u0000${scope}\u0000${latencyBucket(ms)}`;
     this.latency.set(key, (this.latency.get(key) ?? 0) + 1);
   }
 
   /** Keeps the latest sample per (scope, reason) and counts occurrences. */
   failure(scope: string, reason: string, sample: FailureSample): void {
+    if (!this.enabled) return;
     const key = `${scope}\u0000${reason}`;
     const now = this.now();
     const prev = this.samples.get(key);

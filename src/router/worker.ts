@@ -29,6 +29,7 @@ export interface RouterWorkerData {
   requestTimeoutMs: number;
   logLevel: string;
   failureLogDir: string;
+  metrics: boolean;
 }
 
 export type ToRouter = { type: 'wake' } | { type: 'sync' } | { type: 'stop' };
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const logger = pino({ level: data.logLevel, base: { thread: 'router' } });
   const statsDb = openDatabase(data.statsPath, 'normal', 4);
-  const stats = new StatsRecorder(statsDb);
+  const stats = new StatsRecorder(statsDb, Date.now, data.metrics);
   const log = new SqliteEventLog({
     path: data.logPath,
     sync: data.sync,

@@ -7,6 +7,7 @@ import { registerCatalog } from './catalog-api.js';
 import { registerAnalyticsJs } from './analytics-js.js';
 import { registerFiltersApi } from './filters-api.js';
 import { registerEventDelivery } from './event-delivery-api.js';
+import { registerOverview } from './overview-api.js';
 import { registerDeliveryOverview } from './delivery-overview-api.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 
@@ -103,6 +104,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   registerAnalyticsJs(app);
   registerFiltersApi(app, { store: deps.store });
   registerEventDelivery(app, { store: deps.store, statsDb: deps.statsDb });
+  registerOverview(app, { store: deps.store, statsDb: deps.statsDb });
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
   app.get('/api/v1/destinations', async () => {

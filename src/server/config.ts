@@ -28,6 +28,8 @@ const schema = z.object({
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP thread. */
   SWITCHYARD_INGEST_WORKERS: int(1),
+  /** Delivery metrics (on by default; `false` records none: for measuring their cost). */
+  SWITCHYARD_METRICS: z.enum(['true', 'false']).default('true'),
   /** The source debugger's live sample (on by default; `false` turns it off). */
   SWITCHYARD_DEBUGGER: z.enum(['true', 'false']).default('true'),
   /** SMTP server for email alerts, e.g. smtp://user:pass@mail.example.com:587 (none: email alerts are refused). */
@@ -57,6 +59,7 @@ export interface Config {
   ingestWorkers: number;
   alerts: { smtpUrl?: string; from: string; intervalMs: number };
   debugger: boolean;
+  metrics: boolean;
   secretKey?: string;
   adminToken?: string;
 }
@@ -99,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     ingestWorkers: e.SWITCHYARD_INGEST_WORKERS,
     alerts: { smtpUrl: e.SWITCHYARD_SMTP_URL, from: e.SWITCHYARD_ALERT_FROM, intervalMs: e.SWITCHYARD_ALERT_INTERVAL_MS },
     debugger: e.SWITCHYARD_DEBUGGER === 'true',
+    metrics: e.SWITCHYARD_METRICS === 'true',
     secretKey: e.SWITCHYARD_SECRET_KEY,
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,
   };

@@ -62,7 +62,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     onCommit: () => router?.wake(),
   });
   const statsDb = openDatabase(paths.stats, 'normal', 4);
-  const stats = new StatsRecorder(statsDb);
+  const stats = new StatsRecorder(statsDb, Date.now, config.metrics);
   const statsTimer = setInterval(() => stats.flush(), 1000);
 
   router = await startRouterThread({
@@ -78,6 +78,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     requestTimeoutMs: config.requestTimeoutMs,
     logLevel: config.logLevel,
     failureLogDir: paths.failureLogs,
+    metrics: config.metrics,
   }, (err) => {
     logger.fatal({ err }, 'the router thread died; exiting so a supervisor restarts Switchyard');
     process.exit(1);

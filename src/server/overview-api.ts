@@ -1,0 +1,96 @@
+import type Database from 'better-sqlite3';
+import type { FastifyInstance } from 'fastify';
+import { minuteOf } from '../observability/stats.js';
+import type { ControlPlaneStore } from '../store/types.js';
+
+const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
+const STEPS = [
+  ['successfully_received', 'Successfully received'],
+  ['failed_on_ingest', 'Failed on ingest'],
+  ['filtered_at_source', 'Filtered at source'],
+  ['filtered_at_destination', 'Filtered at destination'],
+  ['failed_delivery', 'Failed delivery'],
+  ['successful_delivery', 'Successfully delivered'],
+] as const;
+
+/** What a user can do about each discard reason (Segment's "how to fix it" column). */
+function howToFix(reason: string): string {
+  if (reason === 'malformed_json') return 'The client sent a body that is not JSON: check how the request is built.';
+  if (reason === 'invalid_write_key' || reason === 'missing_write_key') return 'Send the source\'s write key as the Basic auth username or as "writeKey" in the body.';
+  if (reason === 'source_disabled') return 'Enable the source, or stop sending to it.';
+  if (reason === 'invalid_event' || reason === 'invalid_batch') return 'Fix the field named in the 400 response (Segment spec: userId or anonymousId, event for track, ...).';
+  if (reason === 'event_too_large' || reason === 'request_too_large') return 'Send smaller events (32 KB) or smaller batches (500 KB).';
+  if (reason === 'storage_unavailable') return 'Free disk space on the Switchyard host; clients retry 503s.';
+  if (reason.startsWith('integrations_')) return 'The event\'s integrations object turned this destination off.';
+  if (reason === 'unsupported_event_type') return 'This destination does not accept this event type.';
+  if (reason.startsWith('destination_filter:')) return 'A destination filter dropped it: review the filter named in the reason.';
+  if (reason === 'no_matching_subscription') return 'No subscription of this Actions destination matches the event: add or edit a subscription.';
+  if (/^HTTP 40[13]$/.test(reason) || reason.startsWith('invalid authentication')) return 'The destination refused the credentials: update the API key or token in its settings.';
+  if (/^HTTP 4\d\d$/.test(reason) || reason.startsWith('payload validation')) return 'The destination rejected the payload: open a sample in Event Delivery and fix the mapping or the event.';
+  if (reason.startsWith('retries_exhausted') || reason.startsWith('retry_window_exceeded')) return 'The destination kept failing: check its status and the latest error; events will flow once it recovers.';
+  return 'Open a failure sample in Event Delivery for the request and the response.';
+}
+
+/**
+ * Delivery Overview as the console shows it, for one destination instance over a
+ * range: each pipeline step with its count, its share of what was received, the
+ * change against the previous period of the same length, a breakdown by event type
+ * and name, and for discard steps a table of reasons with counts, change and how to fix.
+ */
+export function registerOverview(app: FastifyInstance, deps: { store: ControlPlaneStore; statsDb: Database.Database }): void {
+  app.get<{ Params: { id: string }; Querystring: { range?: string } }>('/api/v1/destinations/:id/overview', async (req, reply) => {
+    let destination;
+    try {
+      destination = deps.store.snapshot().destinations.find((d) => d.id === req.params.id);
+    } catch {
+      destination = undefined;
+    }
+    if (!destination) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no destination ${req.params.id}` }] });
+    const span = RANGES[req.query.range ?? '24h'];
+    if (!span) return reply.code(400).send({ errors: [{ type: 'validation', message: `"range" must be one of ${Object.keys(RANGES).join(', ')}`, field: 'range' }] });
+    const now = Date.now();
+    const rows = (from: number, to: number) =>
+      deps.statsDb
+        .prepare(
+          `SELECT step, event_type, event_name, reason, SUM(count) AS n FROM step_counters
+            WHERE ((destination_id = ? AND step IN ('filtered_at_destination', 'failed_delivery', 'successful_delivery'))
+                OR (destination_id = '' AND step IN ('successfully_received', 'failed_on_ingest', 'filtered_at_source')))
+              AND source_id IN (${destination!.sourceIds.map(() => '?').join(', ') || "''"})
+              AND minute >= ? AND minute < ?
+            GROUP BY step, event_type, event_name, reason`,
+        )
+        .all(destination!.id, ...destination!.sourceIds, minuteOf(from), minuteOf(to) + 1) as { step: string; event_type: string; event_name: string; reason: string; n: number }[];
+    const current = rows(now - span, now);
+    const previous = rows(now - 2 * span, now - span);
+    const total = (rs: typeof current, step: string, reason?: string) =>
+      rs.filter((r) => r.step === step && (reason === undefined || r.reason === reason)).reduce((s, r) => s + r.n, 0);
+    const change = (cur: number, prev: number) => (prev === 0 ? (cur === 0 ? 0 : null) : Math.round(((cur - prev) / prev) * 1000) / 10);
+    const received = total(current, 'successfully_received');
+    const steps = STEPS.map(([step, label]) => {
+      const count = total(current, step);
+      const mine = current.filter((r) => r.step === step);
+      const byType = new Map<string, number>();
+      const byName = new Map<string, number>();
+      for (const r of mine) {
+        if (r.event_type) byType.set(r.event_type, (byType.get(r.event_type) ?? 0) + r.n);
+        if (r.event_name) byName.set(r.event_name, (byName.get(r.event_name) ?? 0) + r.n);
+      }
+      const discards = step.startsWith('failed') || step.startsWith('filtered');
+      const reasons = [...new Set(mine.map((r) => r.reason))].map((reason) => {
+        const n = total(current, step, reason);
+        return { reason, count: n, change: change(n, total(previous, step, reason)), howToFix: howToFix(reason) };
+      });
+      return {
+        step,
+        label,
+        count,
+        percentOfReceived: received === 0 ? null : Math.round((count / received) * 1000) / 10,
+        change: change(count, total(previous, step)),
+        byEventType: Object.fromEntries(byType),
+        byEventName: Object.fromEntries(byName),
+        ...(discards ? { discards: reasons.sort((a, b) => b.count - a.count) } : {}),
+      };
+    });
+    return { data: { destination: { id: destination.id, name: destination.name }, range: { from: new Date(now - span).toISOString(), to: new Date(now).toISOString() }, steps } };
+  });
+}
