@@ -40,6 +40,21 @@ test('Event Delivery summary through the official SDK: successes (first attempt 
     assert.deepEqual([metric('failures').total, metric('failures').breakdown[0]], [1, { metricName: 'HTTP 422', value: 1 }]);
     assert.deepEqual([metric('retries').total, metric('retries').breakdown[0]], [2, { metricName: 'HTTP 500', value: 2 }]);
     assert.deepEqual(metric('filtered').breakdown, [{ metricName: 'integrations_disabled', value: 1 }]);
+    // The errors table: grouped by error with words and a sample of what was sent, asked and answered.
+    const detail = (await (await fetch(`${sy.url}/api/v1/destinations/orders-webhook/delivery?range=1h`)).json()) as {
+      data: {
+        latencyMs: { p95: number };
+        latencyTrend: { time: string; p95Ms: number }[];
+        failures: { reason: string; summary: string; actions: string; count: number; sample: { event: string; exchanges: { request: { headers: Record<string, string> }; response: { status: number } }[] } }[];
+      };
+    };
+    const bad = detail.data.failures.find((f) => f.reason === 'HTTP 422')!;
+    assert.equal(bad.summary, 'The destination rejected the request (422)');
+    assert.match(bad.actions, /fix the mapping or the event/);
+    assert.equal(JSON.parse(bad.sample.event).event, 'Bad', 'You sent');
+    assert.equal(bad.sample.exchanges[0]!.request.headers['x-signature'], '[redacted]', 'Request to destination, secrets redacted');
+    assert.equal(bad.sample.exchanges[0]!.response.status, 422, 'Response from destination');
+    assert.ok(detail.data.latencyTrend.length >= 1 && detail.data.latencyTrend[0]!.p95Ms > 0, 'p95 latency trend');
     await assert.rejects(api.listDeliveryMetricsSummaryFromDestination('orders-webhook', 'other-source'), (e: { statusCode?: number }) => e.statusCode === 400);
   } finally {
     await sy.stop();

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { bucketUpperMs, minuteOf, type FailureSample } from './stats.js';
+import { howToFix, summarize } from './reasons.js';
 
 export interface ReasonCount {
   reason: string;
@@ -17,6 +18,8 @@ export interface DeliveryStats {
   discarded: ReasonCount[];
   failed: ReasonCount[];
   latencyMs: { p50: number | null; p95: number | null; p99: number | null };
+  /** p95 end-to-end latency per bucket (minute ≤ 1 h, hour ≤ 24 h, else day): the trend. */
+  latencyTrend: { time: string; p95Ms: number }[];
 }
 
 /** Per-destination figures over [from, to), minute resolution. */
@@ -44,7 +47,37 @@ export function deliveryStats(db: Database.Database, scope: string, from: number
     discarded: byReason('discarded'),
     failed: byReason('failed'),
     latencyMs: percentiles(db, scope, m0, m1),
+    latencyTrend: latencyTrend(db, scope, m0, m1),
   };
+}
+
+function latencyTrend(db: Database.Database, scope: string, m0: number, m1: number): { time: string; p95Ms: number }[] {
+  const span = m1 - m0 + 1;
+  const size = span <= 60 ? 1 : span <= 1440 ? 60 : 1440;
+  const rows = db
+    .prepare(
+      `SELECT (minute / ${size}) * ${size} AS b, bucket, SUM(count) AS n FROM stat_latency
+        WHERE scope = ? AND minute BETWEEN ? AND ? GROUP BY b, bucket ORDER BY b, bucket`,
+    )
+    .all(scope, m0, m1) as { b: number; bucket: number; n: number }[];
+  const out: { time: string; p95Ms: number }[] = [];
+  for (let i = 0; i < rows.length; ) {
+    const b = rows[i]!.b;
+    let j = i;
+    let total = 0;
+    while (j < rows.length && rows[j]!.b === b) total += rows[j++]!.n;
+    const rank = Math.ceil(0.95 * total);
+    let seen = 0;
+    for (let k = i; k < j; k++) {
+      seen += rows[k]!.n;
+      if (seen >= rank) {
+        out.push({ time: new Date(b * 60_000).toISOString(), p95Ms: bucketUpperMs(rows[k]!.bucket) });
+        break;
+      }
+    }
+    i = j;
+  }
+  return out;
 }
 
 function percentiles(db: Database.Database, scope: string, m0: number, m1: number): DeliveryStats['latencyMs'] {
@@ -90,6 +123,10 @@ export function ingestStats(db: Database.Database, scope: string, from: number, 
 
 export interface FailureSampleRow {
   reason: string;
+  /** What happened, in words. */
+  summary: string;
+  /** What to do about it. */
+  actions: string;
   count: number;
   firstSeen: string;
   lastSeen: string;
@@ -102,6 +139,8 @@ export function failureSamples(db: Database.Database, scope: string): FailureSam
     .all(scope) as { reason: string; count: number; first_seen: number; last_seen: number; sample: string }[];
   return rows.map((r) => ({
     reason: r.reason,
+    summary: summarize(r.reason),
+    actions: howToFix(r.reason),
     count: r.count,
     firstSeen: new Date(r.first_seen).toISOString(),
     lastSeen: new Date(r.last_seen).toISOString(),

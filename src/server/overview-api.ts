@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { minuteOf } from '../observability/stats.js';
+import { howToFix } from '../observability/reasons.js';
 import type { ControlPlaneStore } from '../store/types.js';
 
 const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
@@ -12,24 +13,6 @@ const STEPS = [
   ['failed_delivery', 'Failed delivery'],
   ['successful_delivery', 'Successfully delivered'],
 ] as const;
-
-/** What a user can do about each discard reason (Segment's "how to fix it" column). */
-function howToFix(reason: string): string {
-  if (reason === 'malformed_json') return 'The client sent a body that is not JSON: check how the request is built.';
-  if (reason === 'invalid_write_key' || reason === 'missing_write_key') return 'Send the source\'s write key as the Basic auth username or as "writeKey" in the body.';
-  if (reason === 'source_disabled') return 'Enable the source, or stop sending to it.';
-  if (reason === 'invalid_event' || reason === 'invalid_batch') return 'Fix the field named in the 400 response (Segment spec: userId or anonymousId, event for track, ...).';
-  if (reason === 'event_too_large' || reason === 'request_too_large') return 'Send smaller events (32 KB) or smaller batches (500 KB).';
-  if (reason === 'storage_unavailable') return 'Free disk space on the Switchyard host; clients retry 503s.';
-  if (reason.startsWith('integrations_')) return 'The event\'s integrations object turned this destination off.';
-  if (reason === 'unsupported_event_type') return 'This destination does not accept this event type.';
-  if (reason.startsWith('destination_filter:')) return 'A destination filter dropped it: review the filter named in the reason.';
-  if (reason === 'no_matching_subscription') return 'No subscription of this Actions destination matches the event: add or edit a subscription.';
-  if (/^HTTP 40[13]$/.test(reason) || reason.startsWith('invalid authentication')) return 'The destination refused the credentials: update the API key or token in its settings.';
-  if (/^HTTP 4\d\d$/.test(reason) || reason.startsWith('payload validation')) return 'The destination rejected the payload: open a sample in Event Delivery and fix the mapping or the event.';
-  if (reason.startsWith('retries_exhausted') || reason.startsWith('retry_window_exceeded')) return 'The destination kept failing: check its status and the latest error; events will flow once it recovers.';
-  return 'Open a failure sample in Event Delivery for the request and the response.';
-}
 
 /**
  * Delivery Overview as the console shows it, for one destination instance over a
