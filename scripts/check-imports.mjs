@@ -10,6 +10,7 @@ const RANK = {
   core: 1,
   log: 2,
   store: 2,
+  storage: 2,
   destinations: 2,
   observability: 2,
   config: 3,

@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Result } from '../protocol/types.js';
 import { validateFilters, type DestinationFilter } from '../core/filters.js';
-import type { PlannedDestination, PlannedSource, WorkspacePlan } from '../store/plan.js';
+import type { PlannedDestination, PlannedSource, PlannedWarehouse, WorkspacePlan } from '../store/plan.js';
 
 export { watchWorkspaceFile } from './watch-file.js';
 
@@ -77,6 +77,29 @@ const fileSchema = z.strictObject({
         // Destination filters (Public API shape); `id`, `title`, `enabled`, `sourceId`
         // and `destinationId` may be left out: see resolveFilters.
         filters: z.array(z.record(z.string(), z.unknown())).default([]),
+      }),
+    )
+    .default([]),
+  // Warehouses (issue #6): Segment's schema in DuckDB (embedded, the default file
+  // DATA_DIR/warehouse.duckdb) or PostgreSQL (`url`). `sources` by slug or id.
+  warehouses: z
+    .array(
+      z.strictObject({
+        id,
+        type: z.enum(['duckdb', 'postgres']),
+        enabled: z.boolean().default(true),
+        sources: z.array(z.string().min(1)).min(1, 'connect at least one source'),
+        settings: z
+          .strictObject({
+            path: z.string().min(1).optional(),
+            url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+            syncIntervalSeconds: z.number().positive().optional(),
+          })
+          .default({}),
+        // Selective sync, in the Public API's `syncOverrides` shape; `source` by slug or id.
+        syncOverrides: z
+          .array(z.strictObject({ source: z.string().min(1), collection: z.string().min(1).optional(), property: z.string().min(1).optional(), enabled: z.boolean() }))
+          .default([]),
       }),
     )
     .default([]),
@@ -222,9 +245,36 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
     destinations.push({ id: did, name: d.name, type: d.type, enabled: d.enabled, sourceIds, filters, ...checked });
   });
 
+  const warehouses: PlannedWarehouse[] = [];
+  file.warehouses.forEach((wh, i) => {
+    const at = `warehouses[${i}]`;
+    if (warehouses.some((o) => o.id === wh.id)) errors.push({ path: `${at}.id`, message: `id "${wh.id}" is used by another warehouse` });
+    if (wh.type === 'postgres' && !wh.settings.url) errors.push({ path: `${at}.settings.url`, message: 'required for a postgres warehouse' });
+    if (wh.type === 'duckdb' && wh.settings.url) errors.push({ path: `${at}.settings.url`, message: 'a duckdb warehouse takes `path`, not `url`' });
+    const sourceIds: string[] = [];
+    wh.sources.forEach((ref, j) => {
+      const sid = sourceRef.get(ref);
+      if (sid === undefined) errors.push({ path: `${at}.sources[${j}]`, message: `unknown source "${ref}"; known sources: ${list(sources.map((s) => s.slug))}` });
+      else if (sourceIds.includes(sid)) errors.push({ path: `${at}.sources[${j}]`, message: `source "${ref}" is listed twice` });
+      else sourceIds.push(sid);
+    });
+    const syncOverrides: PlannedWarehouse['syncOverrides'] = [];
+    wh.syncOverrides.forEach((o, j) => {
+      const sid = sourceRef.get(o.source);
+      if (sid === undefined || !sourceIds.includes(sid)) {
+        errors.push({ path: `${at}.syncOverrides[${j}].source`, message: `source "${o.source}" is not connected to this warehouse` });
+      } else if (o.property && !o.collection) {
+        errors.push({ path: `${at}.syncOverrides[${j}].collection`, message: 'required with `property`' });
+      } else {
+        syncOverrides.push({ sourceId: sid, ...(o.collection ? { collection: o.collection } : {}), ...(o.property ? { property: o.property } : {}), enabled: o.enabled });
+      }
+    });
+    warehouses.push({ id: wh.id, type: wh.type, enabled: wh.enabled, sourceIds, settings: wh.settings, syncOverrides });
+  });
+
   if (errors.length > 0) return fail(errors);
   const workspace = { id: w.id ?? w.slug, slug: w.slug, name: w.name ?? w.slug, rateLimitPerSecond: w.rateLimit ?? 0 };
-  return { ok: true, value: { workspace, sources, destinations } };
+  return { ok: true, value: { workspace, sources, destinations, ...(warehouses.length > 0 ? { warehouses } : {}) } };
 }
 
 /**

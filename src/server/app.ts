@@ -13,6 +13,7 @@ import { registerDebugger } from './debugger-api.js';
 import { registerFailureLogApi } from './failure-log-api.js';
 import type { SourceDebugger } from '../observability/debugger.js';
 import { registerEventTester } from './event-tester.js';
+import { registerWarehouseApi, type WarehouseApiDeps } from './warehouse-api.js';
 import { destinationTypes } from '../destinations/registry.js';
 import type { RequestFn } from '../core/request.js';
 
@@ -36,6 +37,7 @@ export interface AppDeps {
   signingKey: Buffer;
   /** The Event Tester's HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
+  warehouses?: WarehouseApiDeps;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -103,6 +105,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     actor: () => (deps.adminToken ? 'admin token' : 'unauthenticated (no access control configured)'),
   });
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });
+  if (deps.warehouses) registerWarehouseApi(app, { ...deps.warehouses, adminToken: deps.adminToken });
 
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {

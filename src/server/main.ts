@@ -16,6 +16,10 @@ import { IngestPool } from './ingest-pool.js';
 import { startAlertChecks } from './alert-checks.js';
 import { SourceDebugger } from '../observability/debugger.js';
 import type { Config } from './config.js';
+import type { WorkspacePlan } from '../store/plan.js';
+import { SyncHistory } from '../storage/warehouse/history.js';
+import type { WarehouseConfig } from '../storage/warehouse/types.js';
+import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js';
 
 export interface RunningServer {
   url: string;
@@ -29,6 +33,7 @@ export function dataPaths(dataDir: string) {
     control: path.join(dataDir, 'control.db'),
     stats: path.join(dataDir, 'stats.db'),
     failureLogs: path.join(dataDir, 'failure-logs'),
+    warehouseSyncs: path.join(dataDir, 'warehouse-syncs.db'),
   };
 }
 
@@ -45,9 +50,17 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // Ingest asks for a source per request: re-check the control-plane version at most every 100 ms.
   const store = openSqliteControlPlane(controlDb, { secretKey, versionCheckMs: 100 });
   let stopWatching = () => {};
+  // Warehouses come from the workspace file only (not stored in control.db yet).
+  let warehouseConfigs: WarehouseConfig[] = [];
+  let warehouses: WarehousesHandle | undefined;
+  const onWarehouses = (plan: WorkspacePlan) => {
+    warehouseConfigs = warehouseConfigsOf(plan);
+    void warehouses?.configure(warehouseConfigs);
+  };
   if (config.configFile) {
-    applyFileAtStart(config.configFile, store, logger);
-    stopWatching = watchWorkspaceFile(config.configFile, (text) => applyFileText(config.configFile!, text, store, logger, () => router?.sync()), {
+    const plan = applyFileAtStart(config.configFile, store, logger);
+    if (plan) warehouseConfigs = warehouseConfigsOf(plan);
+    stopWatching = watchWorkspaceFile(config.configFile, (text) => applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
       onError: (err) => logger.error({ err }, 'watching the workspace file failed'),
     });
   }
@@ -84,6 +97,21 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
 
+  warehouses = await startWarehouseThread({
+    logPath: paths.log,
+    historyPath: paths.warehouseSyncs,
+    dataDir: config.dataDir,
+    sync: config.sync,
+    dedupeWindowMs: config.dedupeWindowMs,
+    retentionMs: config.retentionMs,
+    logLevel: config.logLevel,
+  }, (err) => {
+    logger.fatal({ err }, 'the warehouse thread died; exiting so a supervisor restarts Switchyard');
+    process.exit(1);
+  });
+  // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
+  await warehouses.configure(warehouseConfigs);
+  const syncHistory = new SyncHistory(paths.warehouseSyncs);
 
   const fatal = (what: string) => (err: Error) => {
     logger.fatal({ err }, `${what} died; exiting so a supervisor restarts Switchyard`);
@@ -118,6 +146,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     debugger: config.debugger ? new SourceDebugger() : undefined,
     failureLogDir: paths.failureLogs,
     signingKey: createHmac('sha256', secretKey).update('failure-log-downloads').digest(),
+    warehouses: {
+      history: syncHistory,
+      warehouses: () => warehouseConfigs,
+      syncNow: (id) => warehouses!.syncNow(id),
+    },
   });
   const alerts = startAlertChecks(statsDb, config.alerts, testerHttp.request, logger);
   const address = await app.listen({ port: config.port, host: config.host });
@@ -138,6 +171,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         await testerHttp.close();
         await log.close();
         await router!.stop();
+        await warehouses!.stop();
+        syncHistory.close();
         clearInterval(statsTimer);
         stats.flush();
         statsDb.close();
@@ -149,19 +184,31 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   };
 }
 
-function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logger): void {
+function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logger): WorkspacePlan | undefined {
   const parsed = readWorkspaceFile(file, destinationTypes);
   if (!parsed.ok) {
     const message = formatConfigErrors(file, parsed.error);
     if (store.version() === 0) throw new Error(`the workspace file is invalid and there is no previous configuration:\n${message}`);
     logger.error({ file, errors: parsed.error }, 'the workspace file is invalid; keeping the previous configuration');
-    return;
+    return undefined;
   }
   const report = store.applyWorkspaceFile(parsed.value);
   logger.info({ file, changed: report.changed, version: report.version }, 'workspace file applied');
+  return parsed.value;
 }
 
-function applyFileText(file: string, text: string, store: SqliteControlPlane, logger: Logger, changed: () => void): void {
+/** Enabled warehouses with their sources' slugs (a schema is named after its source's slug). */
+function warehouseConfigsOf(plan: WorkspacePlan): WarehouseConfig[] {
+  const slugs = new Map(plan.sources.map((s) => [s.id, s.slug]));
+  return (plan.warehouses ?? []).filter((w) => w.enabled).map((w) => ({
+    id: w.id, type: w.type, settings: w.settings, syncOverrides: w.syncOverrides,
+    sources: w.sourceIds.map((id) => ({ id, slug: slugs.get(id) ?? id })),
+  }));
+}
+
+function applyFileText(
+  file: string, text: string, store: SqliteControlPlane, logger: Logger, changed: () => void, applied: (plan: WorkspacePlan) => void,
+): void {
   const parsed = parseWorkspaceFile(text, file, destinationTypes);
   if (!parsed.ok) {
     logger.error({ file, errors: parsed.error }, `the workspace file is invalid; keeping the previous configuration\n${formatConfigErrors(file, parsed.error)}`);
@@ -169,6 +216,7 @@ function applyFileText(file: string, text: string, store: SqliteControlPlane, lo
   }
   try {
     const report = store.applyWorkspaceFile(parsed.value);
+    applied(parsed.value);
     if (report.changed) {
       logger.info({ file, version: report.version, created: report.created, updated: report.updated, deleted: report.deleted }, 'workspace file applied');
       changed();

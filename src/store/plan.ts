@@ -10,6 +10,21 @@ export interface WorkspacePlan {
   workspace: { id: string; slug: string; name: string; rateLimitPerSecond: number };
   sources: PlannedSource[];
   destinations: PlannedDestination[];
+  /**
+   * Warehouses (issue #6). Not stored in control.db yet: the server hands them
+   * to the warehouse loader thread as the file declares them.
+   */
+  warehouses?: PlannedWarehouse[];
+}
+
+export interface PlannedWarehouse {
+  id: string;
+  type: 'duckdb' | 'postgres';
+  enabled: boolean;
+  sourceIds: string[];
+  settings: { path?: string; url?: string; syncIntervalSeconds?: number };
+  /** Selective sync, as the Public API's `syncOverrides`: a source, a collection (table) or a property (column) turned off. */
+  syncOverrides: { sourceId: string; collection?: string; property?: string; enabled: boolean }[];
 }
 
 export interface PlannedSource {

@@ -21,12 +21,30 @@ export class DedupeWindow {
   ) {
     db.exec(`CREATE TABLE IF NOT EXISTS dedupe_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`);
     this.setMeta = db.prepare(`INSERT INTO dedupe_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
-    for (const row of db.prepare(`SELECT key, value FROM dedupe_meta`).all() as { key: string; value: number }[]) {
+    this.readMeta = db.prepare(`SELECT key, value FROM dedupe_meta`);
+    this.load();
+    if (this.gen === 0) this.start(1, Date.now());
+    else this.prepare();
+  }
+
+  private readonly readMeta: Database.Statement;
+
+  private load(): void {
+    for (const row of this.readMeta.all() as { key: string; value: number }[]) {
       if (row.key === 'gen') this.gen = row.value;
       else if (row.key === 'started_at') this.startedAt = row.value;
     }
-    if (this.gen === 0) this.start(1, Date.now());
-    else this.prepare();
+  }
+
+  /**
+   * Another connection (the warehouse loader's thread has its own Sequencer) may
+   * have rotated the generations: follow it before admitting. Call inside the
+   * write transaction.
+   */
+  refresh(): void {
+    const gen = this.gen;
+    this.load();
+    if (this.gen !== gen) this.prepare();
   }
 
   /** Must run inside the caller's write transaction on the same database. Returns true when the id is new. */

@@ -45,6 +45,7 @@ export class Sequencer {
     // so the commit checks, under the write lock, that nobody advanced in between.
     const commit = db.transaction((rows: PendingRow[], now: number, expected: number): boolean => {
       if (this.readWatermark() !== expected) return false;
+      this.dedupe.refresh();
       for (const r of rows) {
         const ids = JSON.parse(r.message_ids) as string[];
         let dups = 0;

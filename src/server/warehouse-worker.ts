@@ -1,0 +1,134 @@
+/**
+ * The warehouse loader's thread (issue #6). Loads are CPU-heavy (JSON parsing,
+ * SQL text) and DuckDB runs in-process, so they get their own thread, away from
+ * ingest and delivery. It opens its own connection to the event log and reads one
+ * lane per warehouse (`warehouse:<id>`; the router leaves lanes with ':' alone).
+ * The composition lives in server/ because it joins two rank-2 capabilities
+ * (log, storage) that never import each other.
+ */
+import path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import pino, { type Logger } from 'pino';
+import type { SyncMode } from '../log/sqlite/db.js';
+import { SqliteEventLog } from '../log/sqlite/log.js';
+import { openDuckDb, openPostgres } from '../storage/warehouse/dialects.js';
+import { SyncHistory } from '../storage/warehouse/history.js';
+import { WarehouseLoader } from '../storage/warehouse/loader.js';
+import type { WarehouseConfig } from '../storage/warehouse/types.js';
+
+export interface WarehouseWorkerData {
+  logPath: string;
+  historyPath: string;
+  dataDir: string;
+  sync: SyncMode;
+  dedupeWindowMs: number;
+  retentionMs: number;
+  logLevel: string;
+}
+
+export type ToWarehouses =
+  | { type: 'config'; warehouses: WarehouseConfig[] }
+  | { type: 'sync'; id: string; requestId: number }
+  | { type: 'stop' };
+export type FromWarehouses =
+  | { type: 'ready' }
+  | { type: 'applied' }
+  | { type: 'synced'; requestId: number; found: boolean }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string };
+
+/**
+ * Default schedule. Segment syncs at most hourly; an embedded DuckDB file is
+ * cheap to load and people expect to query what they just sent, so it defaults
+ * to a minute. PostgreSQL keeps Segment's hour. `syncIntervalSeconds` overrides both.
+ */
+export const DEFAULT_SYNC_SECONDS = { duckdb: 60, postgres: 3600 } as const;
+
+const OPEN_RETRY_MS = 30_000;
+
+interface Running {
+  key: string;
+  loader: WarehouseLoader;
+}
+
+async function main(): Promise<void> {
+  const data = workerData as WarehouseWorkerData;
+  const port = parentPort!;
+  const logger: Logger = pino({ level: data.logLevel, base: { thread: 'warehouses' } });
+  const log = new SqliteEventLog({ path: data.logPath, sync: data.sync, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs });
+  const history = new SyncHistory(data.historyPath);
+  const running = new Map<string, Running>();
+
+  const start = async (c: WarehouseConfig): Promise<Running> => {
+    const openDialect = c.type === 'duckdb'
+      ? () => openDuckDb(path.resolve(data.dataDir, c.settings.path ?? 'warehouse.duckdb'))
+      : () => openPostgres(c.settings.url!);
+    // Fail at configuration time when the target cannot be reached at all (retried every OPEN_RETRY_MS).
+    await (await openDialect()).close();
+    const lane = log.lane({ laneId: `warehouse:${c.id}`, sourceIds: c.sources.map((s) => s.id) });
+    const loader = new WarehouseLoader({ config: c, lane, openDialect, history, logger: logger.child({ warehouse: c.id }) });
+    // The first run creates the lane's cursor, so events sent from now on are loaded.
+    await loader.syncNow();
+    loader.start((c.settings.syncIntervalSeconds ?? DEFAULT_SYNC_SECONDS[c.type]) * 1000);
+    logger.info({ warehouse: c.id, type: c.type, sources: c.sources.map((s) => s.slug) }, 'warehouse loader started');
+    return { key: JSON.stringify(c), loader };
+  };
+
+  let applying: Promise<void> = Promise.resolve();
+  let current: WarehouseConfig[] = [];
+  const apply = (warehouses: WarehouseConfig[]) => {
+    current = warehouses;
+    applying = applying.then(async () => {
+      const wanted = new Map(warehouses.map((w) => [w.id, w]));
+      for (const [id, r] of running) {
+        const w = wanted.get(id);
+        if (w && JSON.stringify(w) === r.key) continue;
+        await r.loader.stop();
+        running.delete(id);
+      }
+      // Lanes of warehouses no longer running (removed or disabled while the server was
+      // down, too) would hold the log back from pruning forever: drop them, as the router
+      // does for disabled destinations.
+      const lanes = log.db.prepare(`SELECT lane_id FROM lanes WHERE lane_id LIKE 'warehouse:%'`).pluck().all() as string[];
+      for (const laneId of lanes) if (!wanted.has(laneId.slice('warehouse:'.length))) await log.deleteLane(laneId);
+      for (const w of warehouses) {
+        if (running.has(w.id)) continue;
+        try {
+          running.set(w.id, await start(w));
+        } catch (err) {
+          // Unreachable target: the lane keeps the events; retried every OPEN_RETRY_MS.
+          logger.error({ err, warehouse: w.id }, 'the warehouse could not be opened; retrying');
+          history.record({ warehouseId: w.id, sourceId: '', runId: 'open', startedAt: Date.now(), finishedAt: Date.now(), status: 'failed', rows: {}, error: `opening the warehouse failed: ${(err as Error).message}` });
+        }
+      }
+    });
+    return applying;
+  };
+
+  const reopen = setInterval(() => {
+    if (current.some((w) => !running.has(w.id))) void apply(current);
+  }, OPEN_RETRY_MS);
+
+  port.on('message', (msg: ToWarehouses) => {
+    if (msg.type === 'config') void apply(msg.warehouses).then(() => port.postMessage({ type: 'applied' } satisfies FromWarehouses));
+    else if (msg.type === 'sync') {
+      const r = running.get(msg.id);
+      void (r ? r.loader.syncNow() : Promise.resolve()).then(() =>
+        port.postMessage({ type: 'synced', requestId: msg.requestId, found: r !== undefined } satisfies FromWarehouses));
+    } else if (msg.type === 'stop') {
+      clearInterval(reopen);
+      void (async () => {
+        await applying;
+        for (const r of running.values()) await r.loader.stop().catch((err: unknown) => logger.error({ err }, 'stopping a loader failed'));
+        history.close();
+        await log.close();
+        port.postMessage({ type: 'stopped' } satisfies FromWarehouses);
+      })();
+    }
+  });
+  port.postMessage({ type: 'ready' } satisfies FromWarehouses);
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies FromWarehouses);
+});

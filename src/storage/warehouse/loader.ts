@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { WarehouseEngine } from './engine.js';
+import type { SyncHistory } from './history.js';
+import type { Dialect, LoaderLane, LoaderMessage, WarehouseConfig } from './types.js';
+
+/**
+ * One warehouse's loader: on its interval (or `syncNow`), drains its lane in
+ * batches. Each batch is loaded in one warehouse transaction and only then
+ * acknowledged on the log and flushed, so a crash re-loads (and dedupes) rather
+ * than loses. A failed batch is put back on the lane (due at once) and the next
+ * run retries it; events since the last success are caught up by draining.
+ */
+export interface LoaderOptions {
+  config: WarehouseConfig;
+  lane: LoaderLane;
+  /**
+   * Opens the target for one run; the loader closes it after the run. DuckDB locks
+   * its file while open, so releasing it between syncs lets a user open
+   * `warehouse.duckdb` with their own tools in between.
+   */
+  openDialect: () => Promise<Dialect>;
+  history: SyncHistory;
+  logger: Logger;
+  batchSize?: number;
+  /** Stop a run after this many batches so one run never holds the thread forever. */
+  maxBatchesPerRun?: number;
+  afterTable?: (table: string) => Promise<void>;
+  /** Events of a source turned off by selective sync wait in the lane this long between checks. */
+  disabledSourceDelayMs?: number;
+}
+
+export class WarehouseLoader {
+  private running: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly slugs: Map<string, string>;
+  private readonly sourceOff = new Set<string>();
+
+  constructor(private readonly o: LoaderOptions) {
+    this.slugs = new Map(o.config.sources.map((s) => [s.id, s.slug]));
+    for (const x of o.config.syncOverrides ?? []) {
+      if (x.collection) continue;
+      if (x.enabled) this.sourceOff.delete(x.sourceId);
+      else this.sourceOff.add(x.sourceId);
+    }
+  }
+
+  start(intervalMs: number): void {
+    // A tick while a run is in progress is skipped, not queued.
+    this.timer = setInterval(() => {
+      if (!this.running) void this.syncNow();
+    }, intervalMs);
+  }
+
+  /** Runs a sync now; if one is in progress, runs another right after it (so it sees what was sent before the call). */
+  syncNow(): Promise<void> {
+    if (this.running) return this.running.then(() => this.syncNow());
+    this.running = this.run().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async run(): Promise<void> {
+    const { lane, config, history, logger } = this.o;
+    const runId = randomUUID();
+    const startedAt = Date.now();
+    const rows = new Map<string, Record<string, number>>();
+    const touched = new Set<string>();
+    let error: string | null = null;
+    const batches = this.o.maxBatchesPerRun ?? 100;
+    let dialect: Dialect | undefined;
+    let engine: WarehouseEngine | undefined;
+    for (let i = 0; i < batches; i++) {
+      const now = Date.now();
+      let messages: LoaderMessage[];
+      try {
+        messages = await lane.fetch(this.o.batchSize ?? 5000, now);
+      } catch (err) {
+        error = `reading the event log failed: ${(err as Error).message}`;
+        break;
+      }
+      if (messages.length === 0) break;
+      for (const m of messages) if (!this.sourceOff.has(m.sourceId)) touched.add(m.sourceId);
+      try {
+        if (!engine) {
+          dialect = await this.o.openDialect();
+          engine = new WarehouseEngine(dialect, (id) => this.slugs.get(id), this.o.afterTable, config.syncOverrides);
+        }
+        const result = await engine.load(messages.filter((m) => !this.sourceOff.has(m.sourceId)), new Date(now));
+        for (const m of messages) {
+          // A source turned off keeps its events in the lane: re-enabling it catches up.
+          if (this.sourceOff.has(m.sourceId)) lane.retry(m, now + (this.o.disabledSourceDelayMs ?? 60_000), now);
+          else lane.ack(m);
+        }
+        await lane.flush();
+        for (const [sourceId, counts] of result.rows) {
+          const acc = rows.get(sourceId) ?? {};
+          for (const [t, n] of Object.entries(counts)) acc[t] = (acc[t] ?? 0) + n;
+          rows.set(sourceId, acc);
+        }
+      } catch (err) {
+        error = `loading into ${config.type} failed: ${(err as Error).message}`;
+        logger.error({ err, warehouse: config.id }, 'warehouse load failed; the next sync retries it');
+        // Back on the lane, due now: the next run loads them first.
+        for (const m of messages) lane.retry(m, now, now);
+        await lane.flush().catch((e: unknown) => logger.error({ err: e }, 'putting a failed batch back failed'));
+        break;
+      }
+    }
+    await dialect?.close().catch((err: unknown) => logger.error({ err, warehouse: config.id }, 'closing the warehouse connection failed'));
+    const finishedAt = Date.now();
+    if (touched.size === 0 && error === null) return; // nothing new: no history row per tick
+    const sources = touched.size > 0 ? [...touched] : config.sources.map((s) => s.id);
+    for (const sourceId of sources) {
+      history.record({
+        warehouseId: config.id, sourceId, runId, startedAt, finishedAt,
+        status: error ? 'failed' : 'success', rows: rows.get(sourceId) ?? {}, error,
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    await this.o.lane.close();
+  }
+}

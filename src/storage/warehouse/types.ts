@@ -1,0 +1,76 @@
+/**
+ * The warehouse loader's contracts: what it reads (a lane of the event log, seen
+ * structurally so this layer does not import the log), where it writes (a
+ * dialect per target), and what it records (sync history).
+ */
+export type ColumnType = 'timestamp' | 'bigint' | 'double' | 'boolean' | 'varchar';
+
+export interface WarehouseConfig {
+  id: string;
+  type: 'duckdb' | 'postgres';
+  /** Sources to load, with the slug that names their schema. */
+  sources: { id: string; slug: string }[];
+  settings: { path?: string; url?: string; syncIntervalSeconds?: number };
+  /**
+   * Selective sync (Public API `syncOverrides`): `enabled: false` on a source keeps
+   * its events waiting in the lane (loaded when re-enabled: catch-up); on a
+   * collection (table) or property (column) they are skipped (re-enabling syncs
+   * only new data, as the seed says).
+   */
+  syncOverrides?: { sourceId: string; collection?: string; property?: string; enabled: boolean }[];
+}
+
+/** The subset of the log's Lane the loader needs (src/log/types.ts satisfies it). */
+export interface LoaderMessage {
+  seq: number;
+  sourceId: string;
+  messageId: string;
+  payload: string;
+  receivedAt: number;
+}
+export interface LoaderLane<M extends LoaderMessage = LoaderMessage> {
+  fetch(max: number, now: number): Promise<M[]>;
+  ack(message: M): void;
+  retry(message: M, notBefore: number, attemptedAt: number): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One SQL connection to a target; statements run one at a time. */
+export interface Dialect {
+  readonly name: string;
+  /** Longest string a varchar column takes (Segment: 512), or null when the target has no width. */
+  readonly varcharWidth: number | null;
+  /** Whether the target wants an index on `id` for the insert-where-not-exists dedupe. */
+  readonly indexIds: boolean;
+  sqlType(t: ColumnType): string;
+  quote(ident: string): string;
+  literal(value: string | number | boolean | null, t: ColumnType): string;
+  /** In an ON CONFLICT DO UPDATE: keep the stored value when the new one is null. */
+  keepOld(table: string, column: string): string;
+  /**
+   * Optional bulk path: (re)creates the scratch table `name` in `schema` with these
+   * columns (timestamps as varchar) and appends the rows, outside any transaction;
+   * returns the table's qualified name for `INSERT ... SELECT`. Without it, rows go
+   * in as VALUES lists.
+   */
+  stage?(schema: string, name: string, columns: [string, ColumnType][], rows: (string | number | boolean | null)[][]): Promise<string>;
+  exec(sql: string): Promise<number>;
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  /** Maps the target's reported data_type back to ours. */
+  columnType(dataType: string): ColumnType;
+  close(): Promise<void>;
+}
+
+export interface SyncRecord {
+  id: number;
+  warehouseId: string;
+  sourceId: string;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  status: 'success' | 'failed';
+  /** Rows loaded per table (collection). */
+  rows: Record<string, number>;
+  error: string | null;
+}
