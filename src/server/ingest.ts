@@ -118,7 +118,15 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     try {
       const outcome = await log.append(records);
       stats.count(scope, 'received', outcome.accepted);
-      for (const e of events) stats.step('successfully_received', { sourceId: source.id, destinationId: '', eventType: e.type, eventName: e.name ?? '', reason: '' });
+      // One counter call per distinct (type, name) of the request, not per event.
+      const byName = new Map<string, { type: string; name: string; n: number }>();
+      for (const e of events) {
+        const k = `${e.type}\u0000${e.name ?? ''}`;
+        const c = byName.get(k);
+        if (c) c.n++;
+        else byName.set(k, { type: e.type, name: e.name ?? '', n: 1 });
+      }
+      for (const c of byName.values()) stats.step('successfully_received', { sourceId: source.id, destinationId: '', eventType: c.type, eventName: c.name, reason: '' }, c.n);
       stats.count(scope, 'duplicate', outcome.duplicates);
       stats.count(scope, 'properties_dropped', droppedProperties);
     } catch (err) {
