@@ -15,9 +15,10 @@ import { backlog } from './scenarios/backlog.js';
 import { e2e, e2eMax } from './scenarios/e2e.js';
 import { baseline, ingestBatch, ingestSingle } from './scenarios/ingest.js';
 import { observability } from './scenarios/observability.js';
+import { destinations } from './scenarios/destinations.js';
 import type { Scenario, ScenarioReport } from './scenarios/types.js';
 
-const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability];
+const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability, destinations];
 const EXTRA: Scenario[] = [baseline];
 
 const ENV_HELP = `environment:

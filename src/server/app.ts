@@ -131,7 +131,9 @@ function registerSettings(app: FastifyInstance, deps: AppDeps): void {
       plan: { track: { __default: { enabled: true, integrations: {} } }, identify: { __default: { enabled: true } }, group: { __default: { enabled: true } } },
       edgeFunction: {},
       analyticsNextEnabled: true,
-      middlewareSettings: {},
+      // Device-mode destination filters would go here as routingRules; every destination
+      // Switchyard runs is cloud-mode, so its filters apply on the server and this stays empty.
+      middlewareSettings: { routingRules: [] },
       enabledMiddleware: {},
       metrics: { sampleRate: 0 },
       legacyVideoPluginsEnabled: false,
