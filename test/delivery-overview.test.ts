@@ -81,7 +81,8 @@ test('Delivery Overview answers the official Public API SDK with every step, gro
       data: { steps: { step: string; count: number; percentOfReceived: number | null; change: number | null; byEventName: Record<string, number>; discards?: { reason: string; count: number; howToFix: string }[] }[] };
     };
     const step = (name: string) => overview.data.steps.find((s) => s.step === name)!;
-    assert.deepEqual(overview.data.steps.map((s) => s.step), ['successfully_received', 'failed_on_ingest', 'filtered_at_source', 'filtered_at_destination', 'failed_delivery', 'successful_delivery']);
+    assert.deepEqual(overview.data.steps.map((s) => s.step), ['successfully_received', 'failed_on_ingest', 'filtered_at_source', 'filtered_at_destination', 'failed_delivery', 'pending_retry', 'successful_delivery']);
+    assert.equal(step('pending_retry').count, 0, 'nothing waits for a retry once Flaky got through');
     assert.equal(step('successfully_received').count, 9);
     assert.equal(step('successfully_received').change, null, 'nothing in the previous hour: no percentage change');
     assert.equal(step('successful_delivery').count, 6);

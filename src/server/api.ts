@@ -104,7 +104,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   registerAnalyticsJs(app);
   registerFiltersApi(app, { store: deps.store });
   registerEventDelivery(app, { store: deps.store, statsDb: deps.statsDb });
-  registerOverview(app, { store: deps.store, statsDb: deps.statsDb });
+  registerOverview(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog });
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
   app.get('/api/v1/destinations', async () => {

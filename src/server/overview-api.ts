@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { minuteOf } from '../observability/stats.js';
 import { howToFix } from '../observability/reasons.js';
 import type { ControlPlaneStore } from '../store/types.js';
+import type { LaneBacklog } from '../log/types.js';
 
 const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
 const STEPS = [
@@ -20,7 +21,10 @@ const STEPS = [
  * change against the previous period of the same length, a breakdown by event type
  * and name, and for discard steps a table of reasons with counts, change and how to fix.
  */
-export function registerOverview(app: FastifyInstance, deps: { store: ControlPlaneStore; statsDb: Database.Database }): void {
+export function registerOverview(
+  app: FastifyInstance,
+  deps: { store: ControlPlaneStore; statsDb: Database.Database; laneBacklog: (laneId: string) => LaneBacklog | null },
+): void {
   app.get<{ Params: { id: string }; Querystring: { range?: string } }>('/api/v1/destinations/:id/overview', async (req, reply) => {
     let destination;
     try {
@@ -74,6 +78,10 @@ export function registerOverview(app: FastifyInstance, deps: { store: ControlPla
         ...(discards ? { discards: reasons.sort((a, b) => b.count - a.count) } : {}),
       };
     });
+    // "Pending retry" sits between failed and successful delivery: events that failed
+    // an attempt and wait for the next one (a current figure, not a count over the range).
+    const pendingRetry = { step: 'pending_retry', label: 'Pending retry', count: deps.laneBacklog(destination.id)?.retrying ?? 0 };
+    steps.splice(steps.length - 1, 0, pendingRetry as (typeof steps)[number]);
     return { data: { destination: { id: destination.id, name: destination.name }, range: { from: new Date(now - span).toISOString(), to: new Date(now).toISOString() }, steps } };
   });
 }
