@@ -34,6 +34,56 @@ export interface RequestClientOptions {
   timeoutMs: number;
   /** Connections kept per origin. */
   connectionsPerOrigin: number;
+  /**
+   * Origin → origin rewrites (`SWITCHYARD_OUTBOUND_OVERRIDES`): a request to
+   * `https://api2.amplitude.com/2/httpapi` is sent to `<override>/2/httpapi`
+   * (egress through a private endpoint or proxy; local fakes in tests). The
+   * rewrite happens here, below `capturing()`, so captured exchanges (Event
+   * Delivery samples, failure logs) keep the ORIGINAL URL: what the destination
+   * would have received.
+   */
+  overrides?: ReadonlyMap<string, string>;
+}
+
+/** Applies origin overrides to a URL; unchanged when its origin has none (or it does not parse). */
+export function overrideUrl(url: string, overrides: ReadonlyMap<string, string> | undefined): string {
+  if (!overrides || overrides.size === 0) return url;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  const target = overrides.get(u.origin);
+  return target === undefined ? url : `${target}${u.pathname}${u.search}`;
+}
+
+/**
+ * Parses `https://a.example.com=http://127.0.0.1:4567,...` into an origin map.
+ * Each side must be a bare origin (scheme, host, optional port; no path).
+ */
+export function parseOutboundOverrides(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (!entry) continue;
+    const eq = entry.indexOf('=');
+    const from = eq < 0 ? undefined : originOf(entry.slice(0, eq).trim());
+    const to = eq < 0 ? undefined : originOf(entry.slice(eq + 1).trim());
+    if (!from || !to) throw new Error(`bad entry "${entry}": expected <origin>=<origin>, e.g. https://api2.amplitude.com=http://127.0.0.1:4567`);
+    out.set(from, to);
+  }
+  return out;
+}
+
+function originOf(s: string): string | undefined {
+  try {
+    const u = new URL(s);
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username) return undefined;
+    return u.origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A keep-alive HTTP client (undici) with one timeout covering headers and body. */
@@ -43,7 +93,7 @@ export function createRequestClient(options: RequestClientOptions): { request: R
     const timeout = req.timeoutMs ?? options.timeoutMs;
     const signal = AbortSignal.timeout(timeout);
     try {
-      const res = await undiciRequest(req.url, {
+      const res = await undiciRequest(overrideUrl(req.url, options.overrides), {
         method: req.method,
         headers: req.headers,
         body: req.body,

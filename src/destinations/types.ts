@@ -23,7 +23,7 @@ export interface DestinationDefinition<S = unknown> {
    * lane runner then hands over what it fetched together; one outcome per message,
    * in order.
    */
-  deliverBatch?(input: { settings: S; messages: readonly SegmentMessage[]; request: RequestFn }): Promise<DeliveryOutcome[]>;
+  deliverBatch?(input: { settings: S; messages: readonly SegmentMessage[]; request: RequestFn; persist?: PersistSecret }): Promise<DeliveryOutcome[]>;
 }
 
 export interface DeliverInput<S> {
@@ -32,4 +32,13 @@ export interface DeliverInput<S> {
   /** The message as stored, serialized once; send it as-is when the wire format is the event JSON. */
   payload: string;
   request: RequestFn;
+  /** Writes a new value of one of this instance's secret settings (refreshed OAuth tokens) to the store. */
+  persist?: PersistSecret;
 }
+
+/**
+ * Given by the router per instance. Best effort: it resolves even when the write
+ * failed (the router logs it). The store re-encrypts the value and bumps its
+ * version, so the instance's runner is rebuilt from the new settings.
+ */
+export type PersistSecret = (key: string, value: unknown) => Promise<void>;

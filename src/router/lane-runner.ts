@@ -3,7 +3,7 @@ import { nextAttempt, type RetryPolicy } from '../core/retry.js';
 import type { RequestFn } from '../core/request.js';
 import type { DeliveryOutcome } from '../core/result.js';
 import { decideRoute, type RouteTarget } from '../core/route.js';
-import type { DestinationDefinition } from '../destinations/types.js';
+import type { DestinationDefinition, PersistSecret } from '../destinations/types.js';
 import type { Lane, LaneMessage } from '../log/types.js';
 import type { StatsRecorder, StepKey } from '../observability/stats.js';
 import type { SegmentMessage } from '../protocol/types.js';
@@ -18,6 +18,8 @@ export interface LaneRunnerDeps {
   definition: DestinationDefinition<unknown>;
   settings: unknown;
   request: RequestFn;
+  /** Writes a refreshed secret of this instance to the store (DeliverInput.persist). */
+  persist?: PersistSecret;
   policy: RetryPolicy;
   stats: StatsRecorder;
   logger: Logger;
@@ -209,7 +211,7 @@ export class LaneRunner {
     const attemptedAt = this.deps.now();
     let outcome: DeliveryOutcome;
     try {
-      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message: p.message, payload: p.payload, request: this.deps.request });
+      outcome = await this.deps.definition.deliver({ settings: this.deps.settings, message: p.message, payload: p.payload, request: this.deps.request, persist: this.deps.persist });
     } catch (err) {
       // A destination that throws instead of returning an outcome has a bug; retry
       // (bounded by the policy) rather than lose the event, and say why.
@@ -224,7 +226,7 @@ export class LaneRunner {
     const attemptedAt = this.deps.now();
     let outcomes: DeliveryOutcome[];
     try {
-      outcomes = await this.deps.definition.deliverBatch!({ settings: this.deps.settings, messages: ready.map((p) => p.message), request: this.deps.request });
+      outcomes = await this.deps.definition.deliverBatch!({ settings: this.deps.settings, messages: ready.map((p) => p.message), request: this.deps.request, persist: this.deps.persist });
       if (outcomes.length !== ready.length) throw new Error(`${outcomes.length} outcomes for ${ready.length} events`);
     } catch (err) {
       const reason = `destination error: ${err instanceof Error ? err.message : String(err)}`;

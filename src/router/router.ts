@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RetryPolicy } from '../core/retry.js';
 import type { RequestFn } from '../core/request.js';
-import type { DestinationDefinition } from '../destinations/types.js';
+import type { DestinationDefinition, PersistSecret } from '../destinations/types.js';
 import type { SqliteEventLog } from '../log/sqlite/log.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { EventType } from '../protocol/types.js';
@@ -15,6 +15,13 @@ export interface RouterDeps {
   store: ControlPlaneStore;
   types: ReadonlyMap<string, DestinationDefinition<never>>;
   request: RequestFn;
+  /**
+   * Writes a new value of an instance's secret setting (refreshed OAuth tokens) to
+   * the control plane; it bumps the version, so the next sync rebuilds that runner
+   * (the old one stops gracefully, the new one resumes the same lane). None: tokens
+   * stay in memory.
+   */
+  updateDestinationSecret?: (destinationId: string, key: string, value: unknown) => void;
   policy: RetryPolicy;
   stats: StatsRecorder;
   logger: Logger;
@@ -95,6 +102,7 @@ export class Router {
       settings: parsed.data,
       filters: instance.filters,
       request: this.deps.request,
+      persist: this.persistFor(instance.id, logger),
       policy: this.deps.policy,
       stats: this.deps.stats,
       logger,
@@ -104,6 +112,20 @@ export class Router {
       now: this.deps.now,
       random: this.deps.random,
     });
+  }
+
+  private persistFor(destinationId: string, logger: Logger): PersistSecret | undefined {
+    const update = this.deps.updateDestinationSecret;
+    if (!update) return undefined;
+    return (key, value) => {
+      try {
+        update(destinationId, key, value);
+        logger.info({ key }, 'stored a refreshed secret setting');
+      } catch (err) {
+        logger.error({ err, key }, 'storing a refreshed secret setting failed; it stays in memory');
+      }
+      return Promise.resolve();
+    };
   }
 
   /** Failure log collection per destination instance (instance id → collection id). */

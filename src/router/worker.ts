@@ -30,6 +30,8 @@ export interface RouterWorkerData {
   logLevel: string;
   failureLogDir: string;
   metrics: boolean;
+  /** Origin → origin rewrites for outbound requests (SWITCHYARD_OUTBOUND_OVERRIDES); a Map survives structured clone. */
+  outboundOverrides?: ReadonlyMap<string, string>;
 }
 
 export type ToRouter = { type: 'wake' } | { type: 'sync' } | { type: 'stop' };
@@ -57,12 +59,13 @@ async function main(): Promise<void> {
   const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   migrateFailureLog(statsDb);
   const failureLog = new FailureLogWriter(data.failureLogDir);
-  const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency });
+  const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency, overrides: data.outboundOverrides });
   const router = new Router({
     log,
     store,
     types: destinationTypes,
     request: http.request,
+    updateDestinationSecret: (id, key, value) => void store.updateDestinationSecret(id, key, value),
     policy: data.retry,
     stats,
     logger,

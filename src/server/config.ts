@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseOutboundOverrides } from '../core/request.js';
 
 /**
  * The one typed configuration module: every key has a default and an environment
@@ -40,6 +41,8 @@ const schema = z.object({
   SWITCHYARD_SECRET_KEY: z.string().optional(),
   /** When set, /api/* requires `Authorization: Bearer <token>` (until the Public API's tokens land). */
   SWITCHYARD_ADMIN_TOKEN: z.string().optional(),
+  /** Comma-separated `origin=origin` rewrites for outbound requests, e.g. `https://api2.amplitude.com=http://127.0.0.1:4567`. */
+  SWITCHYARD_OUTBOUND_OVERRIDES: z.string().default(''),
 });
 
 export interface Config {
@@ -62,6 +65,8 @@ export interface Config {
   metrics: boolean;
   secretKey?: string;
   adminToken?: string;
+  /** Origin → origin rewrites applied by every outbound request client. */
+  outboundOverrides: ReadonlyMap<string, string>;
 }
 
 export interface CliOverrides {
@@ -80,6 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     throw new Error(`invalid environment variable ${String(first.path[0])}: ${first.message}`);
   }
   const e = parsed.data;
+  let outboundOverrides: Map<string, string>;
+  try {
+    outboundOverrides = parseOutboundOverrides(e.SWITCHYARD_OUTBOUND_OVERRIDES);
+  } catch (err) {
+    throw new Error(`invalid environment variable SWITCHYARD_OUTBOUND_OVERRIDES: ${(err as Error).message}`);
+  }
   return {
     port: overrides.port ?? e.PORT,
     host: overrides.host ?? e.HOST,
@@ -105,5 +116,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     metrics: e.SWITCHYARD_METRICS === 'true',
     secretKey: e.SWITCHYARD_SECRET_KEY,
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,
+    outboundOverrides,
   };
 }

@@ -92,6 +92,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logLevel: config.logLevel,
     failureLogDir: paths.failureLogs,
     metrics: config.metrics,
+    outboundOverrides: config.outboundOverrides,
   }, (err) => {
     logger.fatal({ err }, 'the router thread died; exiting so a supervisor restarts Switchyard');
     process.exit(1);
@@ -118,7 +119,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   };
   const ingestPool = config.ingestWorkers > 0 ? new IngestPool(config.ingestWorkers, fatal('an ingest worker')) : undefined;
-  const testerHttp = createRequestClient({ timeoutMs: config.requestTimeoutMs, connectionsPerOrigin: 4 });
+  const testerHttp = createRequestClient({ timeoutMs: config.requestTimeoutMs, connectionsPerOrigin: 4, overrides: config.outboundOverrides });
   const disk = watchDisk(config.dataDir, config.minFreeDiskBytes, logger);
   const app = buildApp({
     logger,

@@ -4,6 +4,7 @@ import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, Save
 import { createApplier } from './sqlite-apply.js';
 import { migrateControlPlane } from './sqlite-schema.js';
 import { openSettings } from './secrets.js';
+import { createSecretUpdater } from './sqlite-secret.js';
 
 export { ControlPlaneConflictError } from './sqlite-apply.js';
 
@@ -21,6 +22,13 @@ export interface SqliteControlPlane extends ControlPlaneStore {
   applyWorkspaceFile(plan: WorkspacePlan): ApplyReport;
   /** Hot path of ingest: a Map lookup in the cached snapshot. Disabled sources are returned too. */
   sourceByWriteKey(writeKey: string): Source | undefined;
+  /**
+   * Re-encrypts one secret key of a destination's settings (refreshed OAuth
+   * tokens) and bumps the version; returns the new version. Throws when the
+   * destination does not exist or `key` is not one of its secret settings.
+   * A later apply of the workspace file puts the file's value back.
+   */
+  updateDestinationSecret(destinationId: string, key: string, value: unknown): number;
 }
 
 /** snapshot() before any workspace file was applied. */
@@ -55,6 +63,7 @@ export function openSqliteControlPlane(
   if (opts.secretKey.length !== 32) throw new Error('secretKey must be 32 bytes');
   migrateControlPlane(db);
   const apply = createApplier(db, opts.secretKey);
+  const updateSecret = createSecretUpdater(db, opts.secretKey);
   const q = {
     version: db.prepare("SELECT value FROM cp_meta WHERE key = 'version'").pluck(),
     workspaceId: db.prepare("SELECT value FROM cp_meta WHERE key = 'workspace_id'").pluck(),
@@ -129,6 +138,12 @@ export function openSqliteControlPlane(
       const report = apply(plan);
       if (report.changed) cache = undefined;
       return report;
+    },
+    updateDestinationSecret(destinationId, key, value) {
+      if (closed) throw new Error('the control-plane store is closed');
+      const version = updateSecret(destinationId, key, value);
+      cache = undefined;
+      return version;
     },
     snapshot() {
       const value = current();

@@ -50,17 +50,23 @@ export interface FakeApis {
   /** Answer the next requests with `fn` (return undefined for the default answer). */
   respond(fn: FakeResponder): void;
   reset(): void;
+  /**
+   * For a real Switchyard process: one loopback listener per host (same recording
+   * and answers), returned as a SWITCHYARD_OUTBOUND_OVERRIDES value mapping
+   * `https://<host>` to it.
+   */
+  outboundOverrides(hosts: readonly string[]): Promise<string>;
   close(): Promise<void>;
 }
 
 export async function startFakeApis(opts: { timeoutMs?: number } = {}): Promise<FakeApis> {
   const received: FakeRequest[] = [];
   let responder: FakeResponder = () => undefined;
-  const server = http.createServer((req, res) => {
+  const handler = (fixedHost?: string) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const host = String(req.headers['x-fake-host'] ?? '');
+      const host = fixedHost ?? String(req.headers['x-fake-host'] ?? '');
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (k !== 'x-fake-host' && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const r: FakeRequest = { method: req.method ?? '', url: `https://${host}${req.url ?? ''}`, host, path: req.url ?? '', headers, body: Buffer.concat(chunks).toString('utf8') };
@@ -74,7 +80,9 @@ export async function startFakeApis(opts: { timeoutMs?: number } = {}): Promise<
       if (answer.delayMs) setTimeout(send, answer.delayMs).unref();
       else send();
     });
-  });
+  };
+  const server = http.createServer(handler());
+  const perHost: http.Server[] = [];
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = createRequestClient({ timeoutMs: opts.timeoutMs ?? 5000, connectionsPerOrigin: 4 });
@@ -93,7 +101,21 @@ export async function startFakeApis(opts: { timeoutMs?: number } = {}): Promise<
       received.length = 0;
       responder = () => undefined;
     },
+    async outboundOverrides(hosts) {
+      const entries: string[] = [];
+      for (const host of hosts) {
+        const s = http.createServer(handler(host));
+        perHost.push(s);
+        await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+        entries.push(`https://${host}=http://127.0.0.1:${(s.address() as AddressInfo).port}`);
+      }
+      return entries.join(',');
+    },
     async close() {
+      for (const s of perHost) {
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
       server.closeAllConnections();
       await client.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -36,15 +36,19 @@ export { catalogEntries, typeNameForSlug } from './catalog.js';
  *
  * OAuth (scheme oauth2 / oauth-managed): tokens come from the instance's `oauth`
  * settings; on a 401 the definition's `refreshAccessToken` runs once (one refresh
- * in flight per instance) and the action is retried with the new token. New tokens
- * live in memory for the life of the instance's runner; they are not yet written
- * back to the store.
+ * in flight per instance) and the action is retried with the new token. The new
+ * tokens are used from memory at once and handed to `persist` (DeliverInput; the
+ * router writes them, encrypted, to the control plane, which rebuilds the
+ * instance's runner from them). The workspace file stays the source of truth: a
+ * later apply of the file (an edit, a restart) puts the file's tokens back, and
+ * the next 401 refreshes again.
  */
 /** Several events of one instance at once: one outcome per message, in order. */
 export interface BatchDeliverInput {
   settings: ActionsInstanceSettings;
   messages: readonly SegmentMessage[];
   request: RequestFn;
+  persist?: (key: string, value: unknown) => Promise<void>;
 }
 
 /**
@@ -80,16 +84,19 @@ export function createActionsDestination(entry: CatalogEntry): ActionsDestinatio
     // Which events an action takes is decided by its subscription, not by type.
     supportedTypes: EVENT_TYPES,
     secretSettings: ACTIONS_SECRET_KEYS,
-    async deliver({ settings, message, request: base }) {
+    async deliver({ settings, message, request: base, persist }) {
       const plan = planFor(settings);
+      if (persist) plan.persist = persist;
       const matched = plan.subscriptions.filter((s) => matches(s.predicate, message));
       if (matched.length === 0) return { kind: 'skip', reason: 'no_matching_subscription', exchanges: [] };
       const { request, exchanges } = capturing(base, secretFields);
       const verdicts = await Promise.all(matched.map((s) => runAction(plan, s, message, request)));
       return redactSecrets(fold(verdicts, exchanges), plan.secretValues());
     },
-    deliverBatch({ settings, messages, request }) {
-      return deliverBatch(planFor(settings), messages, request, secretFields);
+    deliverBatch({ settings, messages, request, persist }) {
+      const plan = planFor(settings);
+      if (persist) plan.persist = persist;
+      return deliverBatch(plan, messages, request, secretFields);
     },
   };
 }

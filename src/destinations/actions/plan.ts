@@ -33,6 +33,8 @@ export interface Plan {
   subscriptions: CompiledSubscription[];
   oauth: JsonMap | undefined;
   refreshing: Promise<void> | null;
+  /** Writes refreshed tokens back to the store (DeliverInput.persist of the latest call; none in bare tests). */
+  persist?: (key: string, value: unknown) => Promise<void>;
   secretValues(): string[];
 }
 
@@ -138,6 +140,10 @@ export function refreshTokens(plan: Plan, request: RequestFn): Promise<void> {
       if (!tokens?.accessToken) throw new Error('the destination returned no access token');
       o.access_token = tokens.accessToken;
       if (tokens.refreshToken) o.refresh_token = tokens.refreshToken;
+      // The new tokens are used at once from memory; persisting them is best effort
+      // (a failure only means the next runner starts from the stored token and
+      // refreshes again on its first 401), so it never fails the delivery.
+      if (plan.persist) await plan.persist('oauth', { ...o }).catch(() => undefined);
     } finally {
       plan.refreshing = null;
     }
