@@ -55,3 +55,38 @@ destinations:
   assert.ok(sink.received.some((r) => Array.isArray(JSON.parse(r.body))), 'performBatch sends arrays');
   assert.equal(stats.deliveredFirstAttempt, 300);
 });
+
+test('with SWITCHYARD_BATCH_WAIT_MS, events sent one by one are gathered into batches', async () => {
+  const sink = await h.sink();
+  const sy = await h.start({
+    env: { SWITCHYARD_BATCH_WAIT_MS: '400' },
+    workspace: `workspace: { slug: acme }
+sources:
+  - slug: web-prod
+    writeKey: ${WRITE_KEY}
+destinations:
+  - name: Batched hook
+    type: actions-webhook
+    sources: [web-prod]
+    settings:
+      subscriptions:
+        - partnerAction: send
+          subscribe: type = "track"
+          mapping:
+            url: ${sink.url}
+            method: POST
+            data: { id: { '@path': '$.messageId' } }
+            enable_batching: true
+            batch_size: 100
+`,
+  });
+  const auth = { authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`, 'content-type': 'application/json' };
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`${sy.url}/v1/track`, { method: 'POST', headers: auth, body: JSON.stringify({ userId: 'u', event: 'One', messageId: `one-${i}` }) });
+    assert.equal(res.status, 200);
+  }
+  await waitUntil('all 10 events delivered', async () => ((await deliveryStats(sy.url, 'batched-hook')).delivered === 10 ? true : undefined));
+  const ids = sink.received.flatMap((r) => (JSON.parse(r.body) as { id: string }[]).map((x) => x.id));
+  assert.equal(new Set(ids).size, 10);
+  assert.ok(sink.received.length <= 3, `gathered into few requests (${sink.received.length} for 10 events)`);
+});

@@ -454,7 +454,7 @@ test('HubSpot (OAuth): a token endpoint that fails with 503 retries the event; a
 });
 
 test('a catalog destination whose code cannot load refuses its settings with the load error instead of crashing', () => {
-  const d = unloadableActionsDestination({ id: 'x', directory: 'x', slug: 'actions-x', type: 'actions-x' }, new Error("Cannot find module 'ssh2'"));
+  const d = unloadableActionsDestination({ id: 'x', directory: 'x', slug: 'actions-x', type: 'actions-x', name: 'X' }, new Error("Cannot find module 'ssh2'"));
   const r = d.settingsSchema.safeParse({ settings: {} });
   assert.equal(r.success, false);
   assert.equal(r.error?.issues[0]?.message, "the actions-x destination code failed to load: Cannot find module 'ssh2'");

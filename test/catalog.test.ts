@@ -8,11 +8,12 @@ test('the catalog lists native and Actions destinations and describes one on dem
   const sy = await startSwitchyard({ workspace: workspaceYaml([sink.url]) });
   try {
     const list = (await (await fetch(`${sy.url}/api/v1/catalog/destinations`)).json()) as {
-      data: { destinations: { type: string; kind: string; metadataId?: string }[]; pagination: { totalEntries: number } };
+      data: { destinations: { type: string; name: string; kind: string; metadataId?: string }[]; pagination: { totalEntries: number } };
     };
     const types = new Map(list.data.destinations.map((d) => [d.type, d]));
     assert.ok(list.data.pagination.totalEntries > 200, `the whole Actions catalog (${list.data.pagination.totalEntries})`);
     assert.equal(types.get('webhook')?.kind, 'native');
+    assert.equal(types.get('actions-amplitude')?.name, 'Actions Amplitude', 'names without loading the destinations');
     for (const t of ['actions-amplitude', 'actions-webhook', 'actions-slack', 'actions-mixpanel', 'actions-google-analytics-4', 'actions-braze-cloud']) {
       assert.equal(types.get(t)?.kind, 'actions', `${t} is listed`);
     }

@@ -25,6 +25,8 @@ export interface LaneRunnerDeps {
   logger: Logger;
   /** Deliveries in flight at once for this destination instance. */
   concurrency: number;
+  /** For destinations that batch: how long to wait for a fuller batch (0: send what was fetched). */
+  batchWaitMs: number;
   /** The instance's destination filters, each applying to events received after it was saved. */
   filters: readonly SavedFilter[];
   /** Where failed attempts are logged when the instance's failure log collection is on. */
@@ -110,7 +112,15 @@ export class LaneRunner {
         room = Math.min(room, this.bucket.available(now()));
         if (room === 0) throttledMs = this.bucket.waitMs();
       }
-      const messages = room > 0 ? await lane.fetch(room, now()) : [];
+      let messages = room > 0 ? await lane.fetch(room, now()) : [];
+      if (this.deps.definition.deliverBatch && this.deps.batchWaitMs > 0 && messages.length > 0 && messages.length < room) {
+        // Fill the batch for up to batchWaitMs: new events wake the runner, which fetches more.
+        const deadline = now() + this.deps.batchWaitMs;
+        while (messages.length < room && now() < deadline && !this.stopped) {
+          await this.sleep(deadline - now());
+          messages = messages.concat(await lane.fetch(room - messages.length, now()));
+        }
+      }
       this.bucket?.consume(messages.length);
       if (this.deps.definition.deliverBatch && messages.length > 0) {
         // A destination that batches (Actions with performBatch) gets what was

@@ -26,6 +26,7 @@ export interface RouterDeps {
   stats: StatsRecorder;
   logger: Logger;
   concurrency: number;
+  batchWaitMs: number;
   failureLog: FailureLogWriter;
   now: () => number;
   random: () => number;
@@ -107,6 +108,7 @@ export class Router {
       stats: this.deps.stats,
       logger,
       concurrency: this.deps.concurrency,
+      batchWaitMs: this.deps.batchWaitMs,
       rateLimitPerSecond,
       failureLog: this.deps.failureLog,
       now: this.deps.now,

@@ -26,6 +26,7 @@ export interface RouterWorkerData {
   retentionMs: number;
   retry: RetryPolicy;
   concurrency: number;
+  batchWaitMs: number;
   requestTimeoutMs: number;
   logLevel: string;
   failureLogDir: string;
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     stats,
     logger,
     concurrency: data.concurrency,
+    batchWaitMs: data.batchWaitMs,
     failureLog,
     now: Date.now,
     random: Math.random,

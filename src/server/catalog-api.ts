@@ -24,7 +24,7 @@ export function registerCatalog(app: FastifyInstance): void {
   ];
 
   app.get('/api/v1/catalog/destinations', async () => {
-    const actions = [...catalogEntries().values()].map((e) => ({ type: e.type, metadataId: e.id, slug: e.slug, kind: 'actions' }));
+    const actions = [...catalogEntries().values()].map((e) => ({ type: e.type, name: e.name, metadataId: e.id, slug: e.slug, kind: 'actions' }));
     const all = [...native.map(({ type, name, slug, kind }) => ({ type, name, slug, kind })), ...actions];
     return { data: { destinations: all, pagination: { current: 'MA==', next: null, previous: null, totalEntries: all.length } } };
   });

@@ -26,6 +26,8 @@ const schema = z.object({
   SWITCHYARD_RETRY_BASE_MS: int(1000),
   SWITCHYARD_RETRY_MAX_DELAY_MS: int(600_000),
   SWITCHYARD_DELIVERY_CONCURRENCY: z.coerce.number().int().positive().default(64),
+  /** Destinations that batch (Actions performBatch): how long to wait to fill a batch (0: send what is there). */
+  SWITCHYARD_BATCH_WAIT_MS: int(0),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP thread. */
   SWITCHYARD_INGEST_WORKERS: int(1),
@@ -58,6 +60,7 @@ export interface Config {
   sync: 'normal' | 'full';
   retry: { maxRetries: number; windowMs: number; baseDelayMs: number; maxDelayMs: number };
   deliveryConcurrency: number;
+  batchWaitMs: number;
   requestTimeoutMs: number;
   ingestWorkers: number;
   alerts: { smtpUrl?: string; from: string; intervalMs: number };
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
       maxDelayMs: e.SWITCHYARD_RETRY_MAX_DELAY_MS,
     },
     deliveryConcurrency: e.SWITCHYARD_DELIVERY_CONCURRENCY,
+    batchWaitMs: e.SWITCHYARD_BATCH_WAIT_MS,
     requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
     ingestWorkers: e.SWITCHYARD_INGEST_WORKERS,
     alerts: { smtpUrl: e.SWITCHYARD_SMTP_URL, from: e.SWITCHYARD_ALERT_FROM, intervalMs: e.SWITCHYARD_ALERT_INTERVAL_MS },

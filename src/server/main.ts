@@ -88,6 +88,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     retentionMs: config.retentionMs,
     retry: config.retry,
     concurrency: config.deliveryConcurrency,
+    batchWaitMs: config.batchWaitMs,
     requestTimeoutMs: config.requestTimeoutMs,
     logLevel: config.logLevel,
     failureLogDir: paths.failureLogs,

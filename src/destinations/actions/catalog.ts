@@ -24,6 +24,8 @@ export interface CatalogEntry {
   slug: string;
   /** Switchyard destination type, e.g. `actions-amplitude`. */
   type: string;
+  /** The definition's display `name`, read from its source like the slug. */
+  name: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -66,6 +68,7 @@ const REGISTER = /^register\('([0-9a-f]+)',\s*'\.\/([^']+)'\);$/gm;
 // The definition object literal is indented 4 spaces in the compiled index.js;
 // its first `slug:` at that depth is the destination's (checked for all 214 in 3.497).
 const SLUG = /^ {4}slug: (['"])([^'"]+)\1/m;
+const NAME = /^ {4}name: (['"])([^'"]+)\1/m;
 
 let entries: Map<string, CatalogEntry> | undefined;
 
@@ -78,13 +81,16 @@ export function catalogEntries(): ReadonlyMap<string, CatalogEntry> {
   for (const m of index.matchAll(REGISTER)) {
     const [, id, directory] = m as unknown as [string, string, string];
     let slug = directory;
+    let name = directory;
     try {
-      slug = SLUG.exec(fs.readFileSync(path.join(dir, directory, 'index.js'), 'utf8'))?.[2] ?? directory;
+      const source = fs.readFileSync(path.join(dir, directory, 'index.js'), 'utf8');
+      slug = SLUG.exec(source)?.[2] ?? directory;
+      name = NAME.exec(source)?.[2] ?? slug;
     } catch {
       continue; // a registered folder without an index.js cannot be loaded either
     }
     const type = typeNameForSlug(slug);
-    if (!found.has(type)) found.set(type, { id, directory, slug, type });
+    if (!found.has(type)) found.set(type, { id, directory, slug, type, name });
   }
   entries = found;
   return found;
