@@ -10,13 +10,9 @@ import { WRITE_KEY, deliveryStats, waitUntil } from './helpers/e2e.js';
 const h = new Harness();
 after(() => h.cleanup());
 
-test('actions-webhook with batching enabled sends the lane\'s events in batches, each event settled', async () => {
-  const sink = await h.sink();
-  // Hold the first request briefly so the backlog builds and the next fetch is a full batch.
-  let first = true;
-  sink.respond(() => (first ? ((first = false), { status: 200, delayMs: 300 }) : { status: 200 }));
-  const sy = await h.start({
-    workspace: `workspace: { slug: acme }
+/** One Webhooks (Actions) instance whose subscription batches up to 100 events per request. */
+function batchedWorkspace(url: string): string {
+  return `workspace: { slug: acme }
 sources:
   - slug: web-prod
     writeKey: ${WRITE_KEY}
@@ -29,12 +25,21 @@ destinations:
         - partnerAction: send
           subscribe: type = "track"
           mapping:
-            url: ${sink.url}
+            url: ${url}
             method: POST
             data: { id: { '@path': '$.messageId' } }
             enable_batching: true
             batch_size: 100
-`,
+`;
+}
+
+test('actions-webhook with batching enabled sends the lane\'s events in batches, each event settled', async () => {
+  const sink = await h.sink();
+  // Hold the first request briefly so the backlog builds and the next fetch is a full batch.
+  let first = true;
+  sink.respond(() => (first ? ((first = false), { status: 200, delayMs: 300 }) : { status: 200 }));
+  const sy = await h.start({
+    workspace: batchedWorkspace(sink.url),
   });
   const auth = { authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`, 'content-type': 'application/json' };
   for (let b = 0; b < 3; b++) {
@@ -60,25 +65,7 @@ test('with SWITCHYARD_BATCH_WAIT_MS, events sent one by one are gathered into ba
   const sink = await h.sink();
   const sy = await h.start({
     env: { SWITCHYARD_BATCH_WAIT_MS: '400' },
-    workspace: `workspace: { slug: acme }
-sources:
-  - slug: web-prod
-    writeKey: ${WRITE_KEY}
-destinations:
-  - name: Batched hook
-    type: actions-webhook
-    sources: [web-prod]
-    settings:
-      subscriptions:
-        - partnerAction: send
-          subscribe: type = "track"
-          mapping:
-            url: ${sink.url}
-            method: POST
-            data: { id: { '@path': '$.messageId' } }
-            enable_batching: true
-            batch_size: 100
-`,
+    workspace: batchedWorkspace(sink.url),
   });
   const auth = { authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`, 'content-type': 'application/json' };
   for (let i = 0; i < 10; i++) {

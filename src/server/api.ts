@@ -9,7 +9,7 @@ import { registerFiltersApi } from './filters-api.js';
 import { registerEventDelivery } from './event-delivery-api.js';
 import { registerOverview } from './overview-api.js';
 import { registerDeliveryOverview } from './delivery-overview-api.js';
-import { ControlPlaneEmptyError } from '../store/sqlite.js';
+import { snapshotOrNull } from './lookup.js';
 
 const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
 const MAX_RANGE_MS = RANGES['14d']!;
@@ -52,14 +52,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     }
   });
 
-  const snapshot = () => {
-    try {
-      return deps.store.snapshot();
-    } catch (err) {
-      if (err instanceof ControlPlaneEmptyError) return null;
-      throw err;
-    }
-  };
+  const snapshot = () => snapshotOrNull(deps.store);
 
   app.get<{ Params: { id: string }; Querystring: { range?: string; from?: string; to?: string } }>(
     '/api/v1/destinations/:id/delivery',

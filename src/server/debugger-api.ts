@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DebuggerEntry, DebuggerFilter, SourceDebugger } from '../observability/debugger.js';
 import type { ControlPlaneStore } from '../store/types.js';
+import { findSource } from './lookup.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -11,13 +12,7 @@ const HEARTBEAT_MS = 15_000;
  * Both take `type` and `event` filters.
  */
 export function registerDebugger(app: FastifyInstance, deps: { store: ControlPlaneStore; debugger: SourceDebugger }): void {
-  const sourceExists = (id: string): boolean => {
-    try {
-      return deps.store.snapshot().sources.some((s) => s.id === id);
-    } catch {
-      return false;
-    }
-  };
+  const sourceExists = (id: string): boolean => findSource(deps.store, id) !== undefined;
   const view = (e: DebuggerEntry) => ({ ...e, enriched: JSON.parse(e.enriched) as unknown });
 
   app.get<{ Params: { id: string }; Querystring: DebuggerFilter & { limit?: string } }>('/api/v1/sources/:id/debugger/recent', async (req, reply) => {

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { catalogEntries } from '../destinations/actions/index.js';
 import { minuteOf } from '../observability/stats.js';
 import type { ControlPlaneStore } from '../store/types.js';
+import { findDestination } from './lookup.js';
 
 const DAY_MS = 86_400_000;
 
@@ -21,12 +22,7 @@ export function registerEventDelivery(app: FastifyInstance, deps: { store: Contr
   app.get<{ Params: { id: string }; Querystring: { sourceId?: string; startTime?: string; endTime?: string } }>(
     '/destinations/:id/delivery-metrics',
     async (req, reply) => {
-      let destination;
-      try {
-        destination = deps.store.snapshot().destinations.find((d) => d.id === req.params.id);
-      } catch {
-        destination = undefined;
-      }
+      const destination = findDestination(deps.store, req.params.id);
       if (!destination) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no destination ${req.params.id}` }] });
       const sourceId = req.query.sourceId;
       if (!sourceId) return bad(reply, '"sourceId" is required', 'sourceId');

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bucketFile, hourBucket, migrateFailureLog } from '../observability/failure-log.js';
 import type { ControlPlaneStore } from '../store/types.js';
+import { findDestination } from './lookup.js';
 
 export interface FailureLogApiDeps {
   store: ControlPlaneStore;
@@ -40,13 +41,7 @@ export function registerFailureLogApi(app: FastifyInstance, deps: FailureLogApiD
       `INSERT INTO api_rate_limits (key, tokens, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`,
     ),
   };
-  const destination = (id: string) => {
-    try {
-      return deps.store.snapshot().destinations.find((d) => d.id === id);
-    } catch {
-      return undefined;
-    }
-  };
+  const destination = (id: string) => findDestination(deps.store, id);
   const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ errors: [{ type: 'not-found', message: what }] });
   const view = (id: string) => {
     const row = q.get.get(id) as { collection_id: string; enabled: number } | undefined;

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { previewFilter, validateFilter } from '../core/filters.js';
 import type { SegmentMessage } from '../protocol/types.js';
 import type { ControlPlaneStore, DestinationInstance, SavedFilter } from '../store/types.js';
+import { findDestination } from './lookup.js';
 
 /**
  * Destination filters in the Public API's shape (`DestinationFiltersApi`):
@@ -13,13 +14,7 @@ import type { ControlPlaneStore, DestinationInstance, SavedFilter } from '../sto
  * saying so (the API owns only what the API creates; issue #7).
  */
 export function registerFiltersApi(app: FastifyInstance, deps: { store: ControlPlaneStore }): void {
-  const destination = (id: string): DestinationInstance | undefined => {
-    try {
-      return deps.store.snapshot().destinations.find((d) => d.id === id);
-    } catch {
-      return undefined;
-    }
-  };
+  const destination = (id: string): DestinationInstance | undefined => findDestination(deps.store, id);
   const notFound = (reply: FastifyReply, message: string) => reply.code(404).send({ errors: [{ type: 'not-found', message }] });
   const view = (f: SavedFilter) => ({
     id: f.id,

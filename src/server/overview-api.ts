@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { minuteOf } from '../observability/stats.js';
 import { howToFix } from '../observability/reasons.js';
 import type { ControlPlaneStore } from '../store/types.js';
+import { findDestination } from './lookup.js';
 import type { LaneBacklog } from '../log/types.js';
 
 const RANGES: Record<string, number> = { '10m': 600_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000, '14d': 1_209_600_000 };
@@ -26,12 +27,7 @@ export function registerOverview(
   deps: { store: ControlPlaneStore; statsDb: Database.Database; laneBacklog: (laneId: string) => LaneBacklog | null },
 ): void {
   app.get<{ Params: { id: string }; Querystring: { range?: string } }>('/api/v1/destinations/:id/overview', async (req, reply) => {
-    let destination;
-    try {
-      destination = deps.store.snapshot().destinations.find((d) => d.id === req.params.id);
-    } catch {
-      destination = undefined;
-    }
+    const destination = findDestination(deps.store, req.params.id);
     if (!destination) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no destination ${req.params.id}` }] });
     const span = RANGES[req.query.range ?? '24h'];
     if (!span) return reply.code(400).send({ errors: [{ type: 'validation', message: `"range" must be one of ${Object.keys(RANGES).join(', ')}`, field: 'range' }] });
