@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { startSwitchyard, workspaceYaml } from './helpers/switchyard.js';
 import { startSink } from './helpers/sink.js';
+import { waitUntil } from './helpers/e2e.js';
 
 const AUTH = { authorization: `Basic ${Buffer.from('wk_web_prod:').toString('base64')}`, 'content-type': 'application/json' };
 
@@ -28,15 +29,6 @@ async function smtpSink(): Promise<{ url: string; mails: { to: string[]; data: s
   return { url: `smtp://127.0.0.1:${port}`, mails, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('alerts fire to in-app, Slack and email when their condition holds, and not otherwise', async () => {
   const failing = await startSink();
@@ -85,7 +77,7 @@ test('alerts fire to in-app, Slack and email when their condition holds, and not
     await healthy.waitFor(5);
     await failing.waitFor(5);
 
-    const notes = await until('both alerts to fire', async () => {
+    const notes = await waitUntil('both alerts to fire', async () => {
       const n = ((await (await api('/notifications')).json()) as { data: { notifications: { alertId: string; status: string; message: string }[] } }).data.notifications;
       return n.length >= 2 ? n : undefined;
     });
@@ -94,11 +86,11 @@ test('alerts fire to in-app, Slack and email when their condition holds, and not
     assert.match(notes.find((n) => n.alertId === rate.id)!.message, /delivered 0 of 5 events .*0\.0%/);
     assert.ok(!notes.some((n) => n.alertId === quiet.id), 'the healthy destination does not alert');
 
-    await until('Slack to get both', () => (slack.received.length >= 2 ? true : undefined));
+    await waitUntil('Slack to get both', () => (slack.received.length >= 2 ? true : undefined));
     const texts = slack.received.map((r) => (JSON.parse(r.body) as { text: string }).text);
     assert.ok(texts.some((t) => /Successful delivery rate alert firing/.test(t)));
     assert.ok(texts.some((t) => /Source volume alert firing/.test(t)));
-    const mail = await until('the email', () => smtp.mails[0]);
+    const mail = await waitUntil('the email', () => smtp.mails[0]);
     assert.deepEqual(mail.to, ['ops@example.com']);
     assert.match(mail.data, /delivered 0 of 5 events/);
 

@@ -2,20 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSwitchyard, workspaceYaml } from './helpers/switchyard.js';
 import { startSink } from './helpers/sink.js';
+import { waitUntil } from './helpers/e2e.js';
 
 const AUTH = { authorization: `Basic ${Buffer.from('wk_web_prod:').toString('base64')}`, 'content-type': 'application/json' };
 
 type Obs = { type: string; event: string; version: string; properties: Record<string, unknown> };
 
-async function poll<T>(fn: () => Promise<T | undefined>, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('failure logs: Segment observability events per failed attempt, bucketed by the hour the event occurred, downloadable', async () => {
   const sink = await startSink();
@@ -34,7 +26,7 @@ test('failure logs: Segment observability events per failed attempt, bucketed by
     await fetch(`${sy.url}/v1/track`, { method: 'POST', headers: AUTH, body: JSON.stringify({ userId: 'u', event: 'Rejected', messageId: 'm-rejected', timestamp: occurred }) });
     await fetch(`${sy.url}/v1/track`, { method: 'POST', headers: AUTH, body: JSON.stringify({ userId: 'u', event: 'Flaky', messageId: 'm-flaky', timestamp: occurred }) });
 
-    const lines = await poll(async () => {
+    const lines = await waitUntil('the failure log to hold every failed attempt', async () => {
       const dl = await fetch(`${sy.url}/customer-insights/download?collectionId=${collectionId}&hour=2026-01-02T03:00:00Z`, { method: 'POST' });
       assert.equal(dl.status, 200);
       assert.equal(dl.headers.get('x-ratelimit-limit'), '120');
@@ -45,7 +37,7 @@ test('failure logs: Segment observability events per failed attempt, bucketed by
       const events = (await file.text()).trim().split('\n').map((l) => JSON.parse(l) as Obs);
       // m-flaky fails twice (first attempt + 1 retry), m-rejected once: 3 attempts, 3 events each.
       return events.length >= 9 ? events : undefined;
-    }, 'the failure log to hold every failed attempt');
+    });
 
     for (const e of lines) assert.deepEqual([e.type, e.version], ['observability', 'v1']);
     const routed = { to: [{ type: 'destination', id: 'orders-webhook' }], from: [{ type: 'source', id: 'web-prod' }] };
