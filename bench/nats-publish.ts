@@ -27,6 +27,7 @@ const NATS_URL = process.env.NATS_URL ?? '127.0.0.1:4222';
 const pad = 'x'.repeat(230);
 let counter = 0;
 function batch(): AppendRecord[] {
+  // Default publish mode: pipelined (one reply subscription, one wait per append); see NatsLogOptions.publishMode.
   const out: AppendRecord[] = new Array(BATCH);
   const now = Date.now();
   for (let i = 0; i < BATCH; i++) {
@@ -125,18 +126,24 @@ async function main(): Promise<void> {
   const id = randomBytes(4).toString('hex');
   const nats = await NatsEventLog.connect({ servers: NATS_URL, workspaceId: 'ws', streamPrefix: `SYBENCH_${id}_`, subjectRoot: `sybench_${id}`, dedupeWindowMs: 86_400_000, retentionMs: 0 });
   nats.lane({ laneId: 'bench', sourceIds: ['src'] }); // interest, so messages are stored
+  // The same stream through nats.js's js.publish (one request per event), for comparison.
+  const natsRequest = await NatsEventLog.connect({
+    servers: NATS_URL, workspaceId: 'ws', streamPrefix: `SYBENCH_${id}_`, subjectRoot: `sybench_${id}`, dedupeWindowMs: 86_400_000, retentionMs: 0, publishMode: 'request',
+  });
   const pid = serverPid();
   const rows: Cell[][] = [];
   const drains: Cell[][] = [];
   try {
     for (const c of CONCURRENCY) {
       rows.push(row('SQLite (WAL, sync=NORMAL)', c, await run(sqlite, c, null)));
-      rows.push(row('NATS JetStream (file, R1)', c, await run(nats, c, pid)));
+      rows.push(row('NATS JetStream (file, R1), js.publish per event', c, await run(natsRequest, c, pid)));
+      rows.push(row('NATS JetStream (file, R1), pipelined', c, await run(nats, c, pid)));
     }
     drains.push(['SQLite', ...(await drain(sqlite, 'drain', null))]);
     drains.push(['NATS JetStream', ...(await drain(nats, 'drain', pid))]);
   } finally {
     await nats.destroy();
+    await natsRequest.close();
     await nats.close();
     await sqlite.close();
     fs.rmSync(dir, { recursive: true, force: true });

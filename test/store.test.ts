@@ -61,12 +61,15 @@ test('the example workspace file applies: ids derived, secret decrypted, write k
   assert.equal(snap.version, 1);
   assert.deepEqual(snap.workspace, { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 });
   assert.deepEqual(snap.sources, [
-    { id: 'web-prod', workspaceId: 'acme', slug: 'web-prod', name: 'web-prod', enabled: true, writeKeys: ['wk_web_prod'] },
+    {
+      id: 'web-prod', workspaceId: 'acme', slug: 'web-prod', name: 'web-prod', enabled: true, writeKeys: ['wk_web_prod'],
+      metadataId: 'http-api', settings: {}, labels: [], origin: 'file',
+    },
   ]);
   assert.deepEqual(snap.destinations, [{
     id: 'orders-webhook', workspaceId: 'acme', name: 'Orders webhook', type: 'webhook', enabled: true, sourceIds: ['web-prod'],
     settings: { urls: ['http://127.0.0.1:9999/hook'], headers: { 'X-Token': 'abc' }, sharedSecret: 's3cret' },
-    filters: [],
+    filters: [], origin: 'file',
   }]);
   assert.equal(store.sourceByWriteKey('wk_web_prod')?.id, 'web-prod');
   assert.equal(store.sourceByWriteKey('nope'), undefined);
@@ -150,7 +153,7 @@ test('an empty store says so; migrations are idempotent and leave other tables a
   assert.equal(store.sourceByWriteKey('wk_web_prod'), undefined);
   openSqliteControlPlane(db, { secretKey: key });
   const migrations = db.prepare("SELECT version FROM schema_migrations WHERE component = 'control_plane'").pluck().all();
-  assert.deepEqual(migrations, [1, 2]);
+  assert.deepEqual(migrations, [1, 2, 3]);
   assert.ok(db.prepare("SELECT name FROM sqlite_master WHERE name = 'log_events'").get());
   db.close();
 });

@@ -3,8 +3,11 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Result } from '../protocol/types.js';
+import { checkDestinationSettings, isRecord, list, requiredMessage, zodErrors } from './settings-check.js';
 import { validateFilters, type DestinationFilter } from '../core/filters.js';
-import type { PlannedDestination, PlannedSource, PlannedWarehouse, WorkspacePlan } from '../store/plan.js';
+import type { PlannedDataLake, PlannedDestination, PlannedSource, PlannedWarehouse, WorkspacePlan } from '../store/plan.js';
+import { CONNECTION_MODE_KEY, CONNECTION_MODES, type ConnectionMode } from '../core/route.js';
+import { catalogEntries } from '../destinations/actions/catalog.js';
 
 export { watchWorkspaceFile } from './watch-file.js';
 
@@ -36,8 +39,11 @@ export interface ConfigError {
   message: string;
 }
 
-/** Destination types the file may use: the real destination registry satisfies this. */
-export type DestinationTypes = ReadonlyMap<string, { settingsSchema: z.ZodType; secretSettings: readonly string[] }>;
+/**
+ * Destination types the file may use: the real destination registry satisfies this.
+ * `connectionModes`: what a type declares it can run as; when absent, see `connectionModesOf`.
+ */
+export type DestinationTypes = ReadonlyMap<string, { settingsSchema: z.ZodType; secretSettings: readonly string[]; connectionModes?: readonly ConnectionMode[] }>;
 
 const slug = z.string().regex(/^[a-z0-9_-]+$/, 'must be lowercase letters, digits, "-" or "_"');
 const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" or "_"');
@@ -74,6 +80,9 @@ const fileSchema = z.strictObject({
         enabled: z.boolean().default(true),
         sources: z.array(z.string().min(1)).min(1, 'connect at least one source'),
         settings: z.record(z.string(), z.unknown()).default({}),
+        // Segment's connection mode: `cloud` (the router delivers) or `device` (the
+        // browser does; only for types with browser code, see connectionModesOf).
+        connectionMode: z.enum(CONNECTION_MODES as [ConnectionMode, ...ConnectionMode[]]).default('cloud'),
         // Destination filters (Public API shape); `id`, `title`, `enabled`, `sourceId`
         // and `destinationId` may be left out: see resolveFilters.
         filters: z.array(z.record(z.string(), z.unknown())).default([]),
@@ -100,6 +109,35 @@ const fileSchema = z.strictObject({
         syncOverrides: z
           .array(z.strictObject({ source: z.string().min(1), collection: z.string().min(1).optional(), property: z.string().min(1).optional(), enabled: z.boolean() }))
           .default([]),
+      }),
+    )
+    .default([]),
+  // Data lakes (issue #6): Parquet in Segment's layout, in a local directory
+  // (`path`, default DATA_DIR/datalake) or an S3 bucket (`s3`). `sources` by slug or id.
+  dataLakes: z
+    .array(
+      z.strictObject({
+        id,
+        enabled: z.boolean().default(true),
+        sources: z.array(z.string().min(1)).min(1, 'connect at least one source'),
+        settings: z
+          .strictObject({
+            path: z.string().min(1).optional(),
+            s3: z
+              .strictObject({
+                bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lowercase letters, digits, "." or "-")'),
+                region: z.string().min(1),
+                endpoint: z.string().regex(/^https?:\/\//, 'must be an http:// or https:// URL').optional(),
+                accessKeyId: z.string().min(1).optional(),
+                secretAccessKey: z.string().min(1).optional(),
+                prefix: z.string().optional(),
+              })
+              .optional(),
+            syncIntervalSeconds: z.number().positive().optional(),
+            // Segment's date partition options: Day/Hour (default), Year/Month/Day/Hour, Year/Month/Day, Day.
+            partitioning: z.enum(['day/hr', 'year/month/day/hr', 'year/month/day', 'day']).optional(),
+          })
+          .default({}),
       }),
     )
     .default([]),
@@ -206,6 +244,7 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
   const destinations: PlannedDestination[] = [];
   const instanceNames = new Map<string, number>(); // `${sourceId}\0${name}` -> destination index
   const idOwner = new Map<string, number>();
+  const deviceOwner = new Map<string, number>(); // `${sourceId}\0${type}` -> destination index
   file.destinations.forEach((d, i) => {
     const at = `destinations[${i}]`;
     const sourceIds: string[] = [];
@@ -242,7 +281,11 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
     const filters = resolveFilters(d.filters, did, sourceIds, at, errors);
     const checked = checkSettings(d.type, d.settings, i, types, errors);
     if (!checked) return;
-    destinations.push({ id: did, name: d.name, type: d.type, enabled: d.enabled, sourceIds, filters, ...checked });
+    if (d.connectionMode === 'device' && !checkDeviceMode(d.type, sourceIds, file.sources, i, types, deviceOwner, errors)) return;
+    // The mode rides in the stored settings under a reserved key (absent = cloud), so
+    // the store needs no column for it; the router strips it (core/route.ts).
+    const settings = d.connectionMode === 'device' ? { ...checked.settings, [CONNECTION_MODE_KEY]: 'device' } : checked.settings;
+    destinations.push({ id: did, name: d.name, type: d.type, enabled: d.enabled, sourceIds, filters, ...checked, settings });
   });
 
   const warehouses: PlannedWarehouse[] = [];
@@ -272,9 +315,35 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
     warehouses.push({ id: wh.id, type: wh.type, enabled: wh.enabled, sourceIds, settings: wh.settings, syncOverrides });
   });
 
+  const dataLakes: PlannedDataLake[] = [];
+  const lakeOfSource = new Map<string, number>();
+  file.dataLakes.forEach((dl, i) => {
+    const at = `dataLakes[${i}]`;
+    if (dataLakes.some((o) => o.id === dl.id)) errors.push({ path: `${at}.id`, message: `id "${dl.id}" is used by another data lake` });
+    if (dl.settings.path && dl.settings.s3) errors.push({ path: `${at}.settings.s3`, message: 'a data lake takes either `path` (a local directory) or `s3`, not both' });
+    const s3 = dl.settings.s3;
+    if (s3 && (s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
+      errors.push({ path: `${at}.settings.s3.${s3.accessKeyId === undefined ? 'accessKeyId' : 'secretAccessKey'}`, message: 'required with `accessKeyId`/`secretAccessKey` (give both, or neither to use the AWS default credentials)' });
+    }
+    const sourceIds: string[] = [];
+    dl.sources.forEach((ref, j) => {
+      const sid = sourceRef.get(ref);
+      if (sid === undefined) errors.push({ path: `${at}.sources[${j}]`, message: `unknown source "${ref}"; known sources: ${list(sources.map((s) => s.slug))}` });
+      else if (sourceIds.includes(sid)) errors.push({ path: `${at}.sources[${j}]`, message: `source "${ref}" is listed twice` });
+      else if (lakeOfSource.has(sid)) {
+        // Seed: "Segment does not support connecting a single source to multiple instances of a Data Lakes destination."
+        errors.push({ path: `${at}.sources[${j}]`, message: `source "${ref}" is already connected to dataLakes[${lakeOfSource.get(sid)}]; a source connects to one data lake` });
+      } else {
+        sourceIds.push(sid);
+        if (dl.enabled) lakeOfSource.set(sid, i);
+      }
+    });
+    dataLakes.push({ id: dl.id, enabled: dl.enabled, sourceIds, settings: dl.settings });
+  });
+
   if (errors.length > 0) return fail(errors);
   const workspace = { id: w.id ?? w.slug, slug: w.slug, name: w.name ?? w.slug, rateLimitPerSecond: w.rateLimit ?? 0 };
-  return { ok: true, value: { workspace, sources, destinations, ...(warehouses.length > 0 ? { warehouses } : {}) } };
+  return { ok: true, value: { workspace, sources, destinations, ...(warehouses.length > 0 ? { warehouses } : {}), ...(dataLakes.length > 0 ? { dataLakes } : {}) } };
 }
 
 /**
@@ -301,58 +370,83 @@ function resolveFilters(
   return [];
 }
 
+/**
+ * Segment metadata ids of catalog destinations that upstream also builds for the
+ * browser: they are registered under the same id in
+ * `segmentio/action-destinations` `packages/destinations-manifest/src/index.ts`
+ * (the browser destinations' manifest). `@segment/action-destinations` itself
+ * marks every definition `mode: 'cloud'` and ships no browser code, so this list
+ * is the only marker there is (checked against catalog 3.497: these 9 ids are
+ * the intersection of the two registers).
+ */
+const BROWSER_COUNTERPARTS: ReadonlySet<string> = new Set([
+  '5f7dd6d21ad74f3842b1fc47', // Amplitude (Actions) / amplitude-plugins
+  '60f9d0d048950c356be2e4da', // Braze Cloud Mode (Actions) / braze-cloud-plugins
+  '649adeaa719bd3f55fe81bef', // DevRev / devrev
+  '6261a8b6cb4caa70e19116e8', // Snap Conversions API / snap-plugins
+  '63e52bea7747fbc311d5b872', // Algolia Insights (Actions) / algolia-plugins
+  '66cc766ef4b1c152177239a0', // Reddit Conversions API / reddit-plugins
+  '66cc76e29693c9e5591bf029', // Nextdoor CAPI / nextdoor-plugins
+  '682db6914f35aafb2757ef24', // Dub / dub-plugins
+  '68b82be249b48bae343517c7', // Microsoft Bing CAPI / ms-bing-capi-plugins
+]);
+
+/**
+ * The connection modes a destination type allows: what the type declares, else
+ * `cloud` and `device` for a catalog destination with a browser counterpart,
+ * else `cloud` only (the native webhook and every other type: their code runs
+ * on the server only).
+ */
+export function connectionModesOf(typeName: string, types: DestinationTypes): readonly ConnectionMode[] {
+  const declared = types.get(typeName)?.connectionModes;
+  if (declared) return declared;
+  const entry = catalogEntries().get(typeName);
+  return entry && BROWSER_COUNTERPARTS.has(entry.id) ? CONNECTION_MODES : ['cloud'];
+}
+
+/**
+ * `connectionMode: device` needs a type that can run in the browser, and a source
+ * connects to one device-mode instance of a destination (seed 001, "Non-mobile
+ * sources can only connect to one device-mode instance of a destination").
+ */
+function checkDeviceMode(
+  typeName: string, sourceIds: string[], sources: FileShape['sources'], i: number, types: DestinationTypes,
+  deviceOwner: Map<string, number>, errors: ConfigError[],
+): boolean {
+  const at = `destinations[${i}].connectionMode`;
+  if (!connectionModesOf(typeName, types).includes('device')) {
+    const capable = [...types.keys()].filter((t) => t.startsWith('actions-') && connectionModesOf(t, types).includes('device'));
+    errors.push({
+      path: at,
+      message: `"${typeName}" runs in cloud mode only: device mode needs a destination that has browser code (here: ${list(capable)})`,
+    });
+    return false;
+  }
+  let ok = true;
+  for (const sid of sourceIds) {
+    const other = deviceOwner.get(`${sid}\0${typeName}`);
+    if (other !== undefined) {
+      const slugOf = sources.find((s) => (s.id ?? s.slug) === sid)?.slug ?? sid;
+      errors.push({ path: at, message: `source "${slugOf}" already has a device-mode instance of "${typeName}" (destinations[${other}]); a source connects to one device-mode instance of a destination` });
+      ok = false;
+    } else deviceOwner.set(`${sid}\0${typeName}`, i);
+  }
+  return ok;
+}
+
 /** Validates settings against the type's schema; returns them with defaults applied, or pushes errors. */
 function checkSettings(
   typeName: string, raw: Record<string, unknown>, i: number, types: DestinationTypes, errors: ConfigError[],
 ): { settings: Record<string, unknown>; secretSettings: string[] } | undefined {
-  const type = types.get(typeName);
-  if (!type) {
-    errors.push({ path: `destinations[${i}].type`, message: `unknown destination type "${typeName}"; known types: ${list([...types.keys()])}` });
-    return undefined;
-  }
-  const settings = type.settingsSchema.safeParse(raw, { error: requiredMessage });
-  if (!settings.success) {
-    errors.push(...zodErrors(settings.error.issues, ['destinations', i, 'settings']));
-    return undefined;
-  }
-  if (!isRecord(settings.data)) {
-    errors.push({ path: `destinations[${i}].settings`, message: 'must be an object' });
-    return undefined;
-  }
-  return { settings: settings.data, secretSettings: [...type.secretSettings] };
+  const checked = checkDestinationSettings(types, typeName, raw, ['destinations', i, 'settings'], `destinations[${i}].type`);
+  if (checked.ok) return checked.value;
+  errors.push(...checked.error);
+  return undefined;
 }
 
 /** `Orders webhook` -> `orders-webhook`. */
 export function slugify(text: string): string {
   return text.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
-}
-
-function zodErrors(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): ConfigError[] {
-  return issues.flatMap((issue) => {
-    const at = [...prefix, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: formatPath([...at, key]), message: 'unknown field' }));
-    }
-    return [{ path: formatPath(at), message: issue.message }];
-  });
-}
-
-/** A missing field reads better as "required" than as "expected string, received undefined". */
-function requiredMessage(issue: z.core.$ZodRawIssue): string | undefined {
-  return issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
-}
-
-function formatPath(parts: readonly PropertyKey[]): string {
-  return parts.reduce<string>((acc, p) =>
-    typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p), '');
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function list(items: readonly string[]): string {
-  return items.length ? items.map((x) => `"${x}"`).join(', ') : '(none)';
 }
 
 function fail<T>(error: ConfigError[]): Result<T, ConfigError[]> {

@@ -46,6 +46,7 @@ interface Prepared {
   occurredAt: number;
 }
 const IDLE_POLL_MS = 1000;
+const ERROR_PAUSE_MS = 1000;
 const SAMPLE_EVENT_CHARS = 4096;
 
 /**
@@ -74,9 +75,24 @@ export class LaneRunner {
   }
 
   start(): void {
-    this.loopDone = this.loop().catch((err: unknown) => {
-      this.deps.logger.error({ err }, 'lane stopped on an unexpected error');
-    });
+    this.loopDone = this.run();
+  }
+
+  /**
+   * A failed fetch or flush (the NATS log unreachable for a moment, a settlement the
+   * server did not confirm) must not stop the lane for good: log, wait, go on. What
+   * was not confirmed is handed out again by the log (at-least-once).
+   */
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.loop();
+        return;
+      } catch (err) {
+        this.deps.logger.error({ err }, 'lane failed; resuming in 1 s');
+        await this.sleep(ERROR_PAUSE_MS);
+      }
+    }
   }
 
   setFailureLogCollection(collectionId: string | null): void {

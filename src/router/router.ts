@@ -2,16 +2,24 @@ import type { Logger } from 'pino';
 import type { RetryPolicy } from '../core/retry.js';
 import type { RequestFn } from '../core/request.js';
 import type { DestinationDefinition, PersistSecret } from '../destinations/types.js';
-import type { SqliteEventLog } from '../log/sqlite/log.js';
+import type { EventLog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { EventType } from '../protocol/types.js';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
 import type { ControlPlaneStore, DestinationInstance } from '../store/types.js';
 import { LaneRunner } from './lane-runner.js';
+import { splitConnectionMode } from '../core/route.js';
 import type { FailureLogWriter } from '../observability/failure-log.js';
 
+/**
+ * What the router needs of a log: the contract plus the list of lanes that exist
+ * (to drop the ones whose destination is gone). SQLite answers synchronously,
+ * NATS (the lanes are the stream's consumers) asynchronously.
+ */
+export type RouterLog = EventLog & { laneIds(): string[] | Promise<string[]> };
+
 export interface RouterDeps {
-  log: SqliteEventLog;
+  log: RouterLog;
   store: ControlPlaneStore;
   types: ReadonlyMap<string, DestinationDefinition<never>>;
   request: RequestFn;
@@ -67,7 +75,7 @@ export class Router {
     }
     // Destination lanes are named by the instance id (which never contains ':');
     // other consumers of the log (warehouse loaders, ...) name theirs `kind:id`.
-    for (const laneId of this.deps.log.laneIds()) {
+    for (const laneId of await this.deps.log.laneIds()) {
       if (!laneId.includes(':') && !wanted.has(laneId)) await this.deps.log.deleteLane(laneId);
     }
     for (const [id, instance] of wanted) {
@@ -87,7 +95,9 @@ export class Router {
       logger.error({ type: instance.type }, 'unknown destination type; not delivering');
       return null;
     }
-    const parsed = definition.settingsSchema.safeParse(instance.settings);
+    // The connection mode rides in the stored settings under a reserved key (core/route.ts).
+    const { connectionMode, settings } = splitConnectionMode(instance.settings);
+    const parsed = definition.settingsSchema.safeParse(settings);
     if (!parsed.success) {
       logger.error({ issues: parsed.error.issues.map((i) => i.path.join('.')) }, 'invalid destination settings; not delivering');
       return null;
@@ -98,6 +108,7 @@ export class Router {
         destinationName: definition.name,
         instanceName: instance.name,
         supportedTypes: new Set<EventType>(definition.supportedTypes),
+        connectionMode,
       },
       definition,
       settings: parsed.data,

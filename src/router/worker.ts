@@ -11,13 +11,17 @@ import type { RetryPolicy } from '../core/retry.js';
 import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
+import { NatsEventLog } from '../log/nats/log.js';
+import type { NatsLogSettings } from '../log/nats/settings.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { FailureLogWriter, enabledCollections, migrateFailureLog } from '../observability/failure-log.js';
 import { openSqliteControlPlane } from '../store/sqlite.js';
-import { Router } from './router.js';
+import { Router, type RouterLog } from './router.js';
 
 export interface RouterWorkerData {
   logPath: string;
+  /** The NATS JetStream log (SWITCHYARD_LOG=nats://…) for this workspace; absent: the SQLite log at logPath. */
+  nats?: NatsLogSettings & { workspaceId: string };
   controlPath: string;
   statsPath: string;
   secretKeyHex: string;
@@ -49,13 +53,19 @@ async function main(): Promise<void> {
   const logger = pino({ level: data.logLevel, base: { thread: 'router' } });
   const statsDb = openDatabase(data.statsPath, 'normal', 4);
   const stats = new StatsRecorder(statsDb, Date.now, data.metrics);
-  const log = new SqliteEventLog({
+  // SQLite: dedupe happens here (the Sequencer) and is counted here; NATS dedupes at
+  // publish (Nats-Msg-Id) and the ingest side counts the duplicates.
+  const sqlite = data.nats ? null : new SqliteEventLog({
     path: data.logPath,
     sync: data.sync,
     dedupeWindowMs: data.dedupeWindowMs,
     retentionMs: data.retentionMs,
     onDuplicates: (sourceId, n) => stats.count(`source:${sourceId}`, 'duplicate', n),
   });
+  const nats = data.nats
+    ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })
+    : null;
+  const log: RouterLog = (sqlite ?? nats)!;
   const controlDb = openDatabase(data.controlPath, data.sync, 4);
   const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   migrateFailureLog(statsDb);
@@ -83,6 +93,8 @@ async function main(): Promise<void> {
     return syncing;
   };
   await sync();
+  // Appends in any ingest process announce themselves: fetch now rather than at the idle poll.
+  const unsubscribe = nats?.onAppend(() => router.wake()) ?? (() => {});
   const timers = [
     setInterval(() => void sync(), SYNC_POLL_MS),
     setInterval(() => {
@@ -101,11 +113,12 @@ async function main(): Promise<void> {
     // The ingest connection never checkpoints (it would stall a commit); this thread does.
     setInterval(() => {
       try {
-        log.checkpoint();
+        sqlite?.checkpoint();
       } catch (err) {
         logger.error({ err }, 'WAL checkpoint failed');
       }
     }, 1000),
+    // JetStream prunes by itself (interest retention): prune() is a no-op there.
     setInterval(() => {
       log.prune(Date.now()).then(
         (n) => n > 0 && logger.info({ deleted: n }, 'pruned delivered events'),
@@ -119,6 +132,7 @@ async function main(): Promise<void> {
     else if (msg.type === 'sync') void sync();
     else if (msg.type === 'stop') {
       for (const t of timers) clearInterval(t);
+      unsubscribe();
       void (async () => {
         await syncing;
         await router.stop();

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { EventLog, LaneBacklog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
@@ -13,9 +13,12 @@ import { registerDebugger } from './debugger-api.js';
 import { registerFailureLogApi } from './failure-log-api.js';
 import type { SourceDebugger } from '../observability/debugger.js';
 import { registerEventTester } from './event-tester.js';
+import { registerSettings } from './settings-api.js';
 import { registerWarehouseApi, type WarehouseApiDeps } from './warehouse-api.js';
+import { registerLakeApi } from './lake-api.js';
 import { destinationTypes } from '../destinations/registry.js';
 import type { RequestFn } from '../core/request.js';
+import { registerConsole, workspaceNotAvailable } from './console.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -38,6 +41,8 @@ export interface AppDeps {
   /** The Event Tester's HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
   warehouses?: WarehouseApiDeps;
+  /** Answers `GET /` for non-HTML clients (the Public API's getWorkspace); default a 404 JSON error. */
+  workspaceJson?: (req: FastifyRequest, reply: FastifyReply) => unknown;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -96,7 +101,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
   registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey, adminToken: deps.adminToken });
-  registerSettings(app, deps);
+  registerSettings(app, { store: deps.store, types: destinationTypes });
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
   registerAlertsApi(app, {
     store: deps.store,
@@ -106,6 +111,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });
   if (deps.warehouses) registerWarehouseApi(app, { ...deps.warehouses, adminToken: deps.adminToken });
+  if (deps.warehouses?.lakes) registerLakeApi(app, deps.warehouses.lakes);
+
+  registerConsole(app, { workspaceJson: deps.workspaceJson ?? workspaceNotAvailable });
 
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
@@ -113,31 +121,4 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(r.ok ? 200 : 503).send(r.ok ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
   });
   return app;
-}
-
-/**
- * The settings analytics.js loads at start (`cdnURL/v1/projects/<writeKey>/settings`):
- * it points the library's Segment.io integration at this server.
- */
-function registerSettings(app: FastifyInstance, deps: AppDeps): void {
-  app.get<{ Params: { writeKey: string } }>('/v1/projects/:writeKey/settings', async (req, reply) => {
-    const source = deps.store.sourceByWriteKey(req.params.writeKey);
-    if (!source || !source.enabled) return reply.code(404).send({ success: false, error: 'invalid write key' });
-    const host = req.headers.host ?? `localhost`;
-    return {
-      integrations: {
-        'Segment.io': { apiKey: req.params.writeKey, apiHost: `${host}/v1`, protocol: req.protocol, unbundledIntegrations: [], addBundledMetadata: true },
-      },
-      plan: { track: { __default: { enabled: true, integrations: {} } }, identify: { __default: { enabled: true } }, group: { __default: { enabled: true } } },
-      edgeFunction: {},
-      analyticsNextEnabled: true,
-      // Device-mode destination filters would go here as routingRules; every destination
-      // Switchyard runs is cloud-mode, so its filters apply on the server and this stays empty.
-      middlewareSettings: { routingRules: [] },
-      enabledMiddleware: {},
-      metrics: { sampleRate: 0 },
-      legacyVideoPluginsEnabled: false,
-      remotePlugins: [],
-    };
-  });
 }

@@ -6,6 +6,15 @@ import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspa
 import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
+import { NatsEventLog } from '../log/nats/log.js';
+import type { NatsLogSettings } from '../log/nats/settings.js';
+import { HEARTBEAT_MS, SqliteProcessRegistry, type ProcessInfo, type ProcessRegistry } from '../log/processes.js';
+import type { EventLog, LaneBacklog } from '../log/types.js';
+import http from 'node:http';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { ControlPlaneEmptyError } from '../store/sqlite.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { startRouterThread, type RouterHandle } from '../router/host.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
@@ -19,11 +28,41 @@ import type { Config } from './config.js';
 import type { WorkspacePlan } from '../store/plan.js';
 import { SyncHistory } from '../storage/warehouse/history.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
+import type { LakeConfig } from '../storage/lake/types.js';
 import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js';
 
 export interface RunningServer {
   url: string;
   close(): Promise<void>;
+}
+
+/**
+ * What a process does (`switchyard start --role …`, comma-separated; default all):
+ * ingest = the Tracking API; router = delivery; loader = warehouse loads;
+ * scheduler = work that runs once per deployment (alert checks); api = the
+ * management API and console. Every process serves /health and /ready.
+ */
+export const ROLES = ['ingest', 'router', 'loader', 'scheduler', 'api'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ServerOptions {
+  /** Default: every role (today's single process). */
+  roles?: ReadonlySet<Role>;
+  /** SWITCHYARD_LOG=nats://… : the NATS JetStream log; absent or null: the embedded SQLite log. */
+  nats?: NatsLogSettings | null;
+}
+
+/** Parses `--role` (`ingest`, `router,api`, `all`). */
+export function parseRoles(value: string | undefined): Set<Role> {
+  const parts = (value ?? 'all').split(',').map((r) => r.trim()).filter(Boolean);
+  const roles = new Set<Role>();
+  for (const p of parts) {
+    if (p === 'all') ROLES.forEach((r) => roles.add(r));
+    else if ((ROLES as readonly string[]).includes(p)) roles.add(p as Role);
+    else throw new Error(`--role must be one or more of ${ROLES.join(', ')} or all (comma-separated), got "${p}"`);
+  }
+  if (roles.size === 0) throw new Error('--role is empty');
+  return roles;
 }
 
 /** Where each embedded store lives inside DATA_DIR. */
@@ -34,6 +73,7 @@ export function dataPaths(dataDir: string) {
     stats: path.join(dataDir, 'stats.db'),
     failureLogs: path.join(dataDir, 'failure-logs'),
     warehouseSyncs: path.join(dataDir, 'warehouse-syncs.db'),
+    processes: path.join(dataDir, 'processes.db'),
   };
 }
 
@@ -41,7 +81,16 @@ export function dataPaths(dataDir: string) {
  * The embedded composition root: one process, all state in DATA_DIR. Ingest and
  * the HTTP API run on this thread, delivery on the router thread.
  */
-export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel }), options: ServerOptions = {}): Promise<RunningServer> {
+  const roles: ReadonlySet<Role> = options.roles ?? new Set(ROLES);
+  const has = (r: Role) => roles.has(r);
+  const natsSettings = options.nats ?? null;
+  if (!natsSettings && roles.size < ROLES.length) {
+    throw new Error(
+      `--role ${[...roles].join(',')} needs a shared event log: set SWITCHYARD_LOG=nats://host:4222. ` +
+        'The embedded SQLite log (the default) is read and written by one process, which takes every role.',
+    );
+  }
   fs.mkdirSync(config.dataDir, { recursive: true });
   const paths = dataPaths(config.dataDir);
   const secretKey = loadOrCreateSecretKey(config.dataDir, config.secretKey);
@@ -52,21 +101,25 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   let stopWatching = () => {};
   // Warehouses come from the workspace file only (not stored in control.db yet).
   let warehouseConfigs: WarehouseConfig[] = [];
+  let lakeConfigs: LakeConfig[] = [];
   let warehouses: WarehousesHandle | undefined;
   const onWarehouses = (plan: WorkspacePlan) => {
     warehouseConfigs = warehouseConfigsOf(plan);
-    void warehouses?.configure(warehouseConfigs);
+    lakeConfigs = lakeConfigsOf(plan);
+    void warehouses?.configure(warehouseConfigs, lakeConfigs);
   };
   if (config.configFile) {
     const plan = applyFileAtStart(config.configFile, store, logger);
     if (plan) warehouseConfigs = warehouseConfigsOf(plan);
+    if (plan) lakeConfigs = lakeConfigsOf(plan);
     stopWatching = watchWorkspaceFile(config.configFile, (text) => applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
       onError: (err) => logger.error({ err }, 'watching the workspace file failed'),
     });
   }
 
   let router: RouterHandle | undefined;
-  const log = new SqliteEventLog({
+  const workspaceId = natsSettings ? await waitForWorkspace(store, logger) : '';
+  const sqlite = natsSettings ? null : new SqliteEventLog({
     path: paths.log,
     sync: config.sync,
     dedupeWindowMs: config.dedupeWindowMs,
@@ -74,12 +127,19 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     autoCheckpoint: false,
     onCommit: () => router?.wake(),
   });
+  const nats = natsSettings
+    ? await NatsEventLog.connect({ ...natsSettings, workspaceId, dedupeWindowMs: config.dedupeWindowMs, retentionMs: config.retentionMs, name: `switchyard-${[...roles].join('-')}` })
+    : null;
+  const log: EventLog = (sqlite ?? nats)!;
+  const backlogs = nats ? watchNatsBacklog(nats, has('api'), logger) : null;
+  const laneBacklog = (id: string): LaneBacklog | null => (sqlite ? sqlite.laneBacklog(id) : backlogs!.get(id));
   const statsDb = openDatabase(paths.stats, 'normal', 4);
   const stats = new StatsRecorder(statsDb, Date.now, config.metrics);
   const statsTimer = setInterval(() => stats.flush(), 1000);
 
-  router = await startRouterThread({
+  router = !has('router') ? undefined : await startRouterThread({
     logPath: paths.log,
+    nats: natsSettings ? { ...natsSettings, workspaceId } : undefined,
     controlPath: paths.control,
     statsPath: paths.stats,
     secretKeyHex: secretKey.toString('hex'),
@@ -99,7 +159,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
 
-  warehouses = await startWarehouseThread({
+  if (nats && has('loader') && (warehouseConfigs.length > 0 || lakeConfigs.length > 0)) {
+    logger.warn('warehouses and data lakes read the embedded SQLite log; with SWITCHYARD_LOG=nats they are not loaded yet');
+  }
+  warehouses = !has('loader') || nats ? undefined : await startWarehouseThread({
     logPath: paths.log,
     historyPath: paths.warehouseSyncs,
     dataDir: config.dataDir,
@@ -112,51 +175,70 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
   // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
-  await warehouses.configure(warehouseConfigs);
+  await warehouses?.configure(warehouseConfigs, lakeConfigs);
+  // The same for destinations when no router runs in this process: with interest
+  // retention, JetStream keeps a message only for the consumers that exist when it lands.
+  if (nats && has('ingest') && !has('router')) await ensureDestinationLanes(nats, store, logger);
   const syncHistory = new SyncHistory(paths.warehouseSyncs);
 
   const fatal = (what: string) => (err: Error) => {
     logger.fatal({ err }, `${what} died; exiting so a supervisor restarts Switchyard`);
     process.exit(1);
   };
-  const ingestPool = config.ingestWorkers > 0 ? new IngestPool(config.ingestWorkers, fatal('an ingest worker')) : undefined;
+  const ingestPool = has('ingest') && config.ingestWorkers > 0 ? new IngestPool(config.ingestWorkers, fatal('an ingest worker')) : undefined;
   const testerHttp = createRequestClient({ timeoutMs: config.requestTimeoutMs, connectionsPerOrigin: 4, overrides: config.outboundOverrides });
   const disk = watchDisk(config.dataDir, config.minFreeDiskBytes, logger);
-  const app = buildApp({
+  const isReady = (): { ok: boolean; reason?: string } => {
+    if (!disk.ok) return { ok: false, reason: 'free disk space is under the threshold' };
+    if (nats) return nats.connected ? { ok: true } : { ok: false, reason: 'the NATS event log is not connected' };
+    try {
+      sqlite!.db.prepare('BEGIN IMMEDIATE').run();
+      sqlite!.db.prepare('ROLLBACK').run();
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, reason: `the event log is not writable: ${(err as Error).message}` };
+    }
+  };
+  const app = !has('ingest') && !has('api') ? null : buildApp({
     logger,
     trustedProxies: config.trustedProxies,
     log,
-    laneBacklog: (id) => log.laneBacklog(id),
+    laneBacklog,
     store,
     stats,
     statsDb,
     canAccept: () => disk.ok,
-    isReady: () => {
-      if (!disk.ok) return { ok: false, reason: 'free disk space is under the threshold' };
-      try {
-        log.db.prepare('BEGIN IMMEDIATE').run();
-        log.db.prepare('ROLLBACK').run();
-        return { ok: true };
-      } catch (err) {
-        return { ok: false, reason: `the event log is not writable: ${(err as Error).message}` };
-      }
-    },
+    isReady,
     adminToken: config.adminToken,
     testerRequest: testerHttp.request,
     ingestPool,
     emailConfigured: config.alerts.smtpUrl !== undefined,
-    debugger: config.debugger ? new SourceDebugger() : undefined,
+    debugger: config.debugger && has('ingest') ? new SourceDebugger() : undefined,
     failureLogDir: paths.failureLogs,
     signingKey: createHmac('sha256', secretKey).update('failure-log-downloads').digest(),
     warehouses: {
       history: syncHistory,
       warehouses: () => warehouseConfigs,
-      syncNow: (id) => warehouses!.syncNow(id),
+      syncNow: (id) => warehouses ? warehouses.syncNow(id) : Promise.resolve(false),
+      lakes: { history: syncHistory, lakes: () => lakeConfigs, syncNow: (id) => (warehouses ? warehouses.syncLake(id) : Promise.resolve(false)) },
     },
   });
-  const alerts = startAlertChecks(statsDb, config.alerts, testerHttp.request, logger);
-  const address = await app.listen({ port: config.port, host: config.host });
-  logger.info({ address, dataDir: config.dataDir }, 'switchyard is listening');
+  if (app) restrictToRoles(app, roles);
+  const alerts = has('scheduler') ? startAlertChecks(statsDb, config.alerts, testerHttp.request, logger) : undefined;
+  const probe = app ? null : probeServer(isReady);
+  const address = app
+    ? await app.listen({ port: config.port, host: config.host })
+    : await listenProbe(probe!, config.port, config.host);
+  const processId = `${os.hostname().replace(/[^A-Za-z0-9_=-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const registry: ProcessRegistry = nats ? await nats.processes() : new SqliteProcessRegistry(paths.processes);
+  const me: ProcessInfo = {
+    id: processId, roles: ROLES.filter(has), host: os.hostname(), pid: process.pid, url: address, log: nats ? 'nats' : 'sqlite',
+    startedAt: Date.now(), beatAt: Date.now(), state: 'running',
+  };
+  const beat = () => registry.put({ ...me, beatAt: Date.now() }).catch((err: unknown) => logger.warn({ err }, 'heartbeat failed'));
+  await beat();
+  const heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
+  logger.info({ address, dataDir: config.dataDir, roles: me.roles, log: me.log, process: processId }, 'switchyard is listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -167,13 +249,21 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       closing ??= (async () => {
         stopWatching();
         disk.stop();
-        await app.close();
-        alerts.stop();
+        clearInterval(heartbeat);
+        me.state = 'draining';
+        await beat();
+        if (app) await app.close();
+        if (probe) await new Promise<void>((resolve) => probe.close(() => resolve()));
+        alerts?.stop();
         await ingestPool?.close();
         await testerHttp.close();
-        await log.close();
-        await router!.stop();
-        await warehouses!.stop();
+        if (sqlite) await sqlite.close();
+        await router?.stop();
+        await warehouses?.stop();
+        backlogs?.stop();
+        await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
+        await registry.close();
+        if (nats) await nats.close();
         syncHistory.close();
         clearInterval(statsTimer);
         stats.flush();
@@ -197,6 +287,15 @@ function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logge
   const report = store.applyWorkspaceFile(parsed.value);
   logger.info({ file, changed: report.changed, version: report.version }, 'workspace file applied');
   return parsed.value;
+}
+
+/** Enabled data lakes with their sources' slugs (a Glue database is named after its source's slug). */
+function lakeConfigsOf(plan: WorkspacePlan): LakeConfig[] {
+  const slugs = new Map(plan.sources.map((s) => [s.id, s.slug]));
+  return (plan.dataLakes ?? []).filter((l) => l.enabled).map((l) => ({
+    id: l.id, workspaceId: plan.workspace.id, settings: l.settings,
+    sources: l.sourceIds.map((id) => ({ id, slug: slugs.get(id) ?? id })),
+  }));
 }
 
 /** Enabled warehouses with their sources' slugs (a schema is named after its source's slug). */
@@ -244,4 +343,95 @@ function watchDisk(dir: string, minFreeBytes: number, logger: Logger): { ok: boo
   timer.unref();
   check();
   return state;
+}
+
+/** Waits until the control plane names a workspace (the NATS stream is per workspace). */
+async function waitForWorkspace(store: SqliteControlPlane, logger: Logger): Promise<string> {
+  let warned = false;
+  for (;;) {
+    try {
+      return store.snapshot().workspace.id;
+    } catch (err) {
+      if (!(err instanceof ControlPlaneEmptyError)) throw err;
+    }
+    if (!warned) logger.warn('waiting for a workspace in the control plane (a workspace file, --config, in the shared DATA_DIR)');
+    warned = true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Creates the lanes (durable consumers) of every enabled destination before an ingest-only process accepts events. */
+async function ensureDestinationLanes(log: NatsEventLog, store: SqliteControlPlane, logger: Logger): Promise<void> {
+  const snapshot = store.snapshot();
+  const lanes = snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0);
+  for (const d of lanes) await log.ensureLane({ laneId: d.id, sourceIds: d.sourceIds });
+  logger.info({ lanes: lanes.length }, 'destination lanes exist on the NATS stream');
+}
+
+/**
+ * The API asks for a lane's backlog synchronously; with NATS it is read from the
+ * server every 2 s in one consumer listing (only when this process serves the API).
+ */
+function watchNatsBacklog(log: NatsEventLog, enabled: boolean, logger: Logger): { get(id: string): LaneBacklog | null; stop(): void } {
+  let current = new Map<string, LaneBacklog>();
+  const refresh = () =>
+    log.status().then(
+      (s) => {
+        const next = new Map<string, LaneBacklog>();
+        for (const c of s.consumers) {
+          const b = next.get(c.laneId) ?? { pending: 0, retrying: 0 };
+          b.pending += c.pending;
+          b.retrying += c.ackPending;
+          next.set(c.laneId, b);
+        }
+        current = next;
+      },
+      (err: unknown) => logger.debug({ err }, 'reading lane backlogs from NATS failed'),
+    );
+  const timer = enabled ? setInterval(() => void refresh(), 2000) : null;
+  timer?.unref();
+  if (enabled) void refresh();
+  return { get: (id) => current.get(id) ?? null, stop: () => timer && clearInterval(timer) };
+}
+
+/** An ingest-only process serves the Tracking API (and probes); an api-only one everything else. */
+function restrictToRoles(app: ReturnType<typeof buildApp>, roles: ReadonlySet<Role>): void {
+  const ingest = roles.has('ingest');
+  const api = roles.has('api');
+  if (ingest && api) return;
+  app.addHook('onRequest', async (req, reply) => {
+    const url = req.url;
+    if (url === '/health' || url === '/ready' || url.startsWith('/health?') || url.startsWith('/ready?')) return;
+    const tracking = url.startsWith('/v1/') || url === '/v1';
+    if (tracking ? ingest : api) return;
+    return reply.code(404).send({ success: false, error: `not served by this process (roles: ${[...roles].join(', ')})` });
+  });
+}
+
+/** /health and /ready only, for processes without the Tracking API or the API (router, loader, scheduler). */
+function probeServer(isReady: () => { ok: boolean; reason?: string }): http.Server {
+  return http.createServer((req, res) => {
+    const url = (req.url ?? '').split('?')[0];
+    const send = (status: number, body: object) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (url !== '/health' && url !== '/ready') return send(404, { status: 'not found', error: 'this process serves /health and /ready only' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { status: 'method not allowed' });
+    if (url === '/health') return send(200, { status: 'ok' });
+    if (url === '/ready') {
+      const r = isReady();
+      return send(r.ok ? 200 : 503, r.ok ? { status: 'ready' } : { status: 'not ready', reason: r.reason });
+    }
+  });
+}
+
+function listenProbe(server: http.Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const a = server.address() as AddressInfo;
+      resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+    });
+  });
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { SyncHistory } from '../storage/warehouse/history.js';
 import type { SyncRecord, WarehouseConfig } from '../storage/warehouse/types.js';
+import type { LakeApiDeps } from './lake-api.js';
 
 /**
  * Warehouse sync history (seed: Warehouse Syncs → Sync History), health and an
@@ -16,6 +17,8 @@ export interface WarehouseApiDeps {
   warehouses: () => readonly WarehouseConfig[];
   syncNow: (id: string) => Promise<boolean>;
   adminToken?: string;
+  /** Data lakes run on the same loader thread; their API is registered beside this one (lake-api.ts). */
+  lakes?: LakeApiDeps;
 }
 
 export function registerWarehouseApi(app: FastifyInstance, deps: WarehouseApiDeps): void {

@@ -1,12 +1,15 @@
 import { Worker } from 'node:worker_threads';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
+import type { LakeConfig } from '../storage/lake/types.js';
 import type { FromWarehouses, ToWarehouses, WarehouseWorkerData } from './warehouse-worker.js';
 
 export interface WarehousesHandle {
   /** Applies the warehouses the workspace file declares; resolves once loaders have (re)started. */
-  configure(warehouses: WarehouseConfig[]): Promise<void>;
+  configure(warehouses: WarehouseConfig[], lakes?: LakeConfig[]): Promise<void>;
   /** Runs a sync of one warehouse now; false when no such warehouse is running. */
   syncNow(id: string): Promise<boolean>;
+  /** Runs a sync of one data lake now; false when no such lake is running. */
+  syncLake(id: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -23,14 +26,19 @@ export function startWarehouseThread(data: WarehouseWorkerData, onFatal: (err: E
       if (msg.type === 'ready') {
         ready = true;
         resolve({
-          configure: (warehouses) => new Promise<void>((done) => {
+          configure: (warehouses, lakes) => new Promise<void>((done) => {
             applied.push(done);
-            post({ type: 'config', warehouses });
+            post({ type: 'config', warehouses, ...(lakes ? { lakes } : {}) });
           }),
           syncNow: (id) => new Promise<boolean>((done) => {
             const requestId = ++nextRequest;
             synced.set(requestId, done);
             post({ type: 'sync', id, requestId });
+          }),
+          syncLake: (id) => new Promise<boolean>((done) => {
+            const requestId = ++nextRequest;
+            synced.set(requestId, done);
+            post({ type: 'sync', id, requestId, kind: 'lake' });
           }),
           stop: () => new Promise<void>((done) => {
             stopped = done;

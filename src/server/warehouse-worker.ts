@@ -15,6 +15,8 @@ import { openDuckDb, openPostgres } from '../storage/warehouse/dialects.js';
 import { SyncHistory } from '../storage/warehouse/history.js';
 import { WarehouseLoader } from '../storage/warehouse/loader.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
+import { DEFAULT_LAKE_SYNC_SECONDS, LakeLoader } from '../storage/lake/loader.js';
+import type { LakeConfig } from '../storage/lake/types.js';
 
 export interface WarehouseWorkerData {
   logPath: string;
@@ -27,8 +29,9 @@ export interface WarehouseWorkerData {
 }
 
 export type ToWarehouses =
-  | { type: 'config'; warehouses: WarehouseConfig[] }
-  | { type: 'sync'; id: string; requestId: number }
+  /** `lakes` absent: the data lakes stay as they are. */
+  | { type: 'config'; warehouses: WarehouseConfig[]; lakes?: LakeConfig[] }
+  | { type: 'sync'; id: string; requestId: number; kind?: 'warehouse' | 'lake' }
   | { type: 'stop' };
 export type FromWarehouses =
   | { type: 'ready' }
@@ -74,11 +77,42 @@ async function main(): Promise<void> {
     return { key: JSON.stringify(c), loader };
   };
 
+  // Data lakes (lane `datalake:<id>`): a lake always starts; a target that fails
+  // (bad credentials, unreachable endpoint) fails its syncs, each with a failed sync report.
+  const lakes = new Map<string, { key: string; loader: LakeLoader }>();
+  const applyLakes = async (wanted: LakeConfig[]) => {
+    const byId = new Map(wanted.map((l) => [l.id, l]));
+    for (const [id, r] of lakes) {
+      const l = byId.get(id);
+      if (l && JSON.stringify(l) === r.key) continue;
+      await r.loader.stop();
+      lakes.delete(id);
+    }
+    const laneIds = log.db.prepare(`SELECT lane_id FROM lanes WHERE lane_id LIKE 'datalake:%'`).pluck().all() as string[];
+    for (const laneId of laneIds) if (!byId.has(laneId.slice('datalake:'.length))) await log.deleteLane(laneId);
+    for (const l of wanted) {
+      if (lakes.has(l.id)) continue;
+      try {
+        const lane = log.lane({ laneId: `datalake:${l.id}`, sourceIds: l.sources.map((s) => s.id) });
+        const loader = new LakeLoader({ config: l, lane, dataDir: data.dataDir, history, logger: logger.child({ lake: l.id }) });
+        await loader.syncNow();
+        loader.start((l.settings.syncIntervalSeconds ?? DEFAULT_LAKE_SYNC_SECONDS[l.settings.s3 ? 's3' : 'local']) * 1000);
+        lakes.set(l.id, { key: JSON.stringify(l), loader });
+        logger.info({ lake: l.id, sources: l.sources.map((s) => s.slug), target: l.settings.s3 ? 's3' : 'local' }, 'data lake loader started');
+      } catch (err) {
+        logger.error({ err, lake: l.id }, 'the data lake loader could not start');
+      }
+    }
+  };
+
   let applying: Promise<void> = Promise.resolve();
   let current: WarehouseConfig[] = [];
-  const apply = (warehouses: WarehouseConfig[]) => {
+  let currentLakes: LakeConfig[] = [];
+  const apply = (warehouses: WarehouseConfig[], lakeConfigs: LakeConfig[] = currentLakes) => {
     current = warehouses;
+    currentLakes = lakeConfigs;
     applying = applying.then(async () => {
+      await applyLakes(lakeConfigs);
       const wanted = new Map(warehouses.map((w) => [w.id, w]));
       for (const [id, r] of running) {
         const w = wanted.get(id);
@@ -106,12 +140,16 @@ async function main(): Promise<void> {
   };
 
   const reopen = setInterval(() => {
-    if (current.some((w) => !running.has(w.id))) void apply(current);
+    if (current.some((w) => !running.has(w.id)) || currentLakes.some((l) => !lakes.has(l.id))) void apply(current);
   }, OPEN_RETRY_MS);
 
   port.on('message', (msg: ToWarehouses) => {
-    if (msg.type === 'config') void apply(msg.warehouses).then(() => port.postMessage({ type: 'applied' } satisfies FromWarehouses));
-    else if (msg.type === 'sync') {
+    if (msg.type === 'config') void apply(msg.warehouses, msg.lakes).then(() => port.postMessage({ type: 'applied' } satisfies FromWarehouses));
+    else if (msg.type === 'sync' && msg.kind === 'lake') {
+      const r = lakes.get(msg.id);
+      void (r ? r.loader.syncNow() : Promise.resolve()).then(() =>
+        port.postMessage({ type: 'synced', requestId: msg.requestId, found: r !== undefined } satisfies FromWarehouses));
+    } else if (msg.type === 'sync') {
       const r = running.get(msg.id);
       void (r ? r.loader.syncNow() : Promise.resolve()).then(() =>
         port.postMessage({ type: 'synced', requestId: msg.requestId, found: r !== undefined } satisfies FromWarehouses));
@@ -120,6 +158,7 @@ async function main(): Promise<void> {
       void (async () => {
         await applying;
         for (const r of running.values()) await r.loader.stop().catch((err: unknown) => logger.error({ err }, 'stopping a loader failed'));
+        for (const r of lakes.values()) await r.loader.stop().catch((err: unknown) => logger.error({ err }, 'stopping a data lake loader failed'));
         history.close();
         await log.close();
         port.postMessage({ type: 'stopped' } satisfies FromWarehouses);

@@ -15,6 +15,8 @@ export interface WorkspacePlan {
    * to the warehouse loader thread as the file declares them.
    */
   warehouses?: PlannedWarehouse[];
+  /** Data lakes (issue #6): like warehouses, held in memory from the file and handed to the loader thread. */
+  dataLakes?: PlannedDataLake[];
 }
 
 export interface PlannedWarehouse {
@@ -25,6 +27,19 @@ export interface PlannedWarehouse {
   settings: { path?: string; url?: string; syncIntervalSeconds?: number };
   /** Selective sync, as the Public API's `syncOverrides`: a source, a collection (table) or a property (column) turned off. */
   syncOverrides: { sourceId: string; collection?: string; property?: string; enabled: boolean }[];
+}
+
+/** A Segment Data Lake: Parquet in a local directory (`path`) or an S3 bucket (`s3`). */
+export interface PlannedDataLake {
+  id: string;
+  enabled: boolean;
+  sourceIds: string[];
+  settings: {
+    path?: string;
+    s3?: { bucket: string; region: string; endpoint?: string; accessKeyId?: string; secretAccessKey?: string; prefix?: string };
+    syncIntervalSeconds?: number;
+    partitioning?: 'day/hr' | 'year/month/day/hr' | 'year/month/day' | 'day';
+  };
 }
 
 export interface PlannedSource {

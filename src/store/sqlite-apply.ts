@@ -222,7 +222,7 @@ function destinationDiffers(cur: DestinationRow, curLinks: string[], d: PlannedD
  * a filter newer than the events it already applied to; a new or edited filter is
  * saved now and applies to events received from now on.
  */
-function savedFilters(filters: readonly DestinationFilter[], stored: string | undefined, now: number): SavedFilter[] {
+export function savedFilters(filters: readonly DestinationFilter[], stored: string | undefined, now: number): SavedFilter[] {
   const before = new Map((JSON.parse(stored ?? '[]') as SavedFilter[]).map((f) => [f.id, f]));
   return filters.map((f) => {
     const prev = before.get(f.id);
@@ -259,7 +259,7 @@ function groupBy<T>(rows: T[], key: (r: T) => string, value: (r: T) => string): 
 }
 
 /** Turns a unique-constraint failure into a message that names both parties. */
-function translate(fn: () => unknown, message: string | (() => string)): void {
+export function translate(fn: () => unknown, message: string | (() => string)): void {
   try {
     fn();
   } catch (err) {

@@ -84,6 +84,82 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // JSON array of SavedFilter (each filter with the time it was last saved).
     sql: `ALTER TABLE cp_destinations ADD COLUMN filters TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    version: 3,
+    name: 'public api: source metadata and labels, labels, users, sessions, invites, tokens, audit trail',
+    sql: `
+      -- Which catalog source a source was made from (Public API metadataId), its
+      -- settings and labels (JSON array of {key, value}).
+      ALTER TABLE cp_sources ADD COLUMN metadata_id TEXT NOT NULL DEFAULT 'http-api';
+      ALTER TABLE cp_sources ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE cp_sources ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+
+      CREATE TABLE cp_labels (
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        description TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (key, value)
+      );
+      INSERT INTO cp_labels (key, value, description, created_at) VALUES
+        ('environment', 'dev', 'Development sources', 0),
+        ('environment', 'qa', 'QA and staging sources', 0),
+        ('environment', 'prod', 'Production sources', 0);
+
+      -- permissions: JSON array of {roleId, resources: [{type, id}]}.
+      CREATE TABLE cp_users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      -- Only hashes of secrets are stored: session ids, invite and API tokens.
+      CREATE TABLE cp_sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES cp_users(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX cp_sessions_user ON cp_sessions (user_id);
+      CREATE TABLE cp_invites (
+        token_hash TEXT PRIMARY KEY,
+        email TEXT NOT NULL COLLATE NOCASE,
+        permissions TEXT NOT NULL,
+        invited_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        accepted_at INTEGER
+      );
+      CREATE TABLE cp_tokens (
+        id TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        permissions TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+      );
+      -- before/after: JSON snapshots of the resource without secrets (null on create/delete).
+      CREATE TABLE cp_audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        ts INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        actor_email TEXT,
+        resource_id TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_name TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+      );
+      CREATE INDEX cp_audit_ts ON cp_audit (ts);
+    `,
+  },
 ];
 
 /** Idempotent and safe when several threads/processes open the same file at once. */

@@ -1,12 +1,14 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { ApplyReport, WorkspacePlan } from './plan.js';
-import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, SavedFilter, Source, Workspace } from './types.js';
+import type { ApplyReport, Origin, WorkspacePlan } from './plan.js';
+import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, Label, SavedFilter, Source, Workspace } from './types.js';
 import { createApplier } from './sqlite-apply.js';
 import { migrateControlPlane } from './sqlite-schema.js';
 import { openSettings } from './secrets.js';
 import { createSecretUpdater } from './sqlite-secret.js';
+import { createAdmin, type ControlPlaneAdmin } from './sqlite-admin.js';
 
 export { ControlPlaneConflictError } from './sqlite-apply.js';
+export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './sqlite-admin.js';
 
 /**
  * The embedded control plane: workspace, sources and destination instances in
@@ -29,6 +31,8 @@ export interface SqliteControlPlane extends ControlPlaneStore {
    * A later apply of the workspace file puts the file's value back.
    */
   updateDestinationSecret(destinationId: string, key: string, value: unknown): number;
+  /** Writes made through the Public API; each one bumps the version. */
+  readonly admin: ControlPlaneAdmin;
 }
 
 /** snapshot() before any workspace file was applied. */
@@ -44,10 +48,13 @@ interface Cache {
   byWriteKey: Map<string, Source>;
 }
 
-interface SourceRow { id: string; workspace_id: string; slug: string; name: string; enabled: number }
+interface SourceRow {
+  id: string; workspace_id: string; slug: string; name: string; enabled: number; metadata_id: string; settings: string; labels: string;
+  origin: Origin;
+}
 interface DestinationRow {
   id: string; workspace_id: string; name: string; type: string; enabled: number; settings: string; secret_settings: string;
-  filters: string;
+  filters: string; origin: Origin;
 }
 
 /**
@@ -68,10 +75,11 @@ export function openSqliteControlPlane(
     version: db.prepare("SELECT value FROM cp_meta WHERE key = 'version'").pluck(),
     workspaceId: db.prepare("SELECT value FROM cp_meta WHERE key = 'workspace_id'").pluck(),
     workspace: db.prepare('SELECT id, slug, name, rate_limit_per_second FROM cp_workspaces WHERE id = ?'),
-    sources: db.prepare('SELECT id, workspace_id, slug, name, enabled FROM cp_sources WHERE workspace_id = ? ORDER BY id'),
+    sources: db.prepare(`SELECT id, workspace_id, slug, name, enabled, metadata_id, settings, labels, origin
+      FROM cp_sources WHERE workspace_id = ? ORDER BY id`),
     writeKeys: db.prepare(`SELECT k.write_key, k.source_id FROM cp_write_keys k
       JOIN cp_sources s ON s.id = k.source_id WHERE s.workspace_id = ? ORDER BY k.write_key`),
-    destinations: db.prepare(`SELECT id, workspace_id, name, type, enabled, settings, secret_settings, filters
+    destinations: db.prepare(`SELECT id, workspace_id, name, type, enabled, settings, secret_settings, filters, origin
       FROM cp_destinations WHERE workspace_id = ? ORDER BY id`),
     links: db.prepare(`SELECT l.destination_id, l.source_id FROM cp_destination_sources l
       JOIN cp_destinations d ON d.id = l.destination_id WHERE d.workspace_id = ? ORDER BY l.source_id`),
@@ -94,6 +102,8 @@ export function openSqliteControlPlane(
 
     const sources = (q.sources.all(ws.id) as SourceRow[]).map((r): Source => ({
       id: r.id, workspaceId: r.workspace_id, slug: r.slug, name: r.name, enabled: r.enabled === 1, writeKeys: [],
+      metadataId: r.metadata_id, settings: JSON.parse(r.settings) as Record<string, unknown>,
+      labels: JSON.parse(r.labels) as Label[], origin: r.origin,
     }));
     const sourceById = new Map(sources.map((s) => [s.id, s]));
     const byWriteKey = new Map<string, Source>();
@@ -106,7 +116,7 @@ export function openSqliteControlPlane(
 
     const destinations = (q.destinations.all(ws.id) as DestinationRow[]).map((r): DestinationInstance => ({
       id: r.id, workspaceId: r.workspace_id, name: r.name, type: r.type, enabled: r.enabled === 1, sourceIds: [],
-      settings: decrypt(r, opts.secretKey), filters: JSON.parse(r.filters) as SavedFilter[],
+      settings: decrypt(r, opts.secretKey), filters: JSON.parse(r.filters) as SavedFilter[], origin: r.origin,
     }));
     const destById = new Map(destinations.map((d) => [d.id, d]));
     for (const l of q.links.all(ws.id) as { destination_id: string; source_id: string }[]) {
@@ -132,7 +142,17 @@ export function openSqliteControlPlane(
     return cache.value;
   };
 
+  // Every admin write drops the cache, so this store's readers see it at once.
+  const rawAdmin = createAdmin(db, opts.secretKey);
+  const admin = Object.fromEntries(Object.entries(rawAdmin).map(([name, fn]) => [name, (...args: unknown[]) => {
+    if (closed) throw new Error('the control-plane store is closed');
+    const result = (fn as (...a: unknown[]) => unknown)(...args);
+    cache = undefined;
+    return result;
+  }])) as unknown as ControlPlaneAdmin;
+
   return {
+    admin,
     applyWorkspaceFile(plan) {
       if (closed) throw new Error('the control-plane store is closed');
       const report = apply(plan);

@@ -1,4 +1,5 @@
 import type { DestinationFilter } from '../core/filters.js';
+import type { Origin } from './plan.js';
 
 /**
  * The control-plane store: workspace, sources, destination instances.
@@ -19,6 +20,17 @@ export interface Source {
   name: string;
   enabled: boolean;
   writeKeys: string[];
+  /** The catalog source it was made from (Public API `metadataId`). */
+  metadataId: string;
+  settings: Record<string, unknown>;
+  labels: Label[];
+  /** Who owns it: the workspace file or the Public API (the file wins for what it defines). */
+  origin: Origin;
+}
+
+export interface Label {
+  key: string;
+  value: string;
 }
 
 export interface DestinationInstance {
@@ -34,6 +46,7 @@ export interface DestinationInstance {
   settings: Record<string, unknown>;
   /** Destination filters in order, each with when it was last saved. */
   filters: SavedFilter[];
+  origin: Origin;
 }
 
 /** A filter applies only to events received after it was saved (`savedAt`, epoch ms). */

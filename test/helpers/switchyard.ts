@@ -32,6 +32,13 @@ export interface StartOptions {
   configFile?: string;
   env?: Record<string, string>;
   port?: number;
+  /** `--role` (ingest, router, …, comma-separated); absent: the default (all). */
+  role?: string;
+  /**
+   * Write the workspace file before starting (default true). Processes that share a
+   * DATA_DIR pass false after the first, so the file is not rewritten under the others' watchers.
+   */
+  writeConfig?: boolean;
 }
 
 export function tempDir(prefix = 'sy-test-'): string {
@@ -41,8 +48,10 @@ export function tempDir(prefix = 'sy-test-'): string {
 export async function startSwitchyard(opts: StartOptions): Promise<SwitchyardProcess> {
   const dataDir = opts.dataDir ?? tempDir();
   const configFile = opts.configFile ?? path.join(dataDir, typeof opts.workspace === 'string' ? 'workspace.yaml' : 'workspace.json');
-  fs.writeFileSync(configFile, typeof opts.workspace === 'string' ? opts.workspace : JSON.stringify(opts.workspace, null, 2));
-  const child = spawn(process.execPath, [BIN, 'start', '--port', String(opts.port ?? 0), '--host', '127.0.0.1', '--data-dir', dataDir, '--config', configFile], {
+  if (opts.writeConfig !== false) fs.writeFileSync(configFile, typeof opts.workspace === 'string' ? opts.workspace : JSON.stringify(opts.workspace, null, 2));
+  const args = [BIN, 'start', '--port', String(opts.port ?? 0), '--host', '127.0.0.1', '--data-dir', dataDir, '--config', configFile];
+  if (opts.role !== undefined) args.push('--role', opts.role);
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -26,6 +26,8 @@ import type { ActionsDefinition, ActionsSettingField, JsonMap } from './engine-t
  * form again merges them back, so parse(parse(x)) equals parse(x).
  */
 export interface ActionsSubscription {
+  /** Stable id for the Public API's subscription endpoints (absent in hand-written files). */
+  id?: string;
   name?: string;
   partnerAction: string;
   subscribe: string;
@@ -62,6 +64,7 @@ export function instanceSettingsSchema(def: ActionsDefinition): z.ZodType<Action
 
   const subscription = z
     .strictObject({
+      id: z.string().optional(),
       name: z.string().optional(),
       partnerAction: z.string({ error: requiredOr('(an action key)') }),
       subscribe: z.string().optional(),

@@ -1,5 +1,6 @@
 import {
   connect,
+  createInbox,
   DiscardPolicy,
   headers,
   nanos,
@@ -8,11 +9,14 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
+  type Msg,
   type PubAck,
   type StreamConfig,
+  type Subscription,
 } from 'nats';
 import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { NatsLane, isNotFound } from './lane.js';
+import { NatsProcessRegistry } from './processes.js';
 import { parseLaneDescription, streamName, streamSubjects, subjectFor, token, type Naming } from './names.js';
 
 export interface NatsLogOptions {
@@ -50,9 +54,58 @@ export interface NatsLogOptions {
   maxAckPending?: number;
   /** Name shown in the server's connection list. */
   name?: string;
+  /**
+   * How appends publish. `pipelined` (default): every record is published with a
+   * reply subject on one subscription this log owns, and the append waits once for
+   * all the PubAcks (one timer per append). `request`: nats.js `js.publish`, one
+   * request (timer, promise, inbox routing) per record; kept for comparison
+   * (bench/nats-publish.ts).
+   */
+  publishMode?: 'pipelined' | 'request';
+  /** How long an append waits for its PubAcks before it fails (ingest answers 503). Default 5 s. */
+  publishTimeoutMs?: number;
 }
 
+/** One append waiting for its PubAcks (pipelined mode). */
+interface PendingAppend {
+  first: number;
+  count: number;
+  done: boolean;
+  left: number;
+  duplicates: number;
+  lastSeq: number;
+  error: Error | null;
+  timer: NodeJS.Timeout;
+  resolve: (o: AppendOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+const decoder = new TextDecoder();
+
 const encoder = new TextEncoder();
+
+export interface NatsLogStatus {
+  stream: string;
+  /** Messages still held (some lane has not settled them). */
+  messages: number;
+  bytes: number;
+  lastSeq: number;
+  replicas: number;
+  consumers: {
+    name: string;
+    laneId: string;
+    sourceId: string;
+    /** Not yet delivered: the consumer's lag behind the stream. */
+    pending: number;
+    /** Delivered and not acked: in flight somewhere, or waiting for a retry delay. */
+    ackPending: number;
+    redelivered: number;
+    /** Stream sequence of the last delivery and of the ack floor. */
+    deliveredSeq: number;
+    ackFloorSeq: number;
+    lastActive: number | null;
+  }[];
+}
 
 /**
  * The distributed log on NATS JetStream (issue #4). One stream per workspace
@@ -67,6 +120,13 @@ export class NatsEventLog implements EventLog {
   /** Lanes whose consumers are still being created: appends wait for them. */
   private readonly creating = new Set<Promise<unknown>>();
   private closed = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private up = true;
+  /** Pipelined publishing: reply subjects `<inbox>.<n>`, and the append each n belongs to. */
+  private inbox: string | null = null;
+  private inboxSub: Subscription | null = null;
+  private nextReply = 0;
+  private readonly awaiting = new Map<number, PendingAppend>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -75,6 +135,17 @@ export class NatsEventLog implements EventLog {
     private readonly options: NatsLogOptions,
   ) {
     this.naming = { streamPrefix: options.streamPrefix ?? 'SWITCHYARD_', subjectRoot: options.subjectRoot ?? 'sy' };
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.up = false;
+        else if (s.type === 'reconnect') this.up = true;
+      }
+    })().catch(() => {});
+  }
+
+  /** Whether the connection is up (false while reconnecting or once closed): readiness. */
+  get connected(): boolean {
+    return this.up && !this.nc.isClosed();
   }
 
   /** Connects; rejects (it never waits forever) when the server is unreachable. */
@@ -142,17 +213,33 @@ export class NatsEventLog implements EventLog {
     const streams = new Map<string, Promise<string>>();
     for (const r of records) if (!streams.has(r.workspaceId)) streams.set(r.workspaceId, this.stream(r.workspaceId));
     await Promise.all(streams.values());
+    const outcome = this.options.publishMode === 'request' ? await this.publishEach(records) : await this.publishPipelined(records);
+    if (outcome.accepted > 0) this.announce();
+    return outcome;
+  }
+
+  private headersFor(r: AppendRecord) {
+    const h = headers();
+    h.set('Sy-Source-Id', encodeURIComponent(r.sourceId));
+    h.set('Sy-Message-Id', encodeURIComponent(r.messageId));
+    h.set('Sy-Received-At', String(r.receivedAt));
+    return h;
+  }
+
+  /** Dedupe is per source: the same messageId from two sources is two events. */
+  private msgId(r: AppendRecord): string {
+    return `${token(r.sourceId)}:${encodeURIComponent(r.messageId)}`;
+  }
+
+  /** One js.publish (a request) per record. */
+  private async publishEach(records: AppendRecord[]): Promise<AppendOutcome> {
     const acks: Promise<PubAck>[] = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const h = headers();
-      h.set('Sy-Source-Id', encodeURIComponent(r.sourceId));
-      h.set('Sy-Message-Id', encodeURIComponent(r.messageId));
-      h.set('Sy-Received-At', String(r.receivedAt));
       acks[i] = this.js.publish(subjectFor(this.naming, r.workspaceId, r.sourceId), encoder.encode(r.payload), {
-        // Dedupe is per source: the same messageId from two sources is two events.
-        msgID: `${token(r.sourceId)}:${encodeURIComponent(r.messageId)}`,
-        headers: h,
+        msgID: this.msgId(r),
+        headers: this.headersFor(r),
+        timeout: this.options.publishTimeoutMs ?? 5_000,
       });
     }
     let duplicates = 0;
@@ -162,6 +249,95 @@ export class NatsEventLog implements EventLog {
       if (pa.seq > lastSeq) lastSeq = pa.seq;
     }
     return { accepted: records.length - duplicates, duplicates, lastSeq };
+  }
+
+  /**
+   * Every record is published at once with its own reply subject under one inbox this
+   * log subscribes to; the PubAcks are counted as they come back and the append
+   * settles when the last one arrived (or fails at the first error or the timeout).
+   */
+  private publishPipelined(records: AppendRecord[]): Promise<AppendOutcome> {
+    if (!this.inbox) {
+      this.inbox = createInbox();
+      this.inboxSub = this.nc.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.onPubAck(msg) });
+    }
+    return new Promise<AppendOutcome>((resolve, reject) => {
+      const first = this.nextReply;
+      this.nextReply += records.length;
+      const pending: PendingAppend = {
+        first, count: records.length, done: false, left: records.length, duplicates: 0, lastSeq: 0, error: null, resolve, reject,
+        timer: setTimeout(() => this.settleAppend(pending, new Error(`NATS did not acknowledge ${pending.left} of ${records.length} publishes in time`)), this.options.publishTimeoutMs ?? 5_000),
+      };
+      try {
+        for (let i = 0; i < records.length; i++) {
+          const r = records[i]!;
+          const h = this.headersFor(r);
+          h.set('Nats-Msg-Id', this.msgId(r));
+          this.awaiting.set(first + i, pending);
+          this.nc.publish(subjectFor(this.naming, r.workspaceId, r.sourceId), encoder.encode(r.payload), { reply: `${this.inbox}.${first + i}`, headers: h });
+        }
+      } catch (err) {
+        this.settleAppend(pending, err as Error);
+      }
+      if (records.length === 0) this.settleAppend(pending, null);
+    });
+  }
+
+  private onPubAck(msg: Msg): void {
+    const n = Number(msg.subject.slice(this.inbox!.length + 1));
+    const pending = this.awaiting.get(n);
+    if (!pending) return; // its append already failed (timeout)
+    this.awaiting.delete(n);
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      pending.error ??= new Error('no JetStream stream answered the publish (no responders)');
+    } else {
+      try {
+        const ack = JSON.parse(decoder.decode(msg.data)) as { seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
+        if (ack.error) pending.error ??= new Error(`JetStream refused a publish: ${ack.error.description} (${ack.error.code})`);
+        else {
+          if (ack.duplicate) pending.duplicates++;
+          if ((ack.seq ?? 0) > pending.lastSeq) pending.lastSeq = ack.seq!;
+        }
+      } catch (err) {
+        pending.error ??= err as Error;
+      }
+    }
+    if (--pending.left === 0) this.settleAppend(pending, pending.error);
+  }
+
+  private settleAppend(p: PendingAppend, error: Error | null): void {
+    if (p.done) return;
+    p.done = true;
+    clearTimeout(p.timer);
+    if (error) {
+      // Forget the rest of this append's replies; a late one is ignored.
+      for (let n = p.first; n < p.first + p.count; n++) if (this.awaiting.get(n) === p) this.awaiting.delete(n);
+      p.reject(error);
+      return;
+    }
+    p.resolve({ accepted: p.count - p.duplicates, duplicates: p.duplicates, lastSeq: p.lastSeq });
+  }
+  /**
+   * Core NATS subject (outside the stream, nothing stored) on which appends announce
+   * new events, so routers in other processes fetch at once instead of at their idle poll.
+   */
+  private get wakeSubject(): string {
+    return `${this.naming.subjectRoot}_wake.${token(this.options.workspaceId)}`;
+  }
+
+  /** At most one announcement per 2 ms per process, whatever the request rate. */
+  private announce(): void {
+    if (this.wakeTimer || this.closed) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      if (!this.closed && !this.nc.isClosed()) this.nc.publish(this.wakeSubject);
+    }, 2);
+  }
+
+  /** Calls `onNew` when any process appended to this workspace (best effort: a hint, not a guarantee). */
+  onAppend(onNew: () => void): () => void {
+    const sub = this.nc.subscribe(this.wakeSubject, { callback: () => onNew() });
+    return () => sub.unsubscribe();
   }
 
   lane(options: LaneOptions): Lane {
@@ -191,6 +367,17 @@ export class NatsEventLog implements EventLog {
       },
     );
     return lane;
+  }
+
+  /**
+   * Creates a lane's consumers (if missing) without reading from it: an ingest process
+   * does this for every enabled destination before it accepts events, so that with
+   * interest retention nothing it accepts is dropped for want of a reader.
+   */
+  async ensureLane(options: LaneOptions): Promise<void> {
+    const lane = this.lane(options) as NatsLane;
+    await lane.whenReady();
+    await lane.close();
   }
 
   /** (lane, source) consumers of the workspace stream, read back from their descriptions. */
@@ -251,11 +438,50 @@ export class NatsEventLog implements EventLog {
     return info.state.messages;
   }
 
+  /** The workspace's process registry (a KV bucket named after the stream), for heartbeats and `status`. */
+  async processes(): Promise<NatsProcessRegistry> {
+    const stream = await this.stream(this.options.workspaceId);
+    return NatsProcessRegistry.open(this.nc, `${stream}_processes`, this.options.replicas ?? 1);
+  }
+
+  /** The stream and every lane consumer as the server sees them (for `switchyard status`). */
+  async status(): Promise<NatsLogStatus> {
+    const stream = await this.stream(this.options.workspaceId);
+    const info = await this.jsm.streams.info(stream);
+    const consumers: NatsLogStatus['consumers'] = [];
+    for await (const c of this.jsm.consumers.list(stream)) {
+      const d = parseLaneDescription(c.config.description);
+      if (!d) continue;
+      consumers.push({
+        name: c.name,
+        ...d,
+        pending: c.num_pending,
+        ackPending: c.num_ack_pending,
+        redelivered: c.num_redelivered,
+        deliveredSeq: c.delivered.stream_seq,
+        ackFloorSeq: c.ack_floor.stream_seq,
+        // Typed as nanos; the server sends an RFC 3339 time.
+        lastActive: typeof (c.delivered.last_active as unknown) === 'string' ? Date.parse(c.delivered.last_active as unknown as string) : null,
+      });
+    }
+    return {
+      stream,
+      messages: info.state.messages,
+      bytes: info.state.bytes,
+      lastSeq: info.state.last_seq,
+      replicas: info.config.num_replicas,
+      consumers: consumers.sort((a, b) => a.laneId.localeCompare(b.laneId) || a.sourceId.localeCompare(b.sourceId)),
+    };
+  }
+
   /** Deletes the streams this log created or used (tests and tear-down only). */
   async destroy(): Promise<void> {
     for (const p of this.streams.values()) {
       const name = await p.catch(() => null);
-      if (name) await this.jsm.streams.delete(name).catch(() => {});
+      if (name) {
+        await this.jsm.streams.delete(name).catch(() => {});
+        await this.jsm.streams.delete(`KV_${name}_processes`).catch(() => {}); // the process registry, if any
+      }
     }
   }
 
@@ -263,6 +489,7 @@ export class NatsEventLog implements EventLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await Promise.allSettled([...this.lanes].map((l) => l.close()));
     await this.nc.drain();
   }
