@@ -18,7 +18,6 @@ export interface ApiDeps {
   store: ControlPlaneStore;
   statsDb: Database.Database;
   laneBacklog: (laneId: string) => LaneBacklog | null;
-  adminToken?: string;
 }
 
 type Range = { from: number; to: number } | { error: string };
@@ -43,14 +42,6 @@ function parseRange(q: { range?: string; from?: string; to?: string }, now: numb
  * per-destination delivery figures and per-source ingest figures.
  */
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
-
-  app.addHook('onRequest', async (req, reply) => {
-    const guarded = ['/api/', '/delivery-overview/', '/destination/', '/destinations/'].some((p) => req.url.startsWith(p));
-    if (!deps.adminToken || !guarded) return;
-    if (req.headers.authorization !== `Bearer ${deps.adminToken}`) {
-      return reply.code(401).send({ errors: [{ type: 'unauthorized', message: 'a valid Bearer token is required' }] });
-    }
-  });
 
   const snapshot = () => snapshotOrNull(deps.store);
 

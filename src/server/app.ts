@@ -18,7 +18,9 @@ import { registerWarehouseApi, type WarehouseApiDeps } from './warehouse-api.js'
 import { registerLakeApi } from './lake-api.js';
 import { destinationTypes } from '../destinations/registry.js';
 import type { RequestFn } from '../core/request.js';
-import { registerConsole, workspaceNotAvailable } from './console.js';
+import { registerConsole } from './console.js';
+import { registerPublicApi, type PublicApiDeps } from './public-api/index.js';
+import { actorName } from './public-api/access.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -41,8 +43,8 @@ export interface AppDeps {
   /** The Event Tester's HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
   warehouses?: WarehouseApiDeps;
-  /** Answers `GET /` for non-HTML clients (the Public API's getWorkspace); default a 404 JSON error. */
-  workspaceJson?: (req: FastifyRequest, reply: FastifyReply) => unknown;
+  /** The Public API, sign-in and access control (every non-public route is guarded). */
+  publicApi: PublicApiDeps & { secureCookies: boolean };
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -57,6 +59,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // itself (analytics.js sends JSON as text/plain to avoid CORS preflights).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // First: the access hook must run before any other route's hooks.
+  const workspaceJson = registerPublicApi(app, { ...deps.publicApi, adminToken: deps.adminToken });
 
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/v1/')) return;
@@ -100,20 +104,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     debugger: deps.debugger,
   });
   if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
-  registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey, adminToken: deps.adminToken });
+  registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey });
   registerSettings(app, { store: deps.store, types: destinationTypes });
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
   registerAlertsApi(app, {
     store: deps.store,
     statsDb: deps.statsDb,
     emailConfigured: deps.emailConfigured,
-    actor: () => (deps.adminToken ? 'admin token' : 'unauthenticated (no access control configured)'),
+    actor: (req) => (req.principal ? actorName(req.principal) : 'unknown'),
   });
-  registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog, adminToken: deps.adminToken });
-  if (deps.warehouses) registerWarehouseApi(app, { ...deps.warehouses, adminToken: deps.adminToken });
+  registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog });
+  if (deps.warehouses) registerWarehouseApi(app, deps.warehouses);
   if (deps.warehouses?.lakes) registerLakeApi(app, deps.warehouses.lakes);
 
-  registerConsole(app, { workspaceJson: deps.workspaceJson ?? workspaceNotAvailable });
+  registerConsole(app, { workspaceJson });
 
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {

@@ -43,6 +43,7 @@ const schema = z.object({
   SWITCHYARD_SECRET_KEY: z.string().optional(),
   /** When set, /api/* requires `Authorization: Bearer <token>` (until the Public API's tokens land). */
   SWITCHYARD_ADMIN_TOKEN: z.string().optional(),
+  SWITCHYARD_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
   /** Comma-separated `origin=origin` rewrites for outbound requests, e.g. `https://api2.amplitude.com=http://127.0.0.1:4567`. */
   SWITCHYARD_OUTBOUND_OVERRIDES: z.string().default(''),
 });
@@ -68,6 +69,8 @@ export interface Config {
   metrics: boolean;
   secretKey?: string;
   adminToken?: string;
+  /** Mark the console's session cookie Secure (serve over https). SWITCHYARD_SECURE_COOKIES=true. */
+  secureCookies: boolean;
   /** Origin → origin rewrites applied by every outbound request client. */
   outboundOverrides: ReadonlyMap<string, string>;
 }
@@ -120,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     metrics: e.SWITCHYARD_METRICS === 'true',
     secretKey: e.SWITCHYARD_SECRET_KEY,
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,
+    secureCookies: e.SWITCHYARD_SECURE_COOKIES === 'true',
     outboundOverrides,
   };
 }

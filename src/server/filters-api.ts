@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { previewFilter, validateFilter } from '../core/filters.js';
 import type { SegmentMessage } from '../protocol/types.js';
 import type { ControlPlaneStore, DestinationInstance, SavedFilter } from '../store/types.js';
@@ -43,16 +43,7 @@ export function registerFiltersApi(app: FastifyInstance, deps: { store: ControlP
     return { data: { filter: view(f) } };
   });
 
-  const fileOwned = async (req: FastifyRequest<{ Params: { destinationId: string } }>, reply: FastifyReply) => {
-    const d = destination(req.params.destinationId);
-    if (!d) return notFound(reply, `no destination ${req.params.destinationId}`);
-    return reply.code(409).send({
-      errors: [{ type: 'conflict', message: `destination ${d.id} is defined in the workspace file; edit its filters there (the file is the source of truth for what it defines)` }],
-    });
-  };
-  app.post('/destination/:destinationId/filters', fileOwned);
-  app.patch('/destination/:destinationId/filters/:filterId', fileOwned);
-  app.delete('/destination/:destinationId/filters/:filterId', fileOwned);
+  // Writes (create, update, delete) are in public-api/destinations.ts.
 
   app.post('/destination/filters/preview', async (req, reply) => {
     let body: { filter?: { if?: unknown; actions?: unknown }; payload?: unknown };

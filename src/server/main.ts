@@ -18,6 +18,7 @@ import { ControlPlaneEmptyError } from '../store/sqlite.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { startRouterThread, type RouterHandle } from '../router/host.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
+import { openIamStore } from '../store/sqlite-iam.js';
 import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite.js';
 import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
@@ -221,6 +222,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       warehouses: () => warehouseConfigs,
       syncNow: (id) => warehouses ? warehouses.syncNow(id) : Promise.resolve(false),
       lakes: { history: syncHistory, lakes: () => lakeConfigs, syncNow: (id) => (warehouses ? warehouses.syncLake(id) : Promise.resolve(false)) },
+    },
+    publicApi: {
+      store,
+      iam: openIamStore(controlDb),
+      types: destinationTypes,
+      warehousesOfSource: (sourceId) => warehouseConfigs.filter((w) => w.sources.some((s) => s.id === sourceId))
+        .map((w) => ({ id: w.id, type: w.type, enabled: true })),
+      onChange: () => router?.sync(),
+      secureCookies: config.secureCookies,
     },
   });
   if (app) restrictToRoles(app, roles);

@@ -16,19 +16,11 @@ export interface WarehouseApiDeps {
   /** The warehouses the workspace file declares (enabled ones). */
   warehouses: () => readonly WarehouseConfig[];
   syncNow: (id: string) => Promise<boolean>;
-  adminToken?: string;
   /** Data lakes run on the same loader thread; their API is registered beside this one (lake-api.ts). */
   lakes?: LakeApiDeps;
 }
 
 export function registerWarehouseApi(app: FastifyInstance, deps: WarehouseApiDeps): void {
-  // /api/* is guarded by api.ts; the Public API paths here get the same Bearer check.
-  app.addHook('onRequest', async (req, reply) => {
-    if (!deps.adminToken || !req.url.startsWith('/warehouses/')) return;
-    if (req.headers.authorization !== `Bearer ${deps.adminToken}`) {
-      return reply.code(401).send({ errors: [{ type: 'unauthorized', message: 'a valid Bearer token is required' }] });
-    }
-  });
   const find = (id: string) => deps.warehouses().find((w) => w.id === id);
   const notFound = (id: string) => ({ errors: [{ type: 'not-found', message: `no warehouse "${id}"` }] });
 

@@ -40,10 +40,10 @@ export function currentSnapshot(deps: PublicApiDeps): ControlPlaneSnapshot {
   return deps.store.snapshot();
 }
 
-/** Runs a store write; turns the store's typed errors into Segment-shaped 404/409 answers. */
-export function attempt<T>(reply: FastifyReply, fn: () => T): T | undefined {
+/** Runs a store write (undefined when it failed and the answer was sent); turns the store's typed errors into Segment-shaped 404/409 answers. */
+export function attempt<T>(reply: FastifyReply, fn: () => T): { value: T } | undefined {
   try {
-    return fn();
+    return { value: fn() };
   } catch (err) {
     if (err instanceof ControlPlaneNotFoundError) apiError(reply, 404, 'not-found', err.message);
     else if (err instanceof ControlPlaneFileOwnedError || err instanceof ControlPlaneConflictError) apiError(reply, 409, 'conflict', err.message);

@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import { registerAccess } from './access.js';
+import { registerAuth } from './auth.js';
+import { registerCatalogApi } from './catalog.js';
+import { audit, currentSnapshot, type PublicApiDeps } from './context.js';
+import { registerDestinationsApi } from './destinations.js';
+import { registerIamApi, workspaceJson } from './iam.js';
+import { registerSourcesApi } from './sources.js';
+
+export type { PublicApiDeps } from './context.js';
+
+/**
+ * Segment's Public API on this server's root (`SourcesApi`, `DestinationsApi`,
+ * `DestinationFiltersApi` writes, `CatalogApi`, `IAMUsersApi`, `IAMRolesApi`,
+ * `LabelsApi`, `AuditTrailApi`, `WorkspacesApi`), the console's sign-in under
+ * `/auth/*`, and the access hook that guards every non-public route.
+ * Returns the handler for `GET /` from API clients (the workspace).
+ */
+export function registerPublicApi(app: FastifyInstance, deps: PublicApiDeps & { adminToken?: string; secureCookies: boolean }) {
+  registerAccess(app, {
+    iam: deps.iam,
+    adminToken: deps.adminToken,
+    // Writes on routes that do not audit themselves (alerts, syncs, log collection, ...).
+    onWrite: (req, status) => audit(req, deps, `${req.method} ${req.routeOptions.url ?? req.url}`, {
+      id: req.url.split('?', 1)[0]!, type: 'api-call', name: `${req.method} ${req.url.split('?', 1)[0]!} → ${status}`,
+    }),
+  });
+  registerAuth(app, { iam: deps.iam, workspaceId: () => currentSnapshot(deps).workspace.id, secureCookies: deps.secureCookies });
+  registerCatalogApi(app);
+  registerSourcesApi(app, deps);
+  registerDestinationsApi(app, deps);
+  registerIamApi(app, deps);
+  return workspaceJson(deps);
+}
