@@ -16,9 +16,10 @@ import { e2e, e2eMax } from './scenarios/e2e.js';
 import { baseline, ingestBatch, ingestSingle } from './scenarios/ingest.js';
 import { observability } from './scenarios/observability.js';
 import { destinations } from './scenarios/destinations.js';
+import { publicApi } from './scenarios/public-api.js';
 import type { Scenario, ScenarioReport } from './scenarios/types.js';
 
-const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability, destinations];
+const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability, destinations, publicApi];
 const EXTRA: Scenario[] = [baseline];
 
 const ENV_HELP = `environment:

@@ -10,6 +10,12 @@ import {
   AuditTrailApi, DestinationFilterActionV1, DestinationFiltersApi, DestinationsApi, IAMRolesApi, SourcesApi, WorkspacesApi,
 } from '@segment/public-api-sdk-typescript';
 import { Harness } from './helpers/harness.js';
+import { parseWorkspaceFile } from '../src/config/workspace-file.js';
+import { destinationTypes } from '../src/destinations/registry.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
 type ApiError = { statusCode?: number; body?: { errors: { type: string; message: string; field?: string }[] } };
 const rejects = (p: Promise<unknown>, status: number, check: (e: NonNullable<ApiError['body']>['errors'][number]) => boolean) =>
@@ -129,6 +135,24 @@ test('the official SDK manages sources, destinations and filters with tokens, ro
     const all = (await audit.listAuditEvents({ count: 200 })).body.data!.events.map((e) => e.type);
     for (const t of ['Access Token Created', 'Destination Created', 'Destination Filter Created']) assert.ok(all.includes(t), `${t} in ${all.join(', ')}`);
     assert.ok(!JSON.stringify(all).includes('a-long-shared-secret'));
+
+    // The configuration exported as a workspace file parses back; secrets only on request.
+    const exported = await (await fetch(`${sy.url}/api/v1/workspace/export`, { headers: { authorization: `Bearer ${owner}` } })).text();
+    assert.ok(!exported.includes('a-long-shared-secret'));
+    assert.match(exported, /# Secrets left out[\s\S]*settings\.sharedSecret/);
+    const withSecrets = await (await fetch(`${sy.url}/api/v1/workspace/export?includeSecrets=true`, { headers: { authorization: `Bearer ${owner}` } })).text();
+    const reparsed = parseWorkspaceFile(withSecrets, 'export.yaml', destinationTypes);
+    assert.ok(reparsed.ok, JSON.stringify(!reparsed.ok && reparsed.error));
+    assert.equal(reparsed.value.destinations.find((x) => x.id === d.id)?.settings.sharedSecret, 'a-long-shared-secret');
+    assert.equal(reparsed.value.destinations.find((x) => x.id === d.id)?.filters[0]?.if, 'event = "Test"');
+    assert.equal((await fetch(`${sy.url}/api/v1/workspace/export`, { headers: { authorization: `Bearer ${readOnly}` } })).status, 403);
+
+    // The CLI makes a token without a browser, against the same data dir, while the server runs.
+    const cli = spawnSync(process.execPath, [BIN, 'tokens', 'create', '--role', 'owner', '--description', 'ops', '--data-dir', sy.dataDir], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    const cliToken = cli.stdout.trim();
+    assert.deepEqual({ ...(await client(WorkspacesApi, sy.url, cliToken).getWorkspace()).body.data!.workspace }, { id: 'acme', slug: 'acme', name: 'acme' });
+    assert.notEqual(spawnSync(process.execPath, [BIN, 'tokens', 'create', '--role', 'king', '--data-dir', sy.dataDir], { encoding: 'utf8' }).status, 0);
 
     // Deleting the source removes its destination with it.
     await sources.deleteSource(web.id);

@@ -10,12 +10,17 @@ import { openDatabase } from '../log/sqlite/db.js';
 import { STALE_MS, SqliteProcessRegistry, type ProcessInfo } from '../log/processes.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
 import { ControlPlaneEmptyError, openSqliteControlPlane } from '../store/sqlite.js';
+import { openIamStore } from '../store/sqlite-iam.js';
+import { ROLE_IDS } from '../server/public-api/access.js';
 
 const USAGE = `Usage: switchyard <command> [options]
 
 Commands:
   start     Run the server (Tracking API, router, API)
   status    Show the running processes, lanes, backlog per destination and consumer lag
+  tokens create --role <role> [--description <text>] [--data-dir <dir>]
+            Make a Public API token without a browser (prints it once), e.g. the
+            first owner token for automation: --role workspace-owner (or owner)
 
 Options for start:
   --port <n>        HTTP port (default 8080, or PORT)
@@ -38,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'start') return start(rest);
   if (command === 'status') return status(rest);
+  if (command === 'tokens') return tokens(rest);
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return;
@@ -87,6 +93,34 @@ export interface StatusReport {
   destinations: { id: string; name: string; type: string; enabled: boolean; lane: boolean; pending: number; retrying: number }[];
   /** Lanes as the log sees them; with NATS one row per (lane, source) consumer. */
   consumers: { lane: string; source: string | null; pending: number; ackPending: number; redelivered: number | null; lastActive: number | null }[];
+}
+
+async function tokens(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'create') throw new Error(`usage: switchyard tokens create --role <role> [--description <text>] [--data-dir <dir>]`);
+  const { values } = parseArgs({ args: rest, options: { role: { type: 'string' }, description: { type: 'string' }, 'data-dir': { type: 'string' } }, strict: true });
+  const role = values.role === 'owner' ? 'workspace-owner' : values.role;
+  if (!role || !ROLE_IDS.includes(role)) throw new Error(`--role must be one of owner, ${ROLE_IDS.join(', ')}`);
+  const config = loadConfig(process.env, { dataDir: values['data-dir'] });
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const controlDb = openDatabase(dataPaths(config.dataDir).control, 'normal', 1);
+  try {
+    const store = openSqliteControlPlane(controlDb, { secretKey: loadOrCreateSecretKey(config.dataDir, config.secretKey) });
+    let workspaceId = 'default';
+    try {
+      workspaceId = store.snapshot().workspace.id;
+    } catch (err) {
+      if (!(err instanceof ControlPlaneEmptyError)) throw err;
+    }
+    const iam = openIamStore(controlDb);
+    const description = values.description ?? `created by the CLI (${role})`;
+    const { token, record } = iam.createToken(description, [{ roleId: role, resources: [{ type: 'WORKSPACE', id: workspaceId }] }], 'cli');
+    iam.audit({ type: 'Access Token Created', actor: 'cli', resourceId: record.id, resourceType: 'token', resourceName: description });
+    process.stdout.write(`${token}\n`);
+    process.stderr.write(`token ${record.id} (${role}); shown once: store it now. Revoke with DELETE /tokens/${record.id}.\n`);
+  } finally {
+    controlDb.close();
+  }
 }
 
 async function status(args: string[]): Promise<void> {

@@ -129,7 +129,7 @@ export function registerAccess(app: FastifyInstance, deps: AccessDeps): void {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) {
       const value = auth.slice(7).trim();
-      if (deps.adminToken && value === deps.adminToken) return { kind: 'admin-token', id: 'admin-token', name: 'admin token (SWITCHYARD_ADMIN_TOKEN)', permissions: OWNER };
+      if (deps.adminToken && value === deps.adminToken) return { kind: 'admin-token', id: 'admin-token', name: 'admin token', permissions: OWNER };
       const token = deps.iam.tokenByValue(value);
       if (token) return { kind: 'token', id: token.id, name: `token ${token.description}`, permissions: token.permissions };
       if (isOpen()) return openPrincipal();

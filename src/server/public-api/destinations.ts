@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { checkDestinationSettings } from '../../config/settings-check.js';
 import { validateFilter, type DestinationFilter } from '../../core/filters.js';
+import { CONNECTION_MODE_KEY } from '../../core/route.js';
 import type { DestinationInstance } from '../../store/types.js';
 import { canReadSource, canWriteSources, forbidden, principalOf } from './access.js';
 import { destinationMetadata, destinationTypeFor } from './catalog.js';
@@ -13,7 +14,7 @@ const MASK = '••••••••';
 /** Secrets are never returned in full: the last 4 characters of long values, nothing of short ones. */
 const mask = (v: unknown) => (typeof v === 'string' && v.length >= 12 ? `${MASK}${v.slice(-4)}` : MASK);
 const isMasked = (v: unknown) => typeof v === 'string' && v.startsWith(MASK);
-const RESERVED = '__connectionMode';
+const RESERVED = CONNECTION_MODE_KEY;
 const isActions = (type: string) => type.startsWith('actions-');
 
 /** The destination's settings as the API shows them (flat, secrets masked). */

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { stringify } from 'yaml';
 import { z } from 'zod';
+import { CONNECTION_MODE_KEY } from '../../core/route.js';
 import type { Permission, User } from '../../store/sqlite-iam.js';
 import { actorName, forbidden, isOwner, principalOf, ROLE_IDS, ROLES } from './access.js';
 import { attempt, audit, currentSnapshot, type PublicApiDeps } from './context.js';
@@ -165,4 +167,42 @@ export function workspaceJson(deps: PublicApiDeps) {
     const w = currentSnapshot(deps).workspace;
     return { data: { workspace: { id: w.id, slug: w.slug, name: w.name } } };
   };
+}
+
+/**
+ * The current configuration as a workspace file (config as code): what the file
+ * format can hold (workspace, sources, destinations with settings and filters).
+ * Secrets are left out unless `includeSecrets=true`; the header lists what was left
+ * out. Applying the exported file adopts the API's entities (they become `file`).
+ */
+export function registerExport(app: FastifyInstance, deps: PublicApiDeps): void {
+  app.get<{ Querystring: { includeSecrets?: string } }>('/api/v1/workspace/export', async (req, reply) => {
+    if (!isOwner(principalOf(req))) return forbidden(reply, 'exporting the configuration');
+    const withSecrets = req.query.includeSecrets === 'true';
+    const snap = currentSnapshot(deps);
+    const omitted: string[] = [];
+    const slugOf = new Map(snap.sources.map((s) => [s.id, s.slug]));
+    const file = {
+      workspace: { id: snap.workspace.id, slug: snap.workspace.slug, name: snap.workspace.name, ...(snap.workspace.rateLimitPerSecond ? { rateLimit: snap.workspace.rateLimitPerSecond } : {}) },
+      sources: snap.sources.map((s) => ({ id: s.id, slug: s.slug, name: s.name, enabled: s.enabled, writeKeys: [...s.writeKeys] })),
+      destinations: snap.destinations.map((d, i) => {
+        const { [CONNECTION_MODE_KEY]: mode, ...settings } = d.settings as Record<string, unknown>;
+        for (const key of deps.types.get(d.type)?.secretSettings ?? []) {
+          if (settings[key] !== undefined && !withSecrets) {
+            delete settings[key];
+            omitted.push(`destinations[${i}].settings.${key}`);
+          }
+        }
+        return {
+          id: d.id, name: d.name, type: d.type, enabled: d.enabled, sources: d.sourceIds.map((id) => slugOf.get(id) ?? id),
+          ...(mode === 'device' ? { connectionMode: 'device' } : {}), settings,
+          ...(d.filters.length ? { filters: d.filters.map(({ savedAt: _s, ...f }) => f) } : {}),
+        };
+      }),
+    };
+    const header = [`# Switchyard workspace file exported ${new Date().toISOString()}`,
+      ...(omitted.length ? ['# Secrets left out (export with ?includeSecrets=true, or fill them in):', ...omitted.map((p) => `#   ${p}`)] : [])];
+    audit(req, deps, 'Configuration Exported', { id: snap.workspace.id, type: 'workspace', name: snap.workspace.name }, undefined, { includeSecrets: withSecrets });
+    return reply.header('content-type', 'application/yaml; charset=utf-8').send(`${header.join('\n')}\n${stringify(file)}`);
+  });
 }

@@ -4,7 +4,7 @@ import { registerAuth } from './auth.js';
 import { registerCatalogApi } from './catalog.js';
 import { audit, currentSnapshot, type PublicApiDeps } from './context.js';
 import { registerDestinationsApi } from './destinations.js';
-import { registerIamApi, workspaceJson } from './iam.js';
+import { registerExport, registerIamApi, workspaceJson } from './iam.js';
 import { registerSourcesApi } from './sources.js';
 
 export type { PublicApiDeps } from './context.js';
@@ -30,5 +30,6 @@ export function registerPublicApi(app: FastifyInstance, deps: PublicApiDeps & { 
   registerSourcesApi(app, deps);
   registerDestinationsApi(app, deps);
   registerIamApi(app, deps);
+  registerExport(app, deps);
   return workspaceJson(deps);
 }
