@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { ScheduledSync } from '../scheduled-sync.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { schemaName } from '../../protocol/warehouse-naming.js';
@@ -59,9 +60,7 @@ export function lakePaths(config: LakeConfig, dataDir: string): LakePaths {
 
 interface TableStats { rows: number; partitions: Map<string, Record<string, string>>; newColumns: ColumnDef[] }
 
-export class LakeLoader {
-  private running: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+export class LakeLoader extends ScheduledSync {
   private readonly paths: LakePaths;
   private readonly store: ObjectStore;
   private readonly state: LakeState;
@@ -69,6 +68,7 @@ export class LakeLoader {
   private readonly partitioning: Partitioning;
 
   constructor(private readonly o: LakeLoaderOptions) {
+    super();
     this.paths = lakePaths(o.config, o.dataDir);
     fs.mkdirSync(path.dirname(this.paths.stateFile), { recursive: true });
     this.state = new LakeState(this.paths.stateFile);
@@ -81,22 +81,8 @@ export class LakeLoader {
     return this.paths.catalogDir;
   }
 
-  start(intervalMs: number): void {
-    this.timer = setInterval(() => {
-      if (!this.running) void this.syncNow();
-    }, intervalMs);
-  }
-
-  /** Runs a sync now; if one is in progress, runs another right after it. */
-  syncNow(): Promise<void> {
-    if (this.running) return this.running.then(() => this.syncNow());
-    this.running = this.run().finally(() => (this.running = null));
-    return this.running;
-  }
-
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.stopSchedule();
     await this.o.lane.close();
     this.store.close();
     this.state.close();
@@ -113,7 +99,7 @@ export class LakeLoader {
     fs.mkdirSync(this.paths.stagingDir, { recursive: true });
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const { lane, config, logger } = this.o;
     const runId = newRunId();
     const startedAt = Date.now();

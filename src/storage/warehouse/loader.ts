@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ScheduledSync } from '../scheduled-sync.js';
 import type { Logger } from 'pino';
 import { WarehouseEngine } from './engine.js';
 import type { SyncHistory } from './history.js';
@@ -30,13 +31,12 @@ export interface LoaderOptions {
   disabledSourceDelayMs?: number;
 }
 
-export class WarehouseLoader {
-  private running: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+export class WarehouseLoader extends ScheduledSync {
   private readonly slugs: Map<string, string>;
   private readonly sourceOff = new Set<string>();
 
   constructor(private readonly o: LoaderOptions) {
+    super();
     this.slugs = new Map(o.config.sources.map((s) => [s.id, s.slug]));
     for (const x of o.config.syncOverrides ?? []) {
       if (x.collection) continue;
@@ -45,21 +45,7 @@ export class WarehouseLoader {
     }
   }
 
-  start(intervalMs: number): void {
-    // A tick while a run is in progress is skipped, not queued.
-    this.timer = setInterval(() => {
-      if (!this.running) void this.syncNow();
-    }, intervalMs);
-  }
-
-  /** Runs a sync now; if one is in progress, runs another right after it (so it sees what was sent before the call). */
-  syncNow(): Promise<void> {
-    if (this.running) return this.running.then(() => this.syncNow());
-    this.running = this.run().finally(() => (this.running = null));
-    return this.running;
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const { lane, config, history, logger } = this.o;
     const runId = randomUUID();
     const startedAt = Date.now();
@@ -119,8 +105,7 @@ export class WarehouseLoader {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.stopSchedule();
     await this.o.lane.close();
   }
 }
