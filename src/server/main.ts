@@ -7,6 +7,7 @@ import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
+import { Lease, LocalLeases } from '../log/leases.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { HEARTBEAT_MS, SqliteProcessRegistry, type ProcessInfo, type ProcessRegistry } from '../log/processes.js';
 import type { EventLog, LaneBacklog } from '../log/types.js';
@@ -160,11 +161,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
 
-  if (nats && has('loader') && (warehouseConfigs.length > 0 || lakeConfigs.length > 0)) {
-    logger.warn('warehouses and data lakes read the embedded SQLite log; with SWITCHYARD_LOG=nats they are not loaded yet');
-  }
-  warehouses = !has('loader') || nats ? undefined : await startWarehouseThread({
+  // Unique per process start: the owner of its leases and its heartbeat key.
+  const processId = `${os.hostname().replace(/[^A-Za-z0-9_=-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  warehouses = !has('loader') ? undefined : await startWarehouseThread({
     logPath: paths.log,
+    nats: natsSettings ? { ...natsSettings, workspaceId } : undefined,
+    processId,
     historyPath: paths.warehouseSyncs,
     dataDir: config.dataDir,
     sync: config.sync,
@@ -180,6 +182,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // The same for destinations when no router runs in this process: with interest
   // retention, JetStream keeps a message only for the consumers that exist when it lands.
   if (nats && has('ingest') && !has('router')) await ensureDestinationLanes(nats, store, logger);
+  if (nats && has('ingest') && !has('loader')) await ensureStorageLanes(nats, warehouseConfigs, lakeConfigs, logger);
   const syncHistory = new SyncHistory(paths.warehouseSyncs);
 
   const fatal = (what: string) => (err: Error) => {
@@ -234,12 +237,18 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     },
   });
   if (app) restrictToRoles(app, roles);
-  const alerts = has('scheduler') ? startAlertChecks(statsDb, config.alerts, testerHttp.request, logger) : undefined;
+  // Alert checks run in one scheduler process: the holder of the `alerts` lease.
+  const alertsLease = !has('scheduler') ? undefined
+    : new Lease(nats ? await nats.leases() : new LocalLeases(), 'alerts', processId, {
+      onChange: (held) => logger.info({ lease: 'alerts', held }, held ? 'alert checks run in this process' : 'alert checks run in another process'),
+      onError: (err) => logger.warn({ err, lease: 'alerts' }, 'renewing a lease failed'),
+    });
+  await alertsLease?.start();
+  const alerts = alertsLease ? startAlertChecks(statsDb, config.alerts, testerHttp.request, logger, () => alertsLease.held) : undefined;
   const probe = app ? null : probeServer(isReady);
   const address = app
     ? await app.listen({ port: config.port, host: config.host })
     : await listenProbe(probe!, config.port, config.host);
-  const processId = `${os.hostname().replace(/[^A-Za-z0-9_=-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const registry: ProcessRegistry = nats ? await nats.processes() : new SqliteProcessRegistry(paths.processes);
   const me: ProcessInfo = {
     id: processId, roles: ROLES.filter(has), host: os.hostname(), pid: process.pid, url: address, log: nats ? 'nats' : 'sqlite',
@@ -265,6 +274,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         if (app) await app.close();
         if (probe) await new Promise<void>((resolve) => probe.close(() => resolve()));
         alerts?.stop();
+        await alertsLease?.stop();
         await ingestPool?.close();
         await testerHttp.close();
         if (sqlite) await sqlite.close();
@@ -376,6 +386,16 @@ async function ensureDestinationLanes(log: NatsEventLog, store: SqliteControlPla
   const lanes = snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0);
   for (const d of lanes) await log.ensureLane({ laneId: d.id, sourceIds: d.sourceIds });
   logger.info({ lanes: lanes.length }, 'destination lanes exist on the NATS stream');
+}
+
+/**
+ * The same for warehouses and data lakes when no loader runs in this process: their
+ * lanes must exist before events are accepted, or interest retention drops them.
+ */
+async function ensureStorageLanes(log: NatsEventLog, warehouses: readonly WarehouseConfig[], lakes: readonly LakeConfig[], logger: Logger): Promise<void> {
+  for (const w of warehouses) await log.ensureLane({ laneId: `warehouse:${w.id}`, sourceIds: w.sources.map((s) => s.id) });
+  for (const l of lakes) await log.ensureLane({ laneId: `datalake:${l.id}`, sourceIds: l.sources.map((s) => s.id) });
+  if (warehouses.length + lakes.length > 0) logger.info({ lanes: warehouses.length + lakes.length }, 'warehouse and data lake lanes exist on the NATS stream');
 }
 
 /**

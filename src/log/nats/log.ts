@@ -17,6 +17,7 @@ import {
 import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { NatsLane, isNotFound } from './lane.js';
 import { NatsProcessRegistry } from './processes.js';
+import { NatsLeases } from './leases.js';
 import { parseLaneDescription, streamName, streamSubjects, subjectFor, token, type Naming } from './names.js';
 
 export interface NatsLogOptions {
@@ -444,6 +445,12 @@ export class NatsEventLog implements EventLog {
     return NatsProcessRegistry.open(this.nc, `${stream}_processes`, this.options.replicas ?? 1);
   }
 
+  /** The workspace's leases (a KV bucket named after the stream): work that runs in one process only. */
+  async leases(ttlMs?: number): Promise<NatsLeases> {
+    const stream = await this.stream(this.options.workspaceId);
+    return NatsLeases.open(this.nc, `${stream}_leases`, { ttlMs, replicas: this.options.replicas ?? 1 });
+  }
+
   /** The stream and every lane consumer as the server sees them (for `switchyard status`). */
   async status(): Promise<NatsLogStatus> {
     const stream = await this.stream(this.options.workspaceId);
@@ -481,6 +488,7 @@ export class NatsEventLog implements EventLog {
       if (name) {
         await this.jsm.streams.delete(name).catch(() => {});
         await this.jsm.streams.delete(`KV_${name}_processes`).catch(() => {}); // the process registry, if any
+        await this.jsm.streams.delete(`KV_${name}_leases`).catch(() => {}); // the leases, if any
       }
     }
   }
