@@ -8,6 +8,7 @@ import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
 import { Lease, LocalLeases } from '../log/leases.js';
+import { relayDebugger } from './debugger-relay.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { HEARTBEAT_MS, SqliteProcessRegistry, type ProcessInfo, type ProcessRegistry } from '../log/processes.js';
 import type { EventLog, LaneBacklog } from '../log/types.js';
@@ -203,6 +204,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       return { ok: false, reason: `the event log is not writable: ${(err as Error).message}` };
     }
   };
+  // With several processes, ingest ones relay their debugger samples to the API ones.
+  const sourceDebugger = config.debugger && (has('ingest') || has('api')) ? new SourceDebugger() : undefined;
+  const stopRelay = nats && sourceDebugger ? relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') }) : () => {};
   const app = !has('ingest') && !has('api') ? null : buildApp({
     logger,
     trustedProxies: config.trustedProxies,
@@ -217,7 +221,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     testerRequest: testerHttp.request,
     ingestPool,
     emailConfigured: config.alerts.smtpUrl !== undefined,
-    debugger: config.debugger && has('ingest') ? new SourceDebugger() : undefined,
+    debugger: sourceDebugger,
     failureLogDir: paths.failureLogs,
     signingKey: createHmac('sha256', secretKey).update('failure-log-downloads').digest(),
     warehouses: {
@@ -281,6 +285,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         await router?.stop();
         await warehouses?.stop();
         backlogs?.stop();
+        stopRelay();
         await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
         await registry.close();
         if (nats) await nats.close();

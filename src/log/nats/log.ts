@@ -341,6 +341,24 @@ export class NatsEventLog implements EventLog {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Core NATS messages (not stored, best effort) to this workspace's other processes
+   * on `<subjectRoot>_<channel>.<workspace>`: samples and hints, never events.
+   */
+  broadcast(channel: string, data: string): void {
+    if (!this.closed && !this.nc.isClosed()) this.nc.publish(this.broadcastSubject(channel), encoder.encode(data));
+  }
+
+  onBroadcast(channel: string, listener: (data: string) => void): () => void {
+    const decoder = new TextDecoder();
+    const sub = this.nc.subscribe(this.broadcastSubject(channel), { callback: (_err, msg) => listener(decoder.decode(msg.data)) });
+    return () => sub.unsubscribe();
+  }
+
+  private broadcastSubject(channel: string): string {
+    return `${this.naming.subjectRoot}_${token(channel)}.${token(this.options.workspaceId)}`;
+  }
+
   lane(options: LaneOptions): Lane {
     const lane = new NatsLane(
       {
