@@ -27,7 +27,7 @@ after(async () => {
   await log.close();
 });
 
-test('an API-only process shows the debugger samples of the ingest process and Delivery Overview of the whole cluster', { timeout: 120_000 }, async () => {
+test('an API-only process shows the debugger samples of the ingest process and Delivery Overview of the whole cluster; its configuration changes reach the ingest process', { timeout: 120_000 }, async () => {
   const h = new Harness();
   try {
     const sink = await h.sink();
@@ -61,6 +61,23 @@ test('an API-only process shows the debugger samples of the ingest process and D
       const count = (s: string) => steps.find((x) => x.step === s)?.count ?? 0;
       return count('successfully_received') >= 30 && count('successful_delivery') >= 30;
     }, { timeoutMs: 15_000 });
+
+    // A configuration change through the API process takes effect on the ingest process.
+    const created = await fetch(`${api.url}/sources`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ slug: 'app-prod', enabled: true, metadataId: 'javascript' }) });
+    assert.equal(created.status, 200, await created.clone().text());
+    const source = ((await created.json()) as { data: { source: { id: string; writeKeys: string[] } } }).data.source;
+    const track = () => fetch(`${ingest.url}/v1/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${source.writeKeys[0]}:`).toString('base64')}` },
+      body: JSON.stringify({ userId: 'u1', event: 'Signed Up' }),
+    });
+    const t0 = Date.now();
+    await waitUntil('the ingest process to accept the new source\'s write key', async () => (await track()).status === 200, { timeoutMs: 5000, intervalMs: 50 });
+    const seen = Date.now() - t0;
+    const disabled = await fetch(`${api.url}/sources/${source.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: false }) });
+    assert.equal(disabled.status, 200, await disabled.clone().text());
+    await waitUntil('the ingest process to refuse the disabled source', async () => (await track()).status === 401, { timeoutMs: 5000, intervalMs: 50 });
+    console.log(`a source created on the API process was accepted by the ingest process after ${seen} ms`);
   } finally {
     await h.cleanup();
   }
