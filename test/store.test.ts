@@ -153,7 +153,7 @@ test('an empty store says so; migrations are idempotent and leave other tables a
   assert.equal(store.sourceByWriteKey('wk_web_prod'), undefined);
   openSqliteControlPlane(db, { secretKey: key });
   const migrations = db.prepare("SELECT version FROM schema_migrations WHERE component = 'control_plane'").pluck().all();
-  assert.deepEqual(migrations, [1, 2, 3]);
+  assert.deepEqual(migrations, [1, 2, 3, 4]);
   assert.ok(db.prepare("SELECT name FROM sqlite_master WHERE name = 'log_events'").get());
   db.close();
 });

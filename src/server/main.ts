@@ -33,6 +33,8 @@ import { SyncHistory } from '../storage/warehouse/history.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
 import type { LakeConfig } from '../storage/lake/types.js';
 import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js';
+import { apiWarehouseConfigs } from '../config/warehouse-settings.js';
+import { snapshotOrNull } from './lookup.js';
 
 export interface RunningServer {
   url: string;
@@ -102,23 +104,47 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // Ingest asks for a source per request: re-check the control-plane version at most every 100 ms.
   const store = openSqliteControlPlane(controlDb, { secretKey, versionCheckMs: 100 });
   let stopWatching = () => {};
-  // Warehouses come from the workspace file only (not stored in control.db yet).
+  // Warehouses: the workspace file's (held in memory from the file) merged with the
+  // Public API's (control.db), handed to the loader thread at start, on every file
+  // apply and whenever the control-plane version changes.
+  let filePlan: WorkspacePlan | undefined;
   let warehouseConfigs: WarehouseConfig[] = [];
   let lakeConfigs: LakeConfig[] = [];
   let warehouses: WarehousesHandle | undefined;
+  let configuredKey = '';
+  const mergeWarehouses = () => {
+    warehouseConfigs = filePlan ? warehouseConfigsOf(filePlan) : [];
+    const snap = snapshotOrNull(store);
+    if (snap) {
+      const slugs = new Map(snap.sources.map((s) => [s.id, s.slug]));
+      const fileIds = new Set((filePlan?.warehouses ?? []).map((w) => w.id));
+      warehouseConfigs.push(...apiWarehouseConfigs(snap.warehouses.filter((w) => !fileIds.has(w.id)), (id) => slugs.get(id) ?? id));
+    }
+    lakeConfigs = filePlan ? lakeConfigsOf(filePlan) : [];
+  };
+  /** Re-merges and, when anything changed, reconfigures the loader thread; resolves once it applied. */
+  let configuring: Promise<void> = Promise.resolve();
+  const reconfigureWarehouses = (): Promise<void> => {
+    mergeWarehouses();
+    const key = JSON.stringify([warehouseConfigs, lakeConfigs]);
+    // Unchanged: wait for the apply in flight (another caller may have started it),
+    // so an API answer never comes before the loader reads the new configuration.
+    if (key === configuredKey || !warehouses) return configuring;
+    configuredKey = key;
+    configuring = warehouses.configure(warehouseConfigs, lakeConfigs);
+    return configuring;
+  };
   const onWarehouses = (plan: WorkspacePlan) => {
-    warehouseConfigs = warehouseConfigsOf(plan);
-    lakeConfigs = lakeConfigsOf(plan);
-    void warehouses?.configure(warehouseConfigs, lakeConfigs);
+    filePlan = plan;
+    void reconfigureWarehouses();
   };
   if (config.configFile) {
-    const plan = applyFileAtStart(config.configFile, store, logger);
-    if (plan) warehouseConfigs = warehouseConfigsOf(plan);
-    if (plan) lakeConfigs = lakeConfigsOf(plan);
+    filePlan = applyFileAtStart(config.configFile, store, logger);
     stopWatching = watchWorkspaceFile(config.configFile, (text) => applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
       onError: (err) => logger.error({ err }, 'watching the workspace file failed'),
     });
   }
+  mergeWarehouses();
 
   let router: RouterHandle | undefined;
   const workspaceId = natsSettings ? await waitForWorkspace(store, logger) : '';
@@ -179,7 +205,17 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
   // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
-  await warehouses?.configure(warehouseConfigs, lakeConfigs);
+  await reconfigureWarehouses();
+  // Public API writes reconfigure at once (warehouses.changed); this catches every other
+  // writer of control.db (another process, a source's slug or deletion) within a second.
+  let seenVersion = store.version();
+  const storeWatch = setInterval(() => {
+    const v = store.version();
+    if (v === seenVersion) return;
+    seenVersion = v;
+    reconfigureWarehouses().catch((err: unknown) => logger.error({ err }, 'reconfiguring the warehouses failed'));
+  }, 1000);
+  storeWatch.unref();
   // The same for destinations when no router runs in this process: with interest
   // retention, JetStream keeps a message only for the consumers that exist when it lands.
   if (nats && has('ingest') && !has('router')) await ensureDestinationLanes(nats, store, logger);
@@ -234,8 +270,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       store,
       iam: openIamStore(controlDb),
       types: destinationTypes,
-      warehousesOfSource: (sourceId) => warehouseConfigs.filter((w) => w.sources.some((s) => s.id === sourceId))
-        .map((w) => ({ id: w.id, type: w.type, enabled: true })),
+      warehouses: {
+        dataDir: config.dataDir,
+        history: syncHistory,
+        fileWarehouses: () => filePlan?.warehouses ?? [],
+        changed: reconfigureWarehouses,
+      },
       onChange: () => router?.sync(),
       secureCookies: config.secureCookies,
     },
@@ -271,6 +311,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       // then commit what is queued, then let the router settle in-flight deliveries.
       closing ??= (async () => {
         stopWatching();
+        clearInterval(storeWatch);
         disk.stop();
         clearInterval(heartbeat);
         me.state = 'draining';

@@ -2,6 +2,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { DestinationFilter } from '../core/filters.js';
 import { ControlPlaneConflictError, savedFilters, translate as unique } from './sqlite-apply.js';
 import { openSettings, sealSettings } from './secrets.js';
+import { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './errors.js';
+import { createWarehouseAdmin, type WarehouseAdmin } from './sqlite-warehouses.js';
 import type { Label } from './types.js';
 
 /**
@@ -13,12 +15,7 @@ import type { Label } from './types.js';
  * functions refuse to change an entity whose origin is `file`
  * (ControlPlaneFileOwnedError), and the file applier never deletes `api` entities.
  */
-export class ControlPlaneNotFoundError extends Error {
-  override name = 'ControlPlaneNotFoundError';
-}
-export class ControlPlaneFileOwnedError extends Error {
-  override name = 'ControlPlaneFileOwnedError';
-}
+export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError };
 
 export interface NewSource {
   id: string; slug: string; name: string; enabled: boolean; metadataId: string;
@@ -32,7 +29,7 @@ export interface NewDestination {
 export interface DestinationPatch { name?: string; enabled?: boolean; settings?: Record<string, unknown>; secretSettings?: readonly string[] }
 export interface LabelDefinition extends Label { description?: string }
 
-export interface ControlPlaneAdmin {
+export interface ControlPlaneAdmin extends WarehouseAdmin {
   /** Creates the workspace the API works in when none exists yet (no workspace file). */
   ensureWorkspace(w: { id: string; slug: string; name: string }): void;
   createSource(s: NewSource): void;
@@ -87,6 +84,7 @@ export function createAdmin(db: BetterSqlite3.Database, secretKey: Buffer): Cont
     linkCount: db.prepare('SELECT count(*) FROM cp_destination_sources WHERE destination_id = ?').pluck(),
     deleteLinksOfSource: db.prepare('DELETE FROM cp_destination_sources WHERE source_id = ?'),
     deleteLinksOfDest: db.prepare('DELETE FROM cp_destination_sources WHERE destination_id = ?'),
+    deleteWarehouseLinksOf: db.prepare('DELETE FROM cp_warehouse_sources WHERE source_id = ?'),
     labels: db.prepare('SELECT key, value, description FROM cp_labels ORDER BY key, value'),
     label: db.prepare('SELECT 1 FROM cp_labels WHERE key = ? AND value = ?').pluck(),
     insertLabel: db.prepare('INSERT INTO cp_labels (key, value, description, created_at) VALUES (?, ?, ?, ?)'),
@@ -134,6 +132,7 @@ export function createAdmin(db: BetterSqlite3.Database, secretKey: Buffer): Cont
       () => `source "${sourceId}" already has a destination instance named "${name}" (destination "${String(q.linkOwner.get(sourceId, name))}"); instance names are unique per source`);
 
   return {
+    ...createWarehouseAdmin(db, secretKey, write, currentWorkspace),
     ensureWorkspace: write((w) => {
       if (q.workspaceId.get() !== undefined) return;
       const now = Date.now();
@@ -172,6 +171,8 @@ export function createAdmin(db: BetterSqlite3.Database, secretKey: Buffer): Cont
         }
       }
       q.deleteKeysOf.run(id);
+      // Warehouses lose the source (and its selective-sync overrides stay harmless: nothing matches them).
+      q.deleteWarehouseLinksOf.run(id);
       q.deleteSource.run(id);
       return { deletedDestinations };
     }),

@@ -46,6 +46,8 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
     setMeta: db.prepare('INSERT INTO cp_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     delLinksOfDest: db.prepare('DELETE FROM cp_destination_sources WHERE destination_id = ?'),
     delLinksOfSource: db.prepare('DELETE FROM cp_destination_sources WHERE source_id = ?'),
+    delWarehouseLinksOfSource: db.prepare('DELETE FROM cp_warehouse_sources WHERE source_id = ?'),
+    warehouseWorkspaces: db.prepare('SELECT DISTINCT workspace_id FROM cp_warehouses').pluck(),
     delKeysOfSource: db.prepare('DELETE FROM cp_write_keys WHERE source_id = ?'),
     delDest: db.prepare('DELETE FROM cp_destinations WHERE id = ?'),
     delSource: db.prepare('DELETE FROM cp_sources WHERE id = ?'),
@@ -111,6 +113,8 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
     for (const r of destinations.values()) {
       if (!inPlan.destinations.has(r.id) && !deleted.destinations.includes(r.id)) stillUsed.add(r.workspace_id);
     }
+    // API warehouses live in their workspace too (the file never deletes them).
+    for (const id of q.warehouseWorkspaces.all() as string[]) stillUsed.add(id);
     deleted.workspaces = [...workspaces.values()]
       .filter((r) => r.origin === 'file' && r.id !== wsId && !stillUsed.has(r.id))
       .map((r) => r.id);
@@ -124,6 +128,8 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
     for (const id of [...deleted.destinations, ...destsToWrite.map((d) => d.id)]) q.delLinksOfDest.run(id);
     // An `api` destination linked to a deleted source loses that link (the source is gone).
     for (const id of deleted.sources) q.delLinksOfSource.run(id);
+    // So does an `api` warehouse connected to it.
+    for (const id of deleted.sources) q.delWarehouseLinksOfSource.run(id);
     for (const id of [...deleted.sources, ...sourcesToWrite.map((s) => s.id)]) q.delKeysOfSource.run(id);
     // 2. Delete rows, children first (foreign keys may be enforced by the caller).
     for (const id of deleted.destinations) q.delDest.run(id);

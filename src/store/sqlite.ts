@@ -6,9 +6,10 @@ import { migrateControlPlane } from './sqlite-schema.js';
 import { openSettings } from './secrets.js';
 import { createSecretUpdater } from './sqlite-secret.js';
 import { createAdmin, type ControlPlaneAdmin } from './sqlite-admin.js';
+import { warehouseReader } from './sqlite-warehouses.js';
 
 export { ControlPlaneConflictError } from './sqlite-apply.js';
-export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './sqlite-admin.js';
+export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './errors.js';
 
 /**
  * The embedded control plane: workspace, sources and destination instances in
@@ -85,6 +86,8 @@ export function openSqliteControlPlane(
       JOIN cp_destinations d ON d.id = l.destination_id WHERE d.workspace_id = ? ORDER BY l.source_id`),
   };
 
+  const warehouses = warehouseReader(db, opts.secretKey);
+
   let cache: { version: number; value: Cache | undefined } | undefined;
   let closed = false;
 
@@ -125,7 +128,7 @@ export function openSqliteControlPlane(
 
     // Frozen: the snapshot is shared by every caller until the next change, so
     // a consumer mutating it would silently change what others see.
-    const snapshot = deepFreeze({ version, workspace, sources, destinations });
+    const snapshot = deepFreeze({ version, workspace, sources, destinations, warehouses: warehouses(ws.id) });
     return { version, value: { snapshot, byWriteKey } };
   });
 
