@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { StoredWarehouse, WarehouseSchedule } from '../store/types.js';
+import type { SyncSchedule } from '../storage/scheduled-sync.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
 
 /**
@@ -15,7 +16,7 @@ export interface WarehouseCatalogEntry { id: string; slug: string; name: string;
 
 const common: Option[] = [
   { name: 'name', type: 'string', required: false, description: 'A name for this warehouse (also the top-level `name` of createWarehouse).' },
-  { name: 'syncIntervalSeconds', type: 'number', required: false, description: 'Seconds between syncs (DuckDB default 60, PostgreSQL 3600). An advanced sync schedule replaces it.' },
+  { name: 'syncIntervalSeconds', type: 'number', required: false, description: 'Seconds between syncs (DuckDB default 60, PostgreSQL 3600). An enabled advanced sync schedule replaces it (syncs at its hours), unless this is under 3600.' },
 ];
 
 /** Metadata ids are the slugs (as the source catalog's are). */
@@ -120,9 +121,22 @@ export const scheduleInput = z.object({
 });
 
 /**
- * Seconds between syncs under an advanced schedule: as many syncs a day as enabled
- * hours (so at most 24), evenly spaced. The loader runs on an interval, so the named
- * hours and the time zone are kept and returned, not used to place the syncs.
+ * The loader's schedule for an advanced sync schedule: its enabled hours in its time
+ * zone (`nextRunAt` in ../storage/scheduled-sync.ts places the syncs), or undefined
+ * when the schedule is absent or disabled (the interval applies). A stored schedule
+ * that no longer passes `scheduleInput` (e.g. a time zone this runtime lacks) is
+ * ignored rather than stopping the loader.
+ */
+export function loaderSchedule(s: WarehouseSchedule | null): SyncSchedule | undefined {
+  if (!s?.enabled) return undefined;
+  if (!scheduleInput.safeParse({ enabled: s.enabled, schedule: { times: s.times, timezone: s.timezone } }).success) return undefined;
+  return { timezone: s.timezone, hours: s.times.filter((t) => t.enabled).map((t) => t.hourOfDay).sort((a, b) => a - b) };
+}
+
+/**
+ * Seconds between syncs that approximate an advanced schedule (n enabled hours: every
+ * 24/n hours), for the workspace file, which has no schedule (`loaderSettings`, the
+ * export). The loader itself syncs at the named hours (`apiWarehouseConfigs`).
  */
 export function scheduleIntervalSeconds(s: WarehouseSchedule | null): number | undefined {
   if (!s?.enabled) return undefined;
@@ -147,17 +161,33 @@ export function describePostgres(url: string): string {
   }
 }
 
-/** The loader's settings for an API warehouse (what the workspace file would declare). */
+const targetOf = (w: Pick<StoredWarehouse, 'type' | 'settings'>) => (w.type === 'duckdb' ? { path: String(w.settings.path) } : { url: postgresUrl(w.settings) });
+
+/**
+ * An API warehouse's settings as the workspace file would declare them (export,
+ * validation): the file has no schedule, so an enabled one becomes its interval
+ * (`scheduleIntervalSeconds`).
+ */
 export function loaderSettings(w: Pick<StoredWarehouse, 'type' | 'settings' | 'schedule'>): WarehouseConfig['settings'] {
   const every = scheduleIntervalSeconds(w.schedule) ?? (w.settings.syncIntervalSeconds as number | undefined);
-  const target = w.type === 'duckdb' ? { path: String(w.settings.path) } : { url: postgresUrl(w.settings) };
-  return { ...target, ...(every === undefined ? {} : { syncIntervalSeconds: every }) };
+  return { ...targetOf(w), ...(every === undefined ? {} : { syncIntervalSeconds: every }) };
+}
+
+/**
+ * The loader thread's settings for an API warehouse: the target, the interval the
+ * user set, and the enabled advanced schedule (`syncTiming` picks: the schedule,
+ * unless the interval asks faster than hourly).
+ */
+export function loaderThreadSettings(w: Pick<StoredWarehouse, 'type' | 'settings' | 'schedule'>): WarehouseConfig['settings'] {
+  const every = w.settings.syncIntervalSeconds as number | undefined;
+  const schedule = loaderSchedule(w.schedule);
+  return { ...targetOf(w), ...(every === undefined ? {} : { syncIntervalSeconds: every }), ...(schedule ? { schedule } : {}) };
 }
 
 /** Enabled API warehouses as the loader thread takes them (schemas named after the sources' slugs). */
 export function apiWarehouseConfigs(warehouses: readonly StoredWarehouse[], slugOf: (sourceId: string) => string): WarehouseConfig[] {
   return warehouses.filter((w) => w.enabled).map((w) => ({
-    id: w.id, type: w.type, settings: loaderSettings(w),
+    id: w.id, type: w.type, settings: loaderThreadSettings(w),
     syncOverrides: w.syncOverrides.map((o) => ({ ...o })),
     sources: w.sourceIds.map((id) => ({ id, slug: slugOf(id) })),
   }));

@@ -21,6 +21,7 @@ import { Lease, LocalLeases, type LeaseStore } from '../log/leases.js';
 import type { EventLog } from '../log/types.js';
 import { openDuckDb, openPostgres } from '../storage/warehouse/dialects.js';
 import { SyncHistory } from '../storage/warehouse/history.js';
+import { syncTiming } from '../storage/scheduled-sync.js';
 import { WarehouseLoader } from '../storage/warehouse/loader.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
 import { DEFAULT_LAKE_SYNC_SECONDS, LakeLoader } from '../storage/lake/loader.js';
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
     const loader = new WarehouseLoader({ config: c, lane, openDialect, history, logger: logger.child({ warehouse: c.id }) });
     // The first run creates the lane's cursor, so events sent from now on are loaded.
     await loader.syncNow();
-    loader.start((c.settings.syncIntervalSeconds ?? DEFAULT_SYNC_SECONDS[c.type]) * 1000);
+    loader.start(syncTiming(c.settings, DEFAULT_SYNC_SECONDS[c.type]));
     logger.info({ warehouse: c.id, type: c.type, sources: c.sources.map((s) => s.slug) }, 'warehouse loader started');
     return { key: JSON.stringify(c), loader };
   };

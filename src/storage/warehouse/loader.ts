@@ -6,7 +6,7 @@ import type { SyncHistory } from './history.js';
 import type { Dialect, LoaderLane, LoaderMessage, WarehouseConfig } from './types.js';
 
 /**
- * One warehouse's loader: on its interval (or `syncNow`), drains its lane in
+ * One warehouse's loader: on its interval or schedule (or `syncNow`), drains its lane in
  * batches. Each batch is loaded in one warehouse transaction and only then
  * acknowledged on the log and flushed, so a crash re-loads (and dedupes) rather
  * than loses. A failed batch is put back on the lane (due at once) and the next

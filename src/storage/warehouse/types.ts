@@ -3,6 +3,8 @@
  * structurally so this layer does not import the log), where it writes (a
  * dialect per target), and what it records (sync history).
  */
+import type { SyncSchedule } from '../scheduled-sync.js';
+
 export type ColumnType = 'timestamp' | 'bigint' | 'double' | 'boolean' | 'varchar';
 
 export interface WarehouseConfig {
@@ -10,7 +12,12 @@ export interface WarehouseConfig {
   type: 'duckdb' | 'postgres';
   /** Sources to load, with the slug that names their schema. */
   sources: { id: string; slug: string }[];
-  settings: { path?: string; url?: string; syncIntervalSeconds?: number };
+  /**
+   * `schedule`: sync at these hours (an API warehouse's advanced sync schedule, when
+   * enabled) instead of every `syncIntervalSeconds`, unless that interval is set below
+   * an hour (`syncTiming` in ../scheduled-sync.ts).
+   */
+  settings: { path?: string; url?: string; syncIntervalSeconds?: number; schedule?: SyncSchedule };
   /**
    * Selective sync (Public API `syncOverrides`): `enabled: false` on a source keeps
    * its events waiting in the lane (loaded when re-enabled: catch-up); on a
