@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Analytics } from '@segment/analytics-node';
 import { NatsEventLog } from '../src/log/nats/log.js';
 import { Harness } from './helpers/harness.js';
-import { WRITE_KEY, waitUntil } from './helpers/e2e.js';
+import { WRITE_KEY, sleep, waitUntil } from './helpers/e2e.js';
 import { workspaceYaml } from './helpers/switchyard.js';
 
 const NATS = process.env.SWITCHYARD_TEST_NATS ?? '127.0.0.1:4222';
@@ -20,12 +20,23 @@ const id = randomBytes(4).toString('hex');
 const streamPrefix = `SYOBS_${id}_`;
 const subjectRoot = `syobs_${id}`;
 const env = { SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}&subject_root=${subjectRoot}` };
+// The second test has its own stream (and metrics feed).
+const env2 = { SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}2_&subject_root=${subjectRoot}2` };
 
 after(async () => {
-  const log = await NatsEventLog.connect({ servers: NATS, workspaceId: 'acme', streamPrefix, subjectRoot, dedupeWindowMs: 60_000, retentionMs: 0 });
-  await log.destroy();
-  await log.close();
+  for (const [prefix, root] of [[streamPrefix, subjectRoot], [`${streamPrefix}2_`, `${subjectRoot}2`]] as const) {
+    const log = await NatsEventLog.connect({ servers: NATS, workspaceId: 'acme', streamPrefix: prefix, subjectRoot: root, dedupeWindowMs: 60_000, retentionMs: 0 });
+    await log.destroy();
+    await log.close();
+  }
 });
+
+type Step = { step: string; count: number };
+async function overview(url: string): Promise<(step: string) => number> {
+  const res = await fetch(`${url}/api/v1/destinations/orders-webhook/overview?range=1h`);
+  const steps = ((await res.json()) as { data: { steps: Step[] } }).data.steps;
+  return (step) => steps.find((x) => x.step === step)?.count ?? 0;
+}
 
 test('an API-only process shows the debugger samples of the ingest process and Delivery Overview of the whole cluster; its configuration changes reach the ingest process', { timeout: 120_000 }, async () => {
   const h = new Harness();
@@ -53,12 +64,8 @@ test('an API-only process shows the debugger samples of the ingest process and D
     assert.equal(new Set(events.map((e) => e.messageId)).size, events.length, 'each sample once');
 
     await waitUntil('the sink to get the 30 events', () => sink.received.length >= 30, { timeoutMs: 30_000 });
-    type Step = { step: string; count: number };
-    let steps: Step[] = [];
     await waitUntil('Delivery Overview on the API process to count received and delivered', async () => {
-      const res = await fetch(`${api.url}/api/v1/destinations/orders-webhook/overview?range=1h`);
-      steps = ((await res.json()) as { data: { steps: Step[] } }).data.steps;
-      const count = (s: string) => steps.find((x) => x.step === s)?.count ?? 0;
+      const count = await overview(api.url);
       return count('successfully_received') >= 30 && count('successful_delivery') >= 30;
     }, { timeoutMs: 15_000 });
 
@@ -78,6 +85,44 @@ test('an API-only process shows the debugger samples of the ingest process and D
     assert.equal(disabled.status, 200, await disabled.clone().text());
     await waitUntil('the ingest process to refuse the disabled source', async () => (await track()).status === 401, { timeoutMs: 5000, intervalMs: 50 });
     console.log(`a source created on the API process was accepted by the ingest process after ${seen} ms`);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('processes with their own DATA_DIR: API processes show the figures of the whole deployment through the NATS metrics feed, each counted once', { timeout: 120_000 }, async () => {
+  const h = new Harness();
+  try {
+    const sink = await h.sink();
+    const workspace = workspaceYaml([sink.url]);
+    const routerDir = h.dataDir();
+    await h.start({ workspace, dataDir: routerDir, role: 'router', env: env2 });
+    const api = await h.start({ workspace, dataDir: h.dataDir(), role: 'api', env: env2 });
+    // Shares the router's DATA_DIR: it holds the delivery figures already and must not add them twice.
+    const apiBesideRouter = await h.start({ workspace, dataDir: routerDir, role: 'api', env: env2, writeConfig: false });
+    const ingest = await h.start({ workspace, dataDir: h.dataDir(), role: 'ingest', env: env2 });
+
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: ingest.url, flushAt: 10, flushInterval: 20 });
+    for (let i = 0; i < 30; i++) analytics.track({ userId: `u${i}`, event: 'Order Completed', messageId: `obs2-${id}-${i}`, properties: { i } });
+    await analytics.closeAndFlush({ timeout: 30_000 });
+    await waitUntil('the sink to get the 30 events', () => sink.received.length >= 30, { timeoutMs: 30_000 });
+
+    for (const [name, url] of [['own DATA_DIR', api.url], ['beside the router', apiBesideRouter.url]] as const) {
+      await waitUntil(`Delivery Overview on the API process (${name}) to count 30 received and 30 delivered`, async () => {
+        const count = await overview(url);
+        return count('successfully_received') >= 30 && count('successful_delivery') >= 30;
+      }, { timeoutMs: 15_000 });
+    }
+    // A few more flushes pass: nothing is counted twice.
+    await sleep(2500);
+    for (const url of [api.url, apiBesideRouter.url]) {
+      const count = await overview(url);
+      assert.equal(count('successfully_received'), 30, `received counted once at ${url}`);
+      assert.equal(count('successful_delivery'), 30, `delivered counted once at ${url}`);
+    }
+    const res = await fetch(`${api.url}/destinations/orders-webhook/delivery-metrics?sourceId=web-prod`);
+    const summary = ((await res.json()) as { data: { deliveryMetricsSummary: { metrics: { metricName: string; total: number }[] } } }).data.deliveryMetricsSummary;
+    assert.equal(summary.metrics.find((m) => m.metricName === 'successes')?.total, 30, 'Event Delivery on the API process counts the router\'s deliveries');
   } finally {
     await h.cleanup();
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Exchange } from '../core/result.js';
 
@@ -47,6 +48,9 @@ export interface FailureSample {
   exchanges: Exchange[];
 }
 
+/** Figures are kept this long (Delivery Overview shows up to 14 days). */
+export const STATS_RETENTION_MS = 15 * 86_400_000;
+
 const LATENCY_BASE = 1.05;
 export function latencyBucket(ms: number): number {
   return ms <= 1 ? 0 : Math.ceil(Math.log(ms) / Math.log(LATENCY_BASE));
@@ -71,10 +75,33 @@ export function migrateStats(db: Database.Database): void {
     CREATE TABLE IF NOT EXISTS failure_samples (
       scope TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, first_seen INTEGER NOT NULL,
       last_seen INTEGER NOT NULL, sample TEXT NOT NULL, PRIMARY KEY (scope, reason)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS stats_relay_cursor (
+      feed TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS stats_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   `);
+  // Identifies this file: processes sharing it (one DATA_DIR) have the same figures already.
+  db.prepare(`INSERT OR IGNORE INTO stats_meta (key, value) VALUES ('origin', ?)`).run(randomUUID());
+}
+
+/**
+ * What one flush adds: the figures recorded since the previous flush, keyed as in
+ * the tables. Plain JSON, so other processes can add it to their own store
+ * (server/stats-relay.ts: the whole deployment's figures on every API process).
+ */
+export interface StatsDelta {
+  /** [minute, scope, metric, reason, count] */
+  counters: [number, string, string, string, number][];
+  /** [minute, scope, bucket, count] */
+  latency: [number, string, number, number][];
+  /** [step, sourceId, destinationId, minute, eventType, eventName, reason, count, retries] */
+  steps: [string, string, string, number, string, string, string, number, number][];
+  /** [scope, reason, count, firstSeen, lastSeen, sample] */
+  samples: [string, string, number, number, number, FailureSample][];
 }
 
 export class StatsRecorder {
+  /** Called with each flushed delta (after it is stored here). */
+  onFlush?: (delta: StatsDelta) => void;
   private counters = new Map<string, number>();
   private latency = new Map<string, number>();
   private samples = new Map<string, { count: number; first: number; last: number; sample: FailureSample }>();
@@ -103,6 +130,8 @@ export class StatsRecorder {
          ON CONFLICT (step, source_id, destination_id, minute, event_type, event_name, reason)
          DO UPDATE SET count = count + excluded.count, retry_count = retry_count + excluded.retry_count`,
       ),
+      cursor: db.prepare(`SELECT seq FROM stats_relay_cursor WHERE feed = ?`).pluck(),
+      setCursor: db.prepare(`INSERT INTO stats_relay_cursor (feed, seq) VALUES (?, ?) ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq`),
       pruneSteps: db.prepare(`DELETE FROM step_counters WHERE minute < ?`),
       pruneCounters: db.prepare(`DELETE FROM stat_counters WHERE minute < ?`),
       pruneLatency: db.prepare(`DELETE FROM stat_latency WHERE minute < ?`),
@@ -160,24 +189,57 @@ export class StatsRecorder {
     this.latency = new Map();
     this.samples = new Map();
     this.steps = new Map();
-    this.db.transaction(() => {
-      for (const [key, n] of counters) {
-        const [minute, scope, metric, reason] = key.split('\u0000');
-        this.stmts.counter.run(Number(minute), scope!, metric!, reason!, n);
-      }
-      for (const [key, n] of latency) {
-        const [minute, scope, bucket] = key.split('\u0000');
-        this.stmts.latency.run(Number(minute), scope!, Number(bucket), n);
-      }
-      for (const [key, v] of steps) {
-        const [step, sourceId, destinationId, minute, eventType, eventName, reason] = key.split('\u0000');
-        this.stmts.step.run(step!, sourceId!, destinationId!, Number(minute), eventType!, eventName!, reason!, v.count, v.retries);
-      }
-      for (const [key, s] of samples) {
-        const [scope, reason] = key.split('\u0000');
-        this.stmts.sample.run(scope!, reason!, s.count, s.first, s.last, JSON.stringify(s.sample));
-      }
-    })();
+    const delta: StatsDelta = { counters: [], latency: [], steps: [], samples: [] };
+    for (const [key, n] of counters) {
+      const [minute, scope, metric, reason] = key.split('\u0000');
+      delta.counters.push([Number(minute), scope!, metric!, reason!, n]);
+    }
+    for (const [key, n] of latency) {
+      const [minute, scope, bucket] = key.split('\u0000');
+      delta.latency.push([Number(minute), scope!, Number(bucket), n]);
+    }
+    for (const [key, v] of steps) {
+      const [step, sourceId, destinationId, minute, eventType, eventName, reason] = key.split('\u0000');
+      delta.steps.push([step!, sourceId!, destinationId!, Number(minute), eventType!, eventName!, reason!, v.count, v.retries]);
+    }
+    for (const [key, v] of samples) {
+      const [scope, reason] = key.split('\u0000');
+      delta.samples.push([scope!, reason!, v.count, v.first, v.last, v.sample]);
+    }
+    this.db.transaction(() => this.store(delta))();
+    this.onFlush?.(delta);
+  }
+
+  /**
+   * Adds another process's delta, once: `seq` increases along `feed` and the last one
+   * applied is kept in the same transaction, so processes sharing this file, or a
+   * replay after a restart, never count a delta twice. False when already applied.
+   */
+  applyRemote(feed: string, seq: number, delta: StatsDelta): boolean {
+    return this.db.transaction(() => {
+      const last = this.stmts.cursor.get(feed) as number | undefined;
+      if (last !== undefined && seq <= last) return false;
+      this.store(delta);
+      this.stmts.setCursor.run(feed, seq);
+      return true;
+    }).immediate();
+  }
+
+  /** This stats file's id: the same for every process sharing it. */
+  origin(): string {
+    return this.db.prepare(`SELECT value FROM stats_meta WHERE key = 'origin'`).pluck().get() as string;
+  }
+
+  /** The last sequence applied from `feed` (0: none). */
+  remoteCursor(feed: string): number {
+    return (this.stmts.cursor.get(feed) as number | undefined) ?? 0;
+  }
+
+  private store(d: StatsDelta): void {
+    for (const r of d.counters) this.stmts.counter.run(...r);
+    for (const r of d.latency) this.stmts.latency.run(...r);
+    for (const r of d.steps) this.stmts.step.run(...r);
+    for (const [scope, reason, count, first, last, sample] of d.samples) this.stmts.sample.run(scope, reason, count, first, last, JSON.stringify(sample));
   }
 }
 

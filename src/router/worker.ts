@@ -12,8 +12,9 @@ import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
+import { STATS_FEED_MAX_AGE_MS, publishStats } from '../observability/stats-feed.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
-import { StatsRecorder } from '../observability/stats.js';
+import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
 import { FailureLogWriter, enabledCollections, migrateFailureLog } from '../observability/failure-log.js';
 import { openSqliteControlPlane } from '../store/sqlite.js';
 import { Router, type RouterLog } from './router.js';
@@ -45,7 +46,6 @@ export type FromRouter = { type: 'ready' } | { type: 'stopped' } | { type: 'erro
 const SYNC_POLL_MS = 500;
 const PRUNE_EVERY_MS = 60_000;
 /** Delivery Overview covers two weeks; a day more so a range ending now always has its start. */
-const STATS_RETENTION_MS = 15 * 86_400_000;
 
 async function main(): Promise<void> {
   const data = workerData as RouterWorkerData;
@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })
     : null;
   const log: RouterLog = (sqlite ?? nats)!;
+  // Delivery figures reach the API processes that do not share this DATA_DIR.
+  if (nats) publishStats(stats, await nats.feed('stats', STATS_FEED_MAX_AGE_MS), (err) => logger.warn({ err }, 'publishing metrics to the NATS feed failed'));
   const controlDb = openDatabase(data.controlPath, data.sync, 4);
   const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   migrateFailureLog(statsDb);

@@ -9,6 +9,7 @@ import { SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
 import { Lease, LocalLeases } from '../log/leases.js';
 import { relayDebugger } from './debugger-relay.js';
+import { STATS_FEED_MAX_AGE_MS, followStats, publishStats } from '../observability/stats-feed.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { HEARTBEAT_MS, SqliteProcessRegistry, type ProcessInfo, type ProcessRegistry } from '../log/processes.js';
 import type { EventLog, LaneBacklog } from '../log/types.js';
@@ -17,7 +18,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ControlPlaneEmptyError } from '../store/sqlite.js';
-import { StatsRecorder } from '../observability/stats.js';
+import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
 import { startRouterThread, type RouterHandle } from '../router/host.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
 import { openIamStore } from '../store/sqlite-iam.js';
@@ -165,6 +166,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const statsDb = openDatabase(paths.stats, 'normal', 4);
   const stats = new StatsRecorder(statsDb, Date.now, config.metrics);
   const statsTimer = setInterval(() => stats.flush(), 1000);
+  // With NATS, metrics travel between processes that do not share a DATA_DIR: every
+  // process publishes its figures; API and scheduler processes add the others' to theirs.
+  const statsFeed = nats ? await nats.feed('stats', STATS_FEED_MAX_AGE_MS) : null;
+  const feedError = (err: unknown) => logger.warn({ err }, 'the NATS metrics feed failed');
+  if (statsFeed) publishStats(stats, statsFeed, feedError);
+  const statsFollower = statsFeed && (has('api') || has('scheduler')) ? await followStats(stats, statsFeed, feedError) : null;
+  // The router thread prunes old figures; without it, this process does.
+  const statsPrune = has('router') ? undefined : setInterval(() => stats.prune(STATS_RETENTION_MS), 3_600_000);
 
   router = !has('router') ? undefined : await startRouterThread({
     logPath: paths.log,
@@ -329,9 +338,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         stopRelay();
         await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
         await registry.close();
+        await statsFollower?.stop();
         if (nats) await nats.close();
         syncHistory.close();
         clearInterval(statsTimer);
+        clearInterval(statsPrune);
         stats.flush();
         statsDb.close();
         store.close();

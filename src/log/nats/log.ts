@@ -18,6 +18,7 @@ import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOpti
 import { NatsLane, isNotFound } from './lane.js';
 import { NatsProcessRegistry } from './processes.js';
 import { NatsLeases } from './leases.js';
+import { NatsFeed } from './feed.js';
 import { parseLaneDescription, streamName, streamSubjects, subjectFor, token, type Naming } from './names.js';
 
 export interface NatsLogOptions {
@@ -463,6 +464,20 @@ export class NatsEventLog implements EventLog {
     return NatsProcessRegistry.open(this.nc, `${stream}_processes`, this.options.replicas ?? 1);
   }
 
+  /**
+   * A feed of the workspace (`<stream>_<NAME>`, subject `<subjectRoot>_<name>.<workspace>`)
+   * every process publishes to and replays from its own position (./feed.ts).
+   */
+  async feed(name: string, maxAgeMs: number): Promise<NatsFeed> {
+    const stream = await this.stream(this.options.workspaceId);
+    return NatsFeed.open(this.js, this.jsm, {
+      stream: `${stream}_${token(name).toUpperCase()}`,
+      subject: `${this.naming.subjectRoot}_${token(name)}.${token(this.options.workspaceId)}`,
+      maxAgeMs,
+      replicas: this.options.replicas ?? 1,
+    });
+  }
+
   /** The workspace's leases (a KV bucket named after the stream): work that runs in one process only. */
   async leases(ttlMs?: number): Promise<NatsLeases> {
     const stream = await this.stream(this.options.workspaceId);
@@ -507,6 +522,7 @@ export class NatsEventLog implements EventLog {
         await this.jsm.streams.delete(name).catch(() => {});
         await this.jsm.streams.delete(`KV_${name}_processes`).catch(() => {}); // the process registry, if any
         await this.jsm.streams.delete(`KV_${name}_leases`).catch(() => {}); // the leases, if any
+        await this.jsm.streams.delete(`${name}_STATS`).catch(() => {}); // the metrics feed, if any
       }
     }
   }

@@ -1,0 +1,71 @@
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from 'nats';
+import { isNotFound } from './lane.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * A feed: a small JetStream stream (limits retention, a maximum age) that every
+ * process of a deployment publishes to and any process can replay from a sequence
+ * it remembers. Unlike the event stream nobody acknowledges: readers follow it with
+ * ordered consumers and keep their own position (metric deltas for every API process).
+ */
+export class NatsFeed {
+  private constructor(
+    private readonly js: JetStreamClient,
+    readonly stream: string,
+    private readonly subject: string,
+  ) {}
+
+  static async open(js: JetStreamClient, jsm: JetStreamManager, o: { stream: string; subject: string; maxAgeMs: number; replicas: number }): Promise<NatsFeed> {
+    const config: Partial<StreamConfig> = {
+      name: o.stream,
+      subjects: [o.subject],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: o.replicas,
+      max_age: nanos(o.maxAgeMs),
+      discard: DiscardPolicy.Old,
+    };
+    try {
+      await jsm.streams.info(o.stream);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(config);
+    }
+    return new NatsFeed(js, o.stream, o.subject);
+  }
+
+  /** Resolves once the server stored the message. */
+  async publish(data: string): Promise<number> {
+    return (await this.js.publish(this.subject, encoder.encode(data))).seq;
+  }
+
+  /**
+   * Calls `onMessage` for every message after `afterSeq`, in order, then for each new
+   * one as it arrives, until `stop()`. `onMessage` runs to completion before the next.
+   */
+  async follow(afterSeq: number, onMessage: (seq: number, data: string) => void): Promise<{ stop(): Promise<void> }> {
+    // An ordered consumer from the next sequence (or the first one still kept).
+    const consumer = await this.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 });
+    const messages = await consumer.consume();
+    const done = (async () => {
+      for await (const m of messages) onMessage(m.seq, decoder.decode(m.data));
+    })();
+    return {
+      async stop() {
+        await messages.close();
+        await done.catch(() => {});
+      },
+    };
+  }
+}
