@@ -192,7 +192,7 @@ warehouses:
     assert.equal(await duckCount(duckFile, `SELECT count(*) AS n FROM "${SCHEMA}".tracks`), 7);
     assert.equal(await duckCount(duckFile, `SELECT count(*) AS n FROM "${SCHEMA}".pages`), 1, 'pages is turned off');
 
-    // Advanced sync schedule: replaced, read back, and mapped onto the loader's interval (two syncs a day).
+    // Advanced sync schedule: replaced and read back (the loader syncs at 00:00 and 12:00 Paris time; the export writes it as a 12 h interval).
     const schedule = { times: [{ hourOfDay: 12, enabled: true }, { hourOfDay: 0, enabled: true }, { hourOfDay: 6, enabled: false }], timezone: 'Europe/Paris' };
     await selective.replaceAdvancedSyncScheduleForWarehouse(wh.id, { enabled: true, schedule });
     const got = (await selective.getAdvancedSyncScheduleFromWarehouse(wh.id)).body.data!;
