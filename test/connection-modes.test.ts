@@ -289,6 +289,17 @@ test('end to end: the device-mode instance gets nothing from the router, its clo
   assert.deepEqual(bodies.flatMap((b) => b.events.map((e) => e.user_id)).sort(), ['u1', 'u2', 'u3', 'u4', 'u5']);
 });
 
+test('the Event Tester explains that a device-mode instance is tested from the browser', async () => {
+  const res = await fetch(`${sy.url}/api/v1/destinations/amp-device/test`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'track', userId: 'u1', event: 'Tested' }),
+  });
+  assert.equal(res.status, 409);
+  const body = (await res.json()) as { errors: { message: string }[] };
+  assert.match(body.errors[0]!.message, /amp-device is in device mode/);
+});
+
 test('the settings endpoint lists the device-mode instance (no secrets) and its filters as routing rules', async () => {
   const res = await fetch(`${sy.url}/v1/projects/${WRITE_KEY}/settings`);
   assert.equal(res.status, 200);

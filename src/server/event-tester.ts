@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { RequestFn } from '../core/request.js';
+import { splitConnectionMode } from '../core/route.js';
 import type { DestinationDefinition } from '../destinations/types.js';
 import { MAX_PROPERTIES } from '../protocol/limits.js';
 import { enrichMessage } from '../protocol/normalize.js';
@@ -50,8 +51,16 @@ export function registerEventTester(app: FastifyInstance, deps: EventTesterDeps)
     if (!definition.supportedTypes.includes(message.type)) {
       return reply.code(400).send({ errors: [{ type: 'validation', message: `${definition.name} does not accept ${message.type} events`, field: 'event.type' }] });
     }
-    const settings = definition.settingsSchema.safeParse(destination.settings);
-    if (!settings.success) return reply.code(409).send({ errors: [{ type: 'validation', message: 'the destination settings are invalid' }] });
+    const { connectionMode, settings: stored } = splitConnectionMode(destination.settings);
+    if (connectionMode === 'device') {
+      return reply.code(409).send({ errors: [{ type: 'conflict', message: `${destination.id} is in device mode: the browser sends its events, so the Event Tester (which sends from the server) cannot test it` }] });
+    }
+    const settings = definition.settingsSchema.safeParse(stored);
+    if (!settings.success) {
+      const issue = settings.error.issues[0];
+      const field = issue ? `settings.${issue.path.join('.')}` : 'settings';
+      return reply.code(409).send({ errors: [{ type: 'validation', message: `the destination settings are invalid: ${field}: ${issue?.message ?? 'invalid'}`, field }] });
+    }
     const outcome = await definition.deliver({ settings: settings.data, message, payload: JSON.stringify(message), request: deps.request });
     return {
       data: {
