@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import pg from 'pg';
 import type { ColumnType, Dialect } from './types.js';
@@ -48,12 +49,13 @@ export async function openDuckDb(path: string): Promise<Dialect> {
     quote,
     literal: literal(sqlType),
     keepOld: (_table, column) => `COALESCE(excluded.${quote(column)}, ${quote(column)})`,
-    // DuckDB parses long VALUES lists slowly; its appender is the fast path.
-    async stage(schema, name, columns, rows) {
+    // DuckDB parses long VALUES lists slowly; its appender is the fast path. The
+    // scratch table is a connection's temporary one: in memory, kept out of the
+    // file's WAL and checkpoints.
+    async stage(_schema, name, columns, rows) {
       const stageType = (t: ColumnType) => (t === 'timestamp' ? 'VARCHAR' : sqlType(t));
-      await conn.run(`CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`);
-      await conn.run(`CREATE OR REPLACE TABLE ${quote(schema)}.${quote(name)} (${columns.map(([c, t]) => `${quote(c)} ${stageType(t)}`).join(', ')})`);
-      const appender = await conn.createAppender(name, schema);
+      await conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(name)} (${columns.map(([c, t]) => `${quote(c)} ${stageType(t)}`).join(', ')})`);
+      const appender = await conn.createAppender(name, 'main', 'temp');
       for (const row of rows) {
         row.forEach((v, i) => {
           if (v === null) return appender.appendNull();
@@ -67,7 +69,7 @@ export async function openDuckDb(path: string): Promise<Dialect> {
         appender.endRow();
       }
       appender.closeSync();
-      return `${quote(schema)}.${quote(name)}`;
+      return `temp.main.${quote(name)}`;
     },
     async exec(sql) {
       return (await conn.run(sql)).rowsChanged;
@@ -81,6 +83,80 @@ export async function openDuckDb(path: string): Promise<Dialect> {
       instance.closeSync();
     },
   };
+}
+
+/** Resolves when the socket drains or closes (a closed one fails the query through the client). */
+function drained(s: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
+}
+
+type CopyConnection = { stream: Writable; sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void; sendCopyFail(m: string): void };
+type CopyQuery = pg.Query & {
+  callback?: (err: Error | undefined, res?: { rowCount: number | null }) => void;
+  handleCopyInResponse(c: CopyConnection): void;
+};
+
+/**
+ * `COPY ... FROM STDIN` with the pg driver alone: its Query class is a Submittable
+ * whose copyInResponse hook refuses by default; this one streams `source` as
+ * CopyData messages (waiting for the socket to drain), then CopyDone. Resolves with
+ * the rows copied.
+ */
+export function copyFrom(client: pg.Client, sql: string, source: Iterable<Buffer | string> | AsyncIterable<Buffer | string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const q = new pg.Query(sql) as CopyQuery;
+    q.callback = (err, res) => {
+      done = true;
+      if (err) reject(err);
+      else resolve(res?.rowCount ?? 0);
+    };
+    q.handleCopyInResponse = (c) => {
+      void (async () => {
+        try {
+          for await (const chunk of source) {
+            if (done) return; // the server refused; it has answered already
+            c.sendCopyFromChunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+            if (c.stream.writableNeedDrain) await drained(c.stream);
+          }
+          if (!done) c.endCopyFrom();
+        } catch (err) {
+          if (!done) c.sendCopyFail(err instanceof Error ? err.message : String(err));
+        }
+      })();
+    };
+    client.query(q);
+  });
+}
+
+/** A value in COPY's text format (\N is null; backslash, tab and line breaks escaped; NUL dropped). */
+function copyText(v: string | number | boolean | null): string {
+  if (v === null) return '\\N';
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  if (typeof v === 'number') return String(v);
+  return /[\\\t\n\r\0]/.test(v) ? v.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]!) : v;
+}
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
+
+/** Rows as COPY text, a few hundred lines per chunk so the server parses while we format. */
+function* copyLines(rows: (string | number | boolean | null)[][]): Generator<string> {
+  let out = '';
+  for (let i = 0; i < rows.length; i++) {
+    out += rows[i]!.map(copyText).join('\t') + '\n';
+    if (i % 500 === 499) {
+      yield out;
+      out = '';
+    }
+  }
+  if (out) yield out;
 }
 
 /** PostgreSQL: varchar(512) as Segment's managed schemas, timestamps with time zone. */
@@ -99,6 +175,17 @@ export async function openPostgres(url: string): Promise<Dialect> {
     quote,
     literal: literal(sqlType),
     keepOld: (table, column) => `COALESCE(EXCLUDED.${quote(column)}, ${quote(table)}.${quote(column)})`,
+    // A session's temporary table (no WAL, invisible to other loaders) filled by
+    // COPY: far cheaper to parse than VALUES lists. Values arrive cast and truncated.
+    async stage(_schema, name, columns, rows) {
+      const t = `pg_temp.${quote(name)}`;
+      const stageType = (c: ColumnType) => (c === 'varchar' ? 'text' : sqlType(c));
+      await client.query(`DROP TABLE IF EXISTS ${t}`);
+      await client.query(`CREATE TEMP TABLE ${quote(name)} (${columns.map(([c, ty]) => `${quote(c)} ${stageType(ty)}`).join(', ')})`);
+      await copyFrom(client, `COPY ${t} (${columns.map(([c]) => quote(c)).join(', ')}) FROM STDIN`, copyLines(rows));
+      await client.query(`ANALYZE ${t}`);
+      return t;
+    },
     async exec(sql) {
       return (await client.query(sql)).rowCount ?? 0;
     },

@@ -194,20 +194,32 @@ export class WarehouseEngine {
 
   private async insertSql(plan: TablePlan, types: Map<string, ColumnType>, discards: Map<string, string[]>, staged: string[]): Promise<string[]> {
     const q = this.db.quote;
-    const cols = [...new Set(plan.rows.flatMap((r) => [...r.values].filter(([, v]) => v !== null).map(([c]) => c)))];
-    if (!cols.includes('id')) cols.unshift('id');
+    const colSet = new Set<string>();
+    for (const r of plan.rows) for (const [c, v] of r.values) if (v !== null) colSet.add(c);
+    const cols = [...colSet];
+    if (!colSet.has('id')) cols.unshift('id');
     const colTypes = cols.map((c): [string, ColumnType] => [c, types.get(c)!]);
+    const width = this.db.varcharWidth;
     const cells: (string | number | boolean | null)[][] = [];
     for (const row of plan.rows) {
       if (typeof row.values.get('id') !== 'string') continue;
-      cells.push(colTypes.map(([c, t]) => {
+      const cellRow = new Array<string | number | boolean | null>(colTypes.length);
+      for (let i = 0; i < colTypes.length; i++) {
+        const [c, t] = colTypes[i]!;
         const v = row.values.get(c) ?? null;
-        if (v === null) return null;
-        const cast = castTo(v, t, this.db.varcharWidth);
-        if (cast.ok) return cast.value;
-        this.discard(discards, plan, row, c, t, v, cast.reason);
-        return null;
-      }));
+        const quick = v === null ? null : quickCast(v, t, width);
+        if (quick !== undefined) {
+          cellRow[i] = quick;
+          continue;
+        }
+        const cast = castTo(v!, t, width);
+        if (cast.ok) cellRow[i] = cast.value;
+        else {
+          this.discard(discards, plan, row, c, t, v!, cast.reason);
+          cellRow[i] = null;
+        }
+      }
+      cells.push(cellRow);
     }
     const fq = `${q(plan.schema)}.${q(plan.table)}`;
     const list = cols.map(q).join(', ');
@@ -215,8 +227,8 @@ export class WarehouseEngine {
       ? ` ON CONFLICT (id) DO UPDATE SET ${cols.filter((c) => c !== 'id').map((c) => `${q(c)} = ${this.db.keepOld(plan.table, c)}`).join(', ')}`
       : ` WHERE NOT EXISTS (SELECT 1 FROM ${fq} x WHERE x.id = v.id)`;
     if (this.db.stage) {
-      // Scratch tables live in their own schema and are replaced by the next load; a
-      // crash leaves one behind, never a partial target table.
+      // Scratch tables (the session's temporary tables in both dialects) are replaced
+      // by the next load; a failure leaves one behind, never a partial target table.
       const stage = await this.db.stage(STAGING_SCHEMA, `${plan.schema}__${plan.table}`.slice(0, 63), colTypes, cells);
       staged.push(stage);
       const select = colTypes.map(([c, t]) => `CAST(v.${q(c)} AS ${this.db.sqlType(t)})`).join(', ');
@@ -241,6 +253,35 @@ export class WarehouseEngine {
       l(row.values.get('received_at') as string | null, 'timestamp'), l(row.values.get('uuid_ts') as string, 'timestamp'),
     ].join(', ')})`);
     discards.set(plan.schema, list);
+  }
+}
+
+const CANONICAL_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{3}Z$/;
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * castTo's answer for the common cases without allocating (a value already of the
+ * column's type; a timestamp already in toISOString's form, which castTo would
+ * return unchanged); undefined means "ask castTo".
+ */
+function quickCast(v: FlatValue, t: ColumnType, width: number | null): string | number | boolean | undefined {
+  switch (t) {
+    case 'varchar':
+      return typeof v === 'string' && (width === null || v.length <= width) ? v : undefined;
+    case 'bigint':
+      return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+    case 'double':
+      return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+    case 'boolean':
+      return typeof v === 'boolean' ? v : undefined;
+    case 'timestamp': {
+      const m = typeof v === 'string' ? CANONICAL_TIME.exec(v) : null;
+      if (!m) return undefined;
+      const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
+      const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 1 : 0;
+      const ok = mo >= 1 && mo <= 12 && d >= 1 && d <= DAYS[mo - 1]! + leap && Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60;
+      return ok ? (v as string) : undefined;
+    }
   }
 }
 

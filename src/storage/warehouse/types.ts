@@ -56,10 +56,11 @@ export interface Dialect {
   /** In an ON CONFLICT DO UPDATE: keep the stored value when the new one is null. */
   keepOld(table: string, column: string): string;
   /**
-   * Optional bulk path: (re)creates the scratch table `name` in `schema` with these
-   * columns (timestamps as varchar) and appends the rows, outside any transaction;
-   * returns the table's qualified name for `INSERT ... SELECT`. Without it, rows go
-   * in as VALUES lists.
+   * Optional bulk path: (re)creates the session's temporary scratch table `name`
+   * with these columns (timestamps as varchar; `schema` is not used: temporary
+   * tables live in the session's own schema) and appends the rows (PostgreSQL: COPY
+   * FROM STDIN), outside any transaction; returns the name for `INSERT ... SELECT`.
+   * Without it, rows go in as VALUES lists.
    */
   stage?(schema: string, name: string, columns: [string, ColumnType][], rows: (string | number | boolean | null)[][]): Promise<string>;
   exec(sql: string): Promise<number>;
