@@ -10,7 +10,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { PG_URL, pgQuery } from './helpers/pg.js';
 import { connect } from 'nats';
 import { Analytics } from '@segment/analytics-node';
 import { Lease } from '../src/log/leases.js';
@@ -20,18 +20,7 @@ import { Harness } from './helpers/harness.js';
 import { sleep, waitUntil } from './helpers/e2e.js';
 
 const NATS = process.env.SWITCHYARD_TEST_NATS ?? '127.0.0.1:4222';
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const id = randomBytes(4).toString('hex');
-
-async function pgQuery(sql: string): Promise<Record<string, unknown>[]> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await c.end();
-  }
-}
 
 test('NATS leases: one holder at a time, renewal, release hands over at once, expiry hands over after the TTL', async () => {
   const nc = await connect({ servers: NATS }).catch((err: unknown) => {

@@ -10,13 +10,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
-import pg from 'pg';
+import { PG_URL, pgQuery } from './helpers/pg.js';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startSwitchyard, tempDir, type SwitchyardProcess } from './helpers/switchyard.js';
 import { postTracking, sleep } from './helpers/e2e.js';
 import { SelectiveSyncApi } from '@segment/public-api-sdk-typescript';
 
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const SLUG = `wh-test-${process.pid}`;
 const SCHEMA = SLUG.replace(/-/g, '_');
 
@@ -37,16 +36,6 @@ warehouses:
     syncOverrides:
       - { source: ${SLUG}, collection: pages, property: search, enabled: false }
 `;
-}
-
-async function pgQuery(sql: string): Promise<Record<string, unknown>[]> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await c.end();
-  }
 }
 
 async function duckQuery(file: string, sql: string): Promise<Record<string, unknown>[]> {

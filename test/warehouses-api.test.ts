@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import Database from 'better-sqlite3';
 import { DuckDBInstance } from '@duckdb/node-api';
-import pg from 'pg';
+import { PG_URL, pgQuery } from './helpers/pg.js';
 import { parse as parseYaml } from 'yaml';
 import {
   AuditTrailApi, CatalogApi, SelectiveSyncApi, SourcesApi, WarehousesApi,
@@ -24,7 +24,6 @@ import {
 import { Harness } from './helpers/harness.js';
 import { ControlPlaneNotFoundError, openSqliteControlPlane } from '../src/store/sqlite.js';
 
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const SLUG = `wh-api-${process.pid}`;
 const SCHEMA = SLUG.replace(/-/g, '_');
 
@@ -41,16 +40,6 @@ function client<T extends { accessToken: string | (() => string) }>(Api: new (ba
   const api = new Api(url);
   api.accessToken = token;
   return api;
-}
-
-async function pgQuery(sql: string): Promise<Record<string, unknown>[]> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await c.end();
-  }
 }
 
 async function duckCount(file: string, sql: string): Promise<number> {
