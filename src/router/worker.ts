@@ -15,7 +15,7 @@ import { NatsEventLog } from '../log/nats/log.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { FailureLogWriter, enabledCollections, migrateFailureLog } from '../observability/failure-log.js';
-import { openSqliteControlPlane } from '../store/sqlite.js';
+import { openControlPlane, type PostgresStoreSettings } from '../store/control-plane.js';
 import { Router, type RouterLog } from './router.js';
 
 export interface RouterWorkerData {
@@ -23,6 +23,8 @@ export interface RouterWorkerData {
   /** The NATS JetStream log (SWITCHYARD_LOG=nats://…) for this workspace; absent: the SQLite log at logPath. */
   nats?: NatsLogSettings & { workspaceId: string };
   controlPath: string;
+  /** SWITCHYARD_STORE: the PostgreSQL control-plane store; absent: SQLite at controlPath. */
+  controlStore?: PostgresStoreSettings;
   statsPath: string;
   secretKeyHex: string;
   sync: SyncMode;
@@ -66,8 +68,9 @@ async function main(): Promise<void> {
     ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })
     : null;
   const log: RouterLog = (sqlite ?? nats)!;
-  const controlDb = openDatabase(data.controlPath, data.sync, 4);
-  const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
+  const controlDb = data.controlStore ? null : openDatabase(data.controlPath, data.sync, 4);
+  const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: data.controlStore! },
+    { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   migrateFailureLog(statsDb);
   const failureLog = new FailureLogWriter(data.failureLogDir);
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency, overrides: data.outboundOverrides });
@@ -76,7 +79,8 @@ async function main(): Promise<void> {
     store,
     types: destinationTypes,
     request: http.request,
-    updateDestinationSecret: (id, key, value) => void store.updateDestinationSecret(id, key, value),
+    updateDestinationSecret: (id, key, value) => void store.updateDestinationSecret(id, key, value).catch((err: unknown) =>
+      logger.error({ err, destination: id }, 'storing refreshed credentials failed')),
     policy: data.retry,
     stats,
     logger,
@@ -93,6 +97,8 @@ async function main(): Promise<void> {
     return syncing;
   };
   await sync();
+  // A change from any process (NOTIFY on PostgreSQL, polling on SQLite) applies now, not at the next poll.
+  const stopOnChange = store.onChange(() => void sync());
   // Appends in any ingest process announce themselves: fetch now rather than at the idle poll.
   const unsubscribe = nats?.onAppend(() => router.wake()) ?? (() => {});
   const timers = [
@@ -133,6 +139,7 @@ async function main(): Promise<void> {
     else if (msg.type === 'stop') {
       for (const t of timers) clearInterval(t);
       unsubscribe();
+      stopOnChange();
       void (async () => {
         await syncing;
         await router.stop();
@@ -140,8 +147,8 @@ async function main(): Promise<void> {
         failureLog.flush();
         await http.close();
         await log.close();
-        store.close();
-        controlDb.close();
+        await store.close();
+        controlDb?.close();
         statsDb.close();
         port.postMessage({ type: 'stopped' } satisfies FromRouter);
       })();

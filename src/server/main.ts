@@ -14,12 +14,11 @@ import http from 'node:http';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { ControlPlaneEmptyError } from '../store/sqlite.js';
+import { ControlPlaneEmptyError } from '../store/control-plane.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { startRouterThread, type RouterHandle } from '../router/host.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
-import { openIamStore } from '../store/sqlite-iam.js';
-import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite.js';
+import { openControlPlane, type ControlPlane } from '../store/control-plane.js';
 import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
 import { IngestPool } from './ingest-pool.js';
@@ -96,9 +95,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const paths = dataPaths(config.dataDir);
   const secretKey = loadOrCreateSecretKey(config.dataDir, config.secretKey);
 
-  const controlDb = openDatabase(paths.control, config.sync, 4);
-  // Ingest asks for a source per request: re-check the control-plane version at most every 100 ms.
-  const store = openSqliteControlPlane(controlDb, { secretKey, versionCheckMs: 100 });
+  // SQLite (the default): control.db in DATA_DIR, its version polled every 100 ms.
+  // PostgreSQL (SWITCHYARD_STORE): shared by every process, changes arrive by NOTIFY.
+  const controlDb = config.store ? null : openDatabase(paths.control, config.sync, 4);
+  const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! }, { secretKey });
   let stopWatching = () => {};
   // Warehouses come from the workspace file only (not stored in control.db yet).
   let warehouseConfigs: WarehouseConfig[] = [];
@@ -110,10 +110,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     void warehouses?.configure(warehouseConfigs, lakeConfigs);
   };
   if (config.configFile) {
-    const plan = applyFileAtStart(config.configFile, store, logger);
+    const plan = await applyFileAtStart(config.configFile, store, logger);
     if (plan) warehouseConfigs = warehouseConfigsOf(plan);
     if (plan) lakeConfigs = lakeConfigsOf(plan);
-    stopWatching = watchWorkspaceFile(config.configFile, (text) => applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
+    stopWatching = watchWorkspaceFile(config.configFile, (text) => void applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
       onError: (err) => logger.error({ err }, 'watching the workspace file failed'),
     });
   }
@@ -142,6 +142,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logPath: paths.log,
     nats: natsSettings ? { ...natsSettings, workspaceId } : undefined,
     controlPath: paths.control,
+    controlStore: config.store,
     statsPath: paths.stats,
     secretKeyHex: secretKey.toString('hex'),
     sync: config.sync,
@@ -225,7 +226,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     },
     publicApi: {
       store,
-      iam: openIamStore(controlDb),
+      iam: store.iam,
       types: destinationTypes,
       warehousesOfSource: (sourceId) => warehouseConfigs.filter((w) => w.sources.some((s) => s.id === sourceId))
         .map((w) => ({ id: w.id, type: w.type, enabled: true })),
@@ -278,15 +279,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         clearInterval(statsTimer);
         stats.flush();
         statsDb.close();
-        store.close();
-        controlDb.close();
+        await store.close();
+        controlDb?.close();
       })();
       return closing;
     },
   };
 }
 
-function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logger): WorkspacePlan | undefined {
+async function applyFileAtStart(file: string, store: ControlPlane, logger: Logger): Promise<WorkspacePlan | undefined> {
   const parsed = readWorkspaceFile(file, destinationTypes);
   if (!parsed.ok) {
     const message = formatConfigErrors(file, parsed.error);
@@ -294,7 +295,7 @@ function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logge
     logger.error({ file, errors: parsed.error }, 'the workspace file is invalid; keeping the previous configuration');
     return undefined;
   }
-  const report = store.applyWorkspaceFile(parsed.value);
+  const report = await store.applyWorkspaceFile(parsed.value);
   logger.info({ file, changed: report.changed, version: report.version }, 'workspace file applied');
   return parsed.value;
 }
@@ -317,16 +318,16 @@ function warehouseConfigsOf(plan: WorkspacePlan): WarehouseConfig[] {
   }));
 }
 
-function applyFileText(
-  file: string, text: string, store: SqliteControlPlane, logger: Logger, changed: () => void, applied: (plan: WorkspacePlan) => void,
-): void {
+async function applyFileText(
+  file: string, text: string, store: ControlPlane, logger: Logger, changed: () => void, applied: (plan: WorkspacePlan) => void,
+): Promise<void> {
   const parsed = parseWorkspaceFile(text, file, destinationTypes);
   if (!parsed.ok) {
     logger.error({ file, errors: parsed.error }, `the workspace file is invalid; keeping the previous configuration\n${formatConfigErrors(file, parsed.error)}`);
     return;
   }
   try {
-    const report = store.applyWorkspaceFile(parsed.value);
+    const report = await store.applyWorkspaceFile(parsed.value);
     applied(parsed.value);
     if (report.changed) {
       logger.info({ file, version: report.version, created: report.created, updated: report.updated, deleted: report.deleted }, 'workspace file applied');
@@ -356,10 +357,11 @@ function watchDisk(dir: string, minFreeBytes: number, logger: Logger): { ok: boo
 }
 
 /** Waits until the control plane names a workspace (the NATS stream is per workspace). */
-async function waitForWorkspace(store: SqliteControlPlane, logger: Logger): Promise<string> {
+async function waitForWorkspace(store: ControlPlane, logger: Logger): Promise<string> {
   let warned = false;
   for (;;) {
     try {
+      await store.refresh();
       return store.snapshot().workspace.id;
     } catch (err) {
       if (!(err instanceof ControlPlaneEmptyError)) throw err;
@@ -371,7 +373,7 @@ async function waitForWorkspace(store: SqliteControlPlane, logger: Logger): Prom
 }
 
 /** Creates the lanes (durable consumers) of every enabled destination before an ingest-only process accepts events. */
-async function ensureDestinationLanes(log: NatsEventLog, store: SqliteControlPlane, logger: Logger): Promise<void> {
+async function ensureDestinationLanes(log: NatsEventLog, store: ControlPlane, logger: Logger): Promise<void> {
   const snapshot = store.snapshot();
   const lanes = snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0);
   for (const d of lanes) await log.ensureLane({ laneId: d.id, sourceIds: d.sourceIds });
