@@ -111,7 +111,7 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     const checked = validate(reply, entry.type, storedForm(entry.type, body.settings));
     if (!checked) return reply;
     const id = randomToken(22);
-    const done = attempt(reply, () => deps.store.admin.createDestination({
+    const done = await attempt(reply, () => deps.store.admin.createDestination({
       id, name: body.name ?? entry.name, type: entry.type, enabled: body.enabled ?? true, sourceIds: [body.sourceId], ...checked,
     }));
     if (done === undefined) return reply;

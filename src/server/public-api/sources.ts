@@ -55,9 +55,9 @@ export function registerSourcesApi(app: FastifyInstance, deps: PublicApiDeps): v
     if (!SOURCE_CATALOG.some((s) => s.id === body.metadataId)) {
       return apiError(reply, 400, 'validation', `unknown source metadataId "${body.metadataId}"; see GET /catalog/sources`, 'metadataId');
     }
-    (await currentSnapshot(deps));
+    await currentSnapshot(deps);
     const id = randomToken(22);
-    const done = attempt(reply, () => deps.store.admin.createSource({
+    const done = await attempt(reply, () => deps.store.admin.createSource({
       id, slug: body.slug, name: body.name ?? body.slug, enabled: body.enabled, metadataId: body.metadataId,
       settings: body.settings ?? {}, writeKey: randomToken(32), labels: body.labels ?? [],
     }));
