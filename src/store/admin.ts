@@ -1,6 +1,6 @@
 import type { DestinationFilter } from '../core/filters.js';
 import { ControlPlaneConflictError, keyOwner, linkOwner, savedFilters, translate } from './apply.js';
-import type { ControlPlaneDb, Tx } from './db.js';
+import { bumpVersion, type ControlPlaneDb, type Tx } from './db.js';
 import { openSettings, sealSettings } from './secrets.js';
 import type { Label } from './types.js';
 
@@ -58,10 +58,7 @@ export function createAdmin(cp: ControlPlaneDb, secretKey: Buffer): ControlPlane
   const write = <A extends unknown[], R>(fn: (tx: Tx, ...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => cp.write(async (tx) => {
       const result = await fn(tx, ...args);
-      const row = await tx.selectFrom('cp_meta').select('value').where('key', '=', 'version').executeTakeFirstOrThrow();
-      const version = Number(row.value) + 1;
-      await tx.updateTable('cp_meta').set({ value: version }).where('key', '=', 'version').execute();
-      await cp.notify(tx, version);
+      await bumpVersion(cp, tx);
       return result;
     });
   const currentWorkspace = async (tx: Tx): Promise<string> => {

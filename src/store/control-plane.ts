@@ -52,9 +52,6 @@ export interface ControlPlane extends ControlPlaneStore {
   close(): Promise<void>;
 }
 
-/** @deprecated name kept for callers written before the PostgreSQL store. */
-export type SqliteControlPlane = ControlPlane;
-
 export interface ControlPlaneOptions {
   secretKey: Buffer;
   /**
@@ -164,7 +161,7 @@ async function openOn(cp: ControlPlaneDb, opts: ControlPlaneOptions): Promise<Co
   const pollMs = opts.pollMs ?? (cp.dialect === 'sqlite' ? 100 : 1000);
   const poll = pollMs > 0 ? setInterval(background, pollMs) : undefined;
   poll?.unref();
-  const stopListening = cp.listen?.(background, () => {});
+  const stopListening = cp.listen?.(background);
 
   const open = () => {
     if (closed) throw new Error('the control-plane store is closed');

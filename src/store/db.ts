@@ -40,6 +40,15 @@ export interface ControlPlaneTables {
 
 export type Db = Kysely<ControlPlaneTables>;
 export type Tx = Transaction<ControlPlaneTables> | Db;
+
+/** Adds one to the version inside a write transaction and announces it; returns the new version. */
+export async function bumpVersion(cp: ControlPlaneDb, tx: Tx): Promise<number> {
+  const row = await tx.selectFrom('cp_meta').select('value').where('key', '=', 'version').executeTakeFirstOrThrow();
+  const version = Number(row.value) + 1;
+  await tx.updateTable('cp_meta').set({ value: version }).where('key', '=', 'version').execute();
+  await cp.notify(tx, version);
+  return version;
+}
 export type DialectName = 'sqlite' | 'postgres';
 
 /** The NOTIFY channel; the payload is `<schema>:<version>` so stores on other schemas ignore it. */
@@ -69,7 +78,7 @@ export interface ControlPlaneDb {
   /** True for a unique or primary-key violation. */
   isUniqueViolation(err: unknown): boolean;
   /** Subscribes to version changes made by other processes (PostgreSQL LISTEN); SQLite has none (polling only). */
-  listen?(onNotify: () => void, onState: (connected: boolean) => void): () => Promise<void>;
+  listen?(onNotify: () => void): () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -149,7 +158,8 @@ export async function postgresDb(settings: PostgresStoreSettings): Promise<Contr
   try {
     await setup.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`).catch(async (err: unknown) => {
       // Two processes creating it at once: one wins, the other sees it exists.
-      if ((err as { code?: string }).code !== '23505') throw err;
+      const code = (err as { code?: string }).code;
+      if (code !== '23505' && code !== '42P06') throw err;
     });
   } finally {
     await setup.end();
@@ -173,7 +183,7 @@ export async function postgresDb(settings: PostgresStoreSettings): Promise<Contr
     notify: async (tx, version) => void (await sql`SELECT pg_notify(${CHANGE_CHANNEL}, ${`${schema}:${version}`})`.execute(tx)),
     deferForeignKeys: async () => {},
     isUniqueViolation: (err) => (err as { code?: unknown }).code === '23505',
-    listen: (onNotify, onState) => listenForChanges(clientConfig, schema, onNotify, onState),
+    listen: (onNotify) => listenForChanges(clientConfig, schema, onNotify),
     close: () => db.destroy(),
   };
 }
@@ -183,15 +193,12 @@ export async function postgresDb(settings: PostgresStoreSettings): Promise<Contr
  * lose the subscription). A dropped connection is re-opened after a second; the
  * caller's polling covers the gap.
  */
-function listenForChanges(
-  config: pg.ClientConfig, schema: string, onNotify: () => void, onState: (connected: boolean) => void,
-): () => Promise<void> {
+function listenForChanges(config: pg.ClientConfig, schema: string, onNotify: () => void): () => Promise<void> {
   let client: pg.Client | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const retry = () => {
     if (stopped || timer) return;
-    onState(false);
     timer = setTimeout(() => {
       timer = undefined;
       void connect();
@@ -213,7 +220,6 @@ function listenForChanges(
       await c.connect();
       await c.query(`LISTEN ${CHANGE_CHANNEL}`);
       if (stopped) return void (await c.end());
-      onState(true);
       // Changes made while the connection was down are not replayed: read the version once.
       onNotify();
     } catch {

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { ControlPlaneDb, DialectName } from './db.js';
 
 /**
@@ -319,11 +318,4 @@ export async function migrateControlPlane(store: ControlPlaneDb, migrations: rea
 
 function scriptFor(m: Migration, dialect: DialectName): string {
   return dialect === 'postgres' ? (m.postgres ?? m.sql) : m.sql;
-}
-
-/** For tests: the versions applied so far. */
-export async function appliedMigrations(store: ControlPlaneDb): Promise<number[]> {
-  const { rows } = await sql<{ version: number }>`SELECT version FROM schema_migrations WHERE component = ${COMPONENT} ORDER BY version`
-    .execute(store.db);
-  return rows.map((r) => Number(r.version));
 }

@@ -1,4 +1,4 @@
-import type { ControlPlaneDb } from './db.js';
+import { bumpVersion, type ControlPlaneDb } from './db.js';
 import { encryptSecret } from './secrets.js';
 
 /**
@@ -24,10 +24,6 @@ export function createSecretUpdater(cp: ControlPlaneDb, secretKey: Buffer): (des
     const settings = JSON.parse(row.settings) as Record<string, unknown>;
     settings[key] = encryptSecret(secretKey, JSON.stringify(value));
     await tx.updateTable('cp_destinations').set({ settings: JSON.stringify(settings), updated_at: Date.now() }).where('id', '=', destinationId).execute();
-    const current = await tx.selectFrom('cp_meta').select('value').where('key', '=', 'version').executeTakeFirstOrThrow();
-    const version = Number(current.value) + 1;
-    await tx.updateTable('cp_meta').set({ value: version }).where('key', '=', 'version').execute();
-    await cp.notify(tx, version);
-    return version;
+    return bumpVersion(cp, tx);
   });
 }
