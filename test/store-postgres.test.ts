@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { loadConfig } from '../src/server/config.js';
 import { openControlPlane, type ControlPlane } from '../src/store/control-plane.js';
 import { key, plan, storeContract, type StoreLocation } from './store-contract.js';
 import { dropTestSchema, PG_URL, pgClient, testSchemaName } from './helpers/postgres.js';
@@ -110,3 +111,12 @@ test('postgres: an unreachable server fails opening with a clear message', async
   );
 });
 
+
+test('SWITCHYARD_STORE selects the PostgreSQL store; anything but a postgres:// URL is refused at start', () => {
+  assert.equal(loadConfig({}).store, undefined, 'unset: the embedded SQLite store');
+  assert.equal(loadConfig({ SWITCHYARD_STORE: '' }).store, undefined);
+  assert.deepEqual(loadConfig({ SWITCHYARD_STORE: 'postgres://u:p@db:5432/sy' }).store, { url: 'postgres://u:p@db:5432/sy', schema: 'switchyard' });
+  assert.deepEqual(loadConfig({ SWITCHYARD_STORE: 'postgresql://db/sy', SWITCHYARD_STORE_SCHEMA: 'cp_prod' }).store, { url: 'postgresql://db/sy', schema: 'cp_prod' });
+  assert.throws(() => loadConfig({ SWITCHYARD_STORE: 'mysql://db/sy' }), /SWITCHYARD_STORE: must be a postgres:\/\/ or postgresql:\/\/ URL/);
+  assert.throws(() => loadConfig({ SWITCHYARD_STORE: 'postgres://db/sy', SWITCHYARD_STORE_SCHEMA: 'bad-name' }), /SWITCHYARD_STORE_SCHEMA/);
+});

@@ -167,9 +167,11 @@ async function openOn(cp: ControlPlaneDb, opts: ControlPlaneOptions): Promise<Co
     if (closed) throw new Error('the control-plane store is closed');
   };
   // Every write reloads the cache before it resolves, so this store's readers see it at once.
+  // The write has committed by then: a failed reload must not report it as failed
+  // (the next poll or notification reloads).
   const thenRefresh = async <R>(result: Promise<R>): Promise<R> => {
     const value = await result;
-    await refresh();
+    await refresh().catch(() => {});
     return value;
   };
   const admin = Object.fromEntries(Object.entries(createAdmin(cp, opts.secretKey)).map(([name, fn]) => [name, (...args: unknown[]) => {
