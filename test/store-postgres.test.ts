@@ -7,6 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../src/server/config.js';
+import { postgresDb } from '../src/store/db.js';
+import { migrateControlPlane } from '../src/store/migrate.js';
+import { MIGRATIONS } from '../src/store/sqlite-schema.js';
 import { openControlPlane, type ControlPlane } from '../src/store/control-plane.js';
 import { key, plan, storeContract, type StoreLocation } from './store-contract.js';
 import { dropTestSchema, PG_URL, pgClient, testSchemaName } from './helpers/postgres.js';
@@ -119,4 +122,20 @@ test('SWITCHYARD_STORE selects the PostgreSQL store; anything but a postgres:// 
   assert.deepEqual(loadConfig({ SWITCHYARD_STORE: 'postgresql://db/sy', SWITCHYARD_STORE_SCHEMA: 'cp_prod' }).store, { url: 'postgresql://db/sy', schema: 'cp_prod' });
   assert.throws(() => loadConfig({ SWITCHYARD_STORE: 'mysql://db/sy' }), /SWITCHYARD_STORE: must be a postgres:\/\/ or postgresql:\/\/ URL/);
   assert.throws(() => loadConfig({ SWITCHYARD_STORE: 'postgres://db/sy', SWITCHYARD_STORE_SCHEMA: 'bad-name' }), /SWITCHYARD_STORE_SCHEMA/);
+});
+
+test('postgres: a migration without its PostgreSQL script stops opening, before anything runs', async () => {
+  const schema = testSchemaName();
+  const cp = await postgresDb({ url: PG_URL, schema });
+  try {
+    const next = { version: MIGRATIONS.length + 1, name: 'sqlite only', sql: 'CREATE TABLE cp_x (id INTEGER)' };
+    await assert.rejects(migrateControlPlane(cp, [...MIGRATIONS, next]), /migration \d+ \(sqlite only\) has no PostgreSQL script in src\/store\/postgres-schema\.ts/);
+    const client = await pgClient();
+    const { rows } = await client.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1', [schema]);
+    await client.end();
+    assert.equal(rows.length, 0, 'no table was created');
+  } finally {
+    await cp.close();
+    await dropTestSchema(schema);
+  }
 });

@@ -12,7 +12,8 @@ import Database from 'better-sqlite3';
 import { decryptSecret, encryptSecret, loadOrCreateSecretKey } from '../src/store/secrets.js';
 import { openSqliteControlPlane, type ControlPlane } from '../src/store/control-plane.js';
 import { sqliteDb } from '../src/store/db.js';
-import { MIGRATIONS, migrateControlPlane } from '../src/store/schema.js';
+import { migrateControlPlane } from '../src/store/migrate.js';
+import { MIGRATIONS } from '../src/store/sqlite-schema.js';
 import { key, plan, storeContract, type StoreLocation } from './store-contract.js';
 
 function tempDir(): string {

@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { ApplyReport, Origin, WorkspacePlan } from './plan.js';
 import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, Label, SavedFilter, Source, Workspace } from './types.js';
 import { createApplier } from './apply.js';
-import { migrateControlPlane } from './schema.js';
+import { migrateControlPlane } from './migrate.js';
 import { openSettings } from './secrets.js';
 import { createSecretUpdater } from './secret.js';
 import { createAdmin, type ControlPlaneAdmin } from './admin.js';
