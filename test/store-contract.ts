@@ -176,7 +176,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(store.sourceByWriteKey('wk_web_prod'), undefined);
     await loc.open({ secretKey: key });
     const migrations = await loc.query<{ version: number }>("SELECT version FROM schema_migrations WHERE component = 'control_plane' ORDER BY version");
-    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3]);
+    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4]);
     assert.deepEqual(await loc.query('SELECT seq FROM log_events'), []);
   });
 
@@ -186,7 +186,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     else for (let i = 0; i < 3; i++) stores.push(await loc.open({ secretKey: key }));
     assert.deepEqual(stores.map((s) => s.version()), [0, 0, 0]);
     const migrations = await loc.query<{ version: number }>("SELECT version FROM schema_migrations WHERE component = 'control_plane' ORDER BY version");
-    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3]);
+    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4]);
   });
 
   t('renaming the workspace id moves its sources and destinations', async (loc) => {
@@ -319,6 +319,44 @@ sources:
     await assert.rejects(store.updateDestinationSecret('orders-webhook', 'headers', {}), /"headers" is not a secret setting/);
     await store.refresh();
     assert.equal(store.version(), 2);
+  });
+
+  t('API warehouses are kept encrypted, versioned, and unlinked from sources the file or the API deletes', async (loc) => {
+    const store = await loc.open({ secretKey: key });
+    const filePlan = (sources: string[]): WorkspacePlan => ({
+      workspace: { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 },
+      sources: sources.map((id) => ({ id, slug: id, name: id, enabled: true, writeKeys: [`wk-${id}`] })),
+      destinations: [],
+    });
+    await store.applyWorkspaceFile(filePlan(['web', 'app']));
+    await store.admin.createSource({ id: 'api-src', slug: 'api-src', name: 'api-src', enabled: true, metadataId: 'node-js', settings: {}, writeKey: 'wk-api', labels: [] });
+    const v0 = store.version();
+    await store.admin.createWarehouse({ id: 'w1', name: 'PG', type: 'postgres', enabled: true, settings: { url: 'postgres://u:pw@h/db' }, secretSettings: ['url'] });
+    assert.equal(store.version(), v0 + 1);
+    const [row] = await loc.query<{ settings: string }>('SELECT settings FROM cp_warehouses');
+    assert.doesNotMatch(row!.settings, /pw@/);
+    for (const s of ['web', 'app', 'api-src']) assert.equal(await store.admin.connectWarehouseSource('w1', s), true);
+    assert.equal(await store.admin.connectWarehouseSource('w1', 'web'), false);
+    await assert.rejects(store.admin.connectWarehouseSource('w1', 'nope'), ControlPlaneNotFoundError);
+    await store.admin.setWarehouseSyncOverrides('w1', [{ sourceId: 'app', collection: 'pages', enabled: false }]);
+    await store.admin.setWarehouseSchedule('w1', { enabled: true, timezone: 'UTC', times: [{ hourOfDay: 3, enabled: true }] });
+    const w = store.snapshot().warehouses[0]!;
+    assert.deepEqual({ ...w, sourceIds: [...w.sourceIds].sort() }, {
+      id: 'w1', workspaceId: 'acme', name: 'PG', type: 'postgres', enabled: true, sourceIds: ['api-src', 'app', 'web'],
+      settings: { url: 'postgres://u:pw@h/db' }, syncOverrides: [{ sourceId: 'app', collection: 'pages', enabled: false }],
+      schedule: { enabled: true, timezone: 'UTC', times: [{ hourOfDay: 3, enabled: true }] }, origin: 'api',
+    });
+    // The file drops `web`, the API deletes its source: the warehouse survives and loses both.
+    await store.applyWorkspaceFile(filePlan(['app']));
+    await store.admin.deleteSource('api-src');
+    assert.deepEqual(store.snapshot().warehouses[0]!.sourceIds, ['app']);
+    await store.admin.disconnectWarehouseSource('w1', 'app');
+    assert.deepEqual(store.snapshot().warehouses[0]!.syncOverrides, [], 'the source\'s overrides go with it');
+    await store.admin.updateWarehouse('w1', { enabled: false });
+    assert.equal(store.snapshot().warehouses[0]!.settings.url, 'postgres://u:pw@h/db', 'an update without settings keeps them');
+    await store.admin.deleteWarehouse('w1');
+    assert.deepEqual(store.snapshot().warehouses, []);
+    await assert.rejects(store.admin.deleteWarehouse('w1'), ControlPlaneNotFoundError);
   });
 
   t('users, sessions, invites, tokens and the audit trail store only hashes of secrets', async (loc) => {

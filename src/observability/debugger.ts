@@ -27,6 +27,12 @@ export class SourceDebugger {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly budget = new Map<string, { second: number; left: number }>();
 
+  /**
+   * Called for each event this process kept: with several processes, ingest ones
+   * relay their samples to the ones serving the API (server/debugger-relay.ts).
+   */
+  onKept?: (sourceId: string, entry: DebuggerEntry) => void;
+
   constructor(
     private readonly perSource = 200,
     private readonly perSecond = 20,
@@ -59,10 +65,22 @@ export class SourceDebugger {
         raw: e.raw,
         enriched: e.enriched,
       };
-      ring.push(entry);
-      if (ring.length > this.perSource) ring.shift();
-      for (const listener of this.listeners.get(sourceId) ?? []) listener(entry);
+      this.keep(sourceId, ring, entry);
+      this.onKept?.(sourceId, entry);
     }
+  }
+
+  /** An event another process kept (it already applied its budget). */
+  add(sourceId: string, entry: DebuggerEntry): void {
+    const ring = this.rings.get(sourceId) ?? [];
+    this.rings.set(sourceId, ring);
+    this.keep(sourceId, ring, entry);
+  }
+
+  private keep(sourceId: string, ring: DebuggerEntry[], entry: DebuggerEntry): void {
+    ring.push(entry);
+    if (ring.length > this.perSource) ring.shift();
+    for (const listener of this.listeners.get(sourceId) ?? []) listener(entry);
   }
 
   /** The kept events, newest first. */

@@ -14,6 +14,8 @@ export function startAlertChecks(
   config: { smtpUrl?: string; from: string; intervalMs: number },
   request: RequestFn,
   logger: Logger,
+  /** Checked before each run: only the holder of the `alerts` lease sends notifications. */
+  shouldRun: () => boolean = () => true,
 ): { stop(): void } {
   migrateAlerts(db);
   const mail = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
@@ -29,7 +31,7 @@ export function startAlertChecks(
   };
   let running = false;
   const timer = setInterval(() => {
-    if (running) return;
+    if (running || !shouldRun()) return;
     running = true;
     checkAlerts(db, notifier, Date.now(), (err, rule) => logger.error({ err, alert: rule.id }, 'sending an alert notification failed'))
       .catch((err: unknown) => logger.error({ err }, 'checking alerts failed'))

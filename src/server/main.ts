@@ -7,6 +7,8 @@ import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
+import { Lease, LocalLeases } from '../log/leases.js';
+import { relayDebugger } from './debugger-relay.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { HEARTBEAT_MS, SqliteProcessRegistry, type ProcessInfo, type ProcessRegistry } from '../log/processes.js';
 import type { EventLog, LaneBacklog } from '../log/types.js';
@@ -30,6 +32,8 @@ import { SyncHistory } from '../storage/warehouse/history.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
 import type { LakeConfig } from '../storage/lake/types.js';
 import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js';
+import { apiWarehouseConfigs } from '../config/warehouse-settings.js';
+import { snapshotOrNull } from './lookup.js';
 
 export interface RunningServer {
   url: string;
@@ -100,23 +104,47 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const controlDb = config.store ? null : openDatabase(paths.control, config.sync, 4);
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! }, { secretKey });
   let stopWatching = () => {};
-  // Warehouses come from the workspace file only (not stored in control.db yet).
+  // Warehouses: the workspace file's (held in memory from the file) merged with the
+  // Public API's (control.db), handed to the loader thread at start, on every file
+  // apply and whenever the control-plane version changes.
+  let filePlan: WorkspacePlan | undefined;
   let warehouseConfigs: WarehouseConfig[] = [];
   let lakeConfigs: LakeConfig[] = [];
   let warehouses: WarehousesHandle | undefined;
+  let configuredKey = '';
+  const mergeWarehouses = () => {
+    warehouseConfigs = filePlan ? warehouseConfigsOf(filePlan) : [];
+    const snap = snapshotOrNull(store);
+    if (snap) {
+      const slugs = new Map(snap.sources.map((s) => [s.id, s.slug]));
+      const fileIds = new Set((filePlan?.warehouses ?? []).map((w) => w.id));
+      warehouseConfigs.push(...apiWarehouseConfigs(snap.warehouses.filter((w) => !fileIds.has(w.id)), (id) => slugs.get(id) ?? id));
+    }
+    lakeConfigs = filePlan ? lakeConfigsOf(filePlan) : [];
+  };
+  /** Re-merges and, when anything changed, reconfigures the loader thread; resolves once it applied. */
+  let configuring: Promise<void> = Promise.resolve();
+  const reconfigureWarehouses = (): Promise<void> => {
+    mergeWarehouses();
+    const key = JSON.stringify([warehouseConfigs, lakeConfigs]);
+    // Unchanged: wait for the apply in flight (another caller may have started it),
+    // so an API answer never comes before the loader reads the new configuration.
+    if (key === configuredKey || !warehouses) return configuring;
+    configuredKey = key;
+    configuring = warehouses.configure(warehouseConfigs, lakeConfigs);
+    return configuring;
+  };
   const onWarehouses = (plan: WorkspacePlan) => {
-    warehouseConfigs = warehouseConfigsOf(plan);
-    lakeConfigs = lakeConfigsOf(plan);
-    void warehouses?.configure(warehouseConfigs, lakeConfigs);
+    filePlan = plan;
+    void reconfigureWarehouses();
   };
   if (config.configFile) {
-    const plan = await applyFileAtStart(config.configFile, store, logger);
-    if (plan) warehouseConfigs = warehouseConfigsOf(plan);
-    if (plan) lakeConfigs = lakeConfigsOf(plan);
+    filePlan = await applyFileAtStart(config.configFile, store, logger);
     stopWatching = watchWorkspaceFile(config.configFile, (text) => void applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
       onError: (err) => logger.error({ err }, 'watching the workspace file failed'),
     });
   }
+  mergeWarehouses();
 
   let router: RouterHandle | undefined;
   const workspaceId = natsSettings ? await waitForWorkspace(store, logger) : '';
@@ -161,11 +189,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
 
-  if (nats && has('loader') && (warehouseConfigs.length > 0 || lakeConfigs.length > 0)) {
-    logger.warn('warehouses and data lakes read the embedded SQLite log; with SWITCHYARD_LOG=nats they are not loaded yet');
-  }
-  warehouses = !has('loader') || nats ? undefined : await startWarehouseThread({
+  // Unique per process start: the owner of its leases and its heartbeat key.
+  const processId = `${os.hostname().replace(/[^A-Za-z0-9_=-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  warehouses = !has('loader') ? undefined : await startWarehouseThread({
     logPath: paths.log,
+    nats: natsSettings ? { ...natsSettings, workspaceId } : undefined,
+    processId,
     historyPath: paths.warehouseSyncs,
     dataDir: config.dataDir,
     sync: config.sync,
@@ -177,10 +206,16 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     process.exit(1);
   });
   // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
-  await warehouses?.configure(warehouseConfigs, lakeConfigs);
+  await reconfigureWarehouses();
+  // Public API writes reconfigure at once (warehouses.changed); this catches every other
+  // writer of the control plane (another process, a source's slug or deletion) within a second.
+  const stopStoreWatch = store.onChange(() => {
+    reconfigureWarehouses().catch((err: unknown) => logger.error({ err }, 'reconfiguring the warehouses failed'));
+  });
   // The same for destinations when no router runs in this process: with interest
   // retention, JetStream keeps a message only for the consumers that exist when it lands.
   if (nats && has('ingest') && !has('router')) await ensureDestinationLanes(nats, store, logger);
+  if (nats && has('ingest') && !has('loader')) await ensureStorageLanes(nats, warehouseConfigs, lakeConfigs, logger);
   const syncHistory = new SyncHistory(paths.warehouseSyncs);
 
   const fatal = (what: string) => (err: Error) => {
@@ -201,6 +236,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       return { ok: false, reason: `the event log is not writable: ${(err as Error).message}` };
     }
   };
+  // With several processes, ingest ones relay their debugger samples to the API ones.
+  const sourceDebugger = config.debugger && (has('ingest') || has('api')) ? new SourceDebugger() : undefined;
+  const stopRelay = nats && sourceDebugger ? relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') }) : () => {};
   const app = !has('ingest') && !has('api') ? null : buildApp({
     logger,
     trustedProxies: config.trustedProxies,
@@ -215,7 +253,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     testerRequest: testerHttp.request,
     ingestPool,
     emailConfigured: config.alerts.smtpUrl !== undefined,
-    debugger: config.debugger && has('ingest') ? new SourceDebugger() : undefined,
+    debugger: sourceDebugger,
     failureLogDir: paths.failureLogs,
     signingKey: createHmac('sha256', secretKey).update('failure-log-downloads').digest(),
     warehouses: {
@@ -228,19 +266,29 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       store,
       iam: store.iam,
       types: destinationTypes,
-      warehousesOfSource: (sourceId) => warehouseConfigs.filter((w) => w.sources.some((s) => s.id === sourceId))
-        .map((w) => ({ id: w.id, type: w.type, enabled: true })),
+      warehouses: {
+        dataDir: config.dataDir,
+        history: syncHistory,
+        fileWarehouses: () => filePlan?.warehouses ?? [],
+        changed: reconfigureWarehouses,
+      },
       onChange: () => router?.sync(),
       secureCookies: config.secureCookies,
     },
   });
   if (app) restrictToRoles(app, roles);
-  const alerts = has('scheduler') ? startAlertChecks(statsDb, config.alerts, testerHttp.request, logger) : undefined;
+  // Alert checks run in one scheduler process: the holder of the `alerts` lease.
+  const alertsLease = !has('scheduler') ? undefined
+    : new Lease(nats ? await nats.leases() : new LocalLeases(), 'alerts', processId, {
+      onChange: (held) => logger.info({ lease: 'alerts', held }, held ? 'alert checks run in this process' : 'alert checks run in another process'),
+      onError: (err) => logger.warn({ err, lease: 'alerts' }, 'renewing a lease failed'),
+    });
+  await alertsLease?.start();
+  const alerts = alertsLease ? startAlertChecks(statsDb, config.alerts, testerHttp.request, logger, () => alertsLease.held) : undefined;
   const probe = app ? null : probeServer(isReady);
   const address = app
     ? await app.listen({ port: config.port, host: config.host })
     : await listenProbe(probe!, config.port, config.host);
-  const processId = `${os.hostname().replace(/[^A-Za-z0-9_=-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const registry: ProcessRegistry = nats ? await nats.processes() : new SqliteProcessRegistry(paths.processes);
   const me: ProcessInfo = {
     id: processId, roles: ROLES.filter(has), host: os.hostname(), pid: process.pid, url: address, log: nats ? 'nats' : 'sqlite',
@@ -259,6 +307,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       // then commit what is queued, then let the router settle in-flight deliveries.
       closing ??= (async () => {
         stopWatching();
+        stopStoreWatch();
         disk.stop();
         clearInterval(heartbeat);
         me.state = 'draining';
@@ -266,12 +315,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         if (app) await app.close();
         if (probe) await new Promise<void>((resolve) => probe.close(() => resolve()));
         alerts?.stop();
+        await alertsLease?.stop();
         await ingestPool?.close();
         await testerHttp.close();
         if (sqlite) await sqlite.close();
         await router?.stop();
         await warehouses?.stop();
         backlogs?.stop();
+        stopRelay();
         await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
         await registry.close();
         if (nats) await nats.close();
@@ -378,6 +429,16 @@ async function ensureDestinationLanes(log: NatsEventLog, store: ControlPlane, lo
   const lanes = snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0);
   for (const d of lanes) await log.ensureLane({ laneId: d.id, sourceIds: d.sourceIds });
   logger.info({ lanes: lanes.length }, 'destination lanes exist on the NATS stream');
+}
+
+/**
+ * The same for warehouses and data lakes when no loader runs in this process: their
+ * lanes must exist before events are accepted, or interest retention drops them.
+ */
+async function ensureStorageLanes(log: NatsEventLog, warehouses: readonly WarehouseConfig[], lakes: readonly LakeConfig[], logger: Logger): Promise<void> {
+  for (const w of warehouses) await log.ensureLane({ laneId: `warehouse:${w.id}`, sourceIds: w.sources.map((s) => s.id) });
+  for (const l of lakes) await log.ensureLane({ laneId: `datalake:${l.id}`, sourceIds: l.sources.map((s) => s.id) });
+  if (warehouses.length + lakes.length > 0) logger.info({ lanes: warehouses.length + lakes.length }, 'warehouse and data lake lanes exist on the NATS stream');
 }
 
 /**

@@ -2,7 +2,11 @@
  * The warehouse loader's thread (issue #6). Loads are CPU-heavy (JSON parsing,
  * SQL text) and DuckDB runs in-process, so they get their own thread, away from
  * ingest and delivery. It opens its own connection to the event log and reads one
- * lane per warehouse (`warehouse:<id>`; the router leaves lanes with ':' alone).
+ * lane per warehouse (`warehouse:<id>`; the router leaves lanes with ':' alone):
+ * the embedded SQLite log, or the NATS JetStream log when SWITCHYARD_LOG is set.
+ * Each warehouse and data lake loads only in the process holding its lease
+ * (`warehouse:<id>`, `datalake:<id>`; ../log/leases.ts): with several loader
+ * processes the others stand by and take over when the holder stops or dies.
  * The composition lives in server/ because it joins two rank-2 capabilities
  * (log, storage) that never import each other.
  */
@@ -11,6 +15,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import type { SyncMode } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
+import { NatsEventLog } from '../log/nats/log.js';
+import type { NatsLogSettings } from '../log/nats/settings.js';
+import { Lease, LocalLeases, type LeaseStore } from '../log/leases.js';
+import type { EventLog } from '../log/types.js';
 import { openDuckDb, openPostgres } from '../storage/warehouse/dialects.js';
 import { SyncHistory } from '../storage/warehouse/history.js';
 import { WarehouseLoader } from '../storage/warehouse/loader.js';
@@ -26,6 +34,10 @@ export interface WarehouseWorkerData {
   dedupeWindowMs: number;
   retentionMs: number;
   logLevel: string;
+  /** The NATS JetStream log for this workspace; absent: the SQLite log at logPath. */
+  nats?: NatsLogSettings & { workspaceId: string };
+  /** Owner of this process's leases (its process id). */
+  processId: string;
 }
 
 export type ToWarehouses =
@@ -58,7 +70,37 @@ async function main(): Promise<void> {
   const data = workerData as WarehouseWorkerData;
   const port = parentPort!;
   const logger: Logger = pino({ level: data.logLevel, base: { thread: 'warehouses' } });
-  const log = new SqliteEventLog({ path: data.logPath, sync: data.sync, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs });
+  const nats = data.nats
+    ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-loader' })
+    : null;
+  const log: EventLog & { laneIds(): string[] | Promise<string[]> } = nats
+    ?? new SqliteEventLog({ path: data.logPath, sync: data.sync, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs });
+  const leaseStore: LeaseStore = nats ? await nats.leases() : new LocalLeases();
+  const laneIdsWith = async (prefix: string) => (await log.laneIds()).filter((id) => id.startsWith(prefix));
+  // One lease per warehouse and data lake; gaining or losing one re-applies the configuration.
+  const leases = new Map<string, Lease>();
+  const holds = async (key: string): Promise<boolean> => {
+    let lease = leases.get(key);
+    if (!lease) {
+      lease = new Lease(leaseStore, key, data.processId, {
+        onChange: (held) => {
+          logger.info({ lease: key, held }, held ? 'lease gained: loading here' : 'lease lost: another process loads');
+          if (leases.get(key) === lease) void apply(current);
+        },
+        onError: (err) => logger.warn({ err, lease: key }, 'renewing a lease failed'),
+      });
+      leases.set(key, lease);
+      await lease.start();
+    }
+    return lease.held;
+  };
+  const releaseUnwanted = async (wanted: ReadonlySet<string>) => {
+    for (const [key, lease] of leases) {
+      if (wanted.has(key)) continue;
+      leases.delete(key);
+      await lease.stop();
+    }
+  };
   const history = new SyncHistory(data.historyPath);
   const running = new Map<string, Running>();
 
@@ -82,16 +124,17 @@ async function main(): Promise<void> {
   const lakes = new Map<string, { key: string; loader: LakeLoader }>();
   const applyLakes = async (wanted: LakeConfig[]) => {
     const byId = new Map(wanted.map((l) => [l.id, l]));
+    const held = new Set<string>();
+    for (const l of wanted) if (await holds(`datalake:${l.id}`)) held.add(l.id);
     for (const [id, r] of lakes) {
       const l = byId.get(id);
-      if (l && JSON.stringify(l) === r.key) continue;
+      if (l && held.has(id) && JSON.stringify(l) === r.key) continue;
       await r.loader.stop();
       lakes.delete(id);
     }
-    const laneIds = log.db.prepare(`SELECT lane_id FROM lanes WHERE lane_id LIKE 'datalake:%'`).pluck().all() as string[];
-    for (const laneId of laneIds) if (!byId.has(laneId.slice('datalake:'.length))) await log.deleteLane(laneId);
+    for (const laneId of await laneIdsWith('datalake:')) if (!byId.has(laneId.slice('datalake:'.length))) await log.deleteLane(laneId);
     for (const l of wanted) {
-      if (lakes.has(l.id)) continue;
+      if (lakes.has(l.id) || !held.has(l.id)) continue;
       try {
         const lane = log.lane({ laneId: `datalake:${l.id}`, sourceIds: l.sources.map((s) => s.id) });
         const loader = new LakeLoader({ config: l, lane, dataDir: data.dataDir, history, logger: logger.child({ lake: l.id }) });
@@ -112,21 +155,23 @@ async function main(): Promise<void> {
     current = warehouses;
     currentLakes = lakeConfigs;
     applying = applying.then(async () => {
+      await releaseUnwanted(new Set([...warehouses.map((w) => `warehouse:${w.id}`), ...lakeConfigs.map((l) => `datalake:${l.id}`)]));
       await applyLakes(lakeConfigs);
       const wanted = new Map(warehouses.map((w) => [w.id, w]));
+      const held = new Set<string>();
+      for (const w of warehouses) if (await holds(`warehouse:${w.id}`)) held.add(w.id);
       for (const [id, r] of running) {
         const w = wanted.get(id);
-        if (w && JSON.stringify(w) === r.key) continue;
+        if (w && held.has(id) && JSON.stringify(w) === r.key) continue;
         await r.loader.stop();
         running.delete(id);
       }
       // Lanes of warehouses no longer running (removed or disabled while the server was
       // down, too) would hold the log back from pruning forever: drop them, as the router
       // does for disabled destinations.
-      const lanes = log.db.prepare(`SELECT lane_id FROM lanes WHERE lane_id LIKE 'warehouse:%'`).pluck().all() as string[];
-      for (const laneId of lanes) if (!wanted.has(laneId.slice('warehouse:'.length))) await log.deleteLane(laneId);
+      for (const laneId of await laneIdsWith('warehouse:')) if (!wanted.has(laneId.slice('warehouse:'.length))) await log.deleteLane(laneId);
       for (const w of warehouses) {
-        if (running.has(w.id)) continue;
+        if (running.has(w.id) || !held.has(w.id)) continue;
         try {
           running.set(w.id, await start(w));
         } catch (err) {
@@ -140,7 +185,8 @@ async function main(): Promise<void> {
   };
 
   const reopen = setInterval(() => {
-    if (current.some((w) => !running.has(w.id)) || currentLakes.some((l) => !lakes.has(l.id))) void apply(current);
+    const idle = (key: string) => leases.get(key)?.held !== false;
+    if (current.some((w) => !running.has(w.id) && idle(`warehouse:${w.id}`)) || currentLakes.some((l) => !lakes.has(l.id) && idle(`datalake:${l.id}`))) void apply(current);
   }, OPEN_RETRY_MS);
 
   port.on('message', (msg: ToWarehouses) => {
@@ -159,6 +205,8 @@ async function main(): Promise<void> {
         await applying;
         for (const r of running.values()) await r.loader.stop().catch((err: unknown) => logger.error({ err }, 'stopping a loader failed'));
         for (const r of lakes.values()) await r.loader.stop().catch((err: unknown) => logger.error({ err }, 'stopping a data lake loader failed'));
+        // Freed at once, so a standby loader process takes over without waiting for the TTL.
+        await releaseUnwanted(new Set());
         history.close();
         await log.close();
         port.postMessage({ type: 'stopped' } satisfies FromWarehouses);

@@ -2,6 +2,8 @@ import type { DestinationFilter } from '../core/filters.js';
 import { ControlPlaneConflictError, keyOwner, linkOwner, savedFilters, translate } from './apply.js';
 import { bumpVersion, type ControlPlaneDb, type Tx } from './db.js';
 import { openSettings, sealSettings } from './secrets.js';
+import { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './errors.js';
+import { createWarehouseAdmin, type WarehouseAdmin } from './warehouses.js';
 import type { Label } from './types.js';
 
 /**
@@ -13,12 +15,7 @@ import type { Label } from './types.js';
  * functions refuse to change an entity whose origin is `file`
  * (ControlPlaneFileOwnedError), and the file applier never deletes `api` entities.
  */
-export class ControlPlaneNotFoundError extends Error {
-  override name = 'ControlPlaneNotFoundError';
-}
-export class ControlPlaneFileOwnedError extends Error {
-  override name = 'ControlPlaneFileOwnedError';
-}
+export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError };
 
 export interface NewSource {
   id: string; slug: string; name: string; enabled: boolean; metadataId: string;
@@ -32,7 +29,7 @@ export interface NewDestination {
 export interface DestinationPatch { name?: string; enabled?: boolean; settings?: Record<string, unknown>; secretSettings?: readonly string[] }
 export interface LabelDefinition extends Label { description?: string }
 
-export interface ControlPlaneAdmin {
+export interface ControlPlaneAdmin extends WarehouseAdmin {
   /** Creates the workspace the API works in when none exists yet (no workspace file). */
   ensureWorkspace(w: { id: string; slug: string; name: string }): Promise<void>;
   createSource(s: NewSource): Promise<void>;
@@ -95,6 +92,7 @@ export function createAdmin(cp: ControlPlaneDb, secretKey: Buffer): ControlPlane
     .select((eb) => eb.fn.countAll().as('n')).where('destination_id', '=', destinationId).executeTakeFirstOrThrow()).n);
 
   return {
+    ...createWarehouseAdmin(secretKey, write, currentWorkspace),
     ensureWorkspace: write(async (tx, w: { id: string; slug: string; name: string }) => {
       if (await tx.selectFrom('cp_meta').select('value').where('key', '=', 'workspace_id').executeTakeFirst()) return;
       const now = Date.now();
@@ -135,6 +133,8 @@ export function createAdmin(cp: ControlPlaneDb, secretKey: Buffer): ControlPlane
         }
       }
       await tx.deleteFrom('cp_write_keys').where('source_id', '=', id).execute();
+      // Warehouses lose the source (and its selective-sync overrides stay harmless: nothing matches them).
+      await tx.deleteFrom('cp_warehouse_sources').where('source_id', '=', id).execute();
       await tx.deleteFrom('cp_sources').where('id', '=', id).execute();
       return { deletedDestinations };
     }),

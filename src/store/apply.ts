@@ -86,6 +86,8 @@ export function createApplier(cp: ControlPlaneDb, secretKey: Buffer): (plan: Wor
     for (const r of destinations.values()) {
       if (!inPlan.destinations.has(r.id) && !deleted.destinations.includes(r.id)) stillUsed.add(r.workspace_id);
     }
+    // API warehouses live in their workspace too (the file never deletes them).
+    for (const r of await tx.selectFrom('cp_warehouses').select('workspace_id').distinct().execute()) stillUsed.add(r.workspace_id);
     deleted.workspaces = [...workspaces.values()]
       .filter((r) => r.origin === 'file' && r.id !== wsId && !stillUsed.has(r.id))
       .map((r) => r.id);
@@ -100,6 +102,8 @@ export function createApplier(cp: ControlPlaneDb, secretKey: Buffer): (plan: Wor
     for (const ids of chunks(unlinkDests)) await tx.deleteFrom('cp_destination_sources').where('destination_id', 'in', ids).execute();
     // An `api` destination linked to a deleted source loses that link (the source is gone).
     for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_destination_sources').where('source_id', 'in', ids).execute();
+    // So does an `api` warehouse connected to it.
+    for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_warehouse_sources').where('source_id', 'in', ids).execute();
     for (const ids of chunks(dropKeysOf)) await tx.deleteFrom('cp_write_keys').where('source_id', 'in', ids).execute();
     // 2. Delete rows, children first.
     for (const ids of chunks(deleted.destinations)) await tx.deleteFrom('cp_destinations').where('id', 'in', ids).execute();

@@ -7,10 +7,11 @@ import { openSettings } from './secrets.js';
 import { createSecretUpdater } from './secret.js';
 import { createAdmin, type ControlPlaneAdmin } from './admin.js';
 import { openIamStore, type IamStore } from './iam.js';
+import { readWarehouses } from './warehouses.js';
 import { postgresDb, sqliteDb, type ControlPlaneDb, type PostgresStoreSettings, type Tx } from './db.js';
 
 export { ControlPlaneConflictError } from './apply.js';
-export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './admin.js';
+export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './errors.js';
 export type { PostgresStoreSettings } from './db.js';
 
 /**
@@ -267,7 +268,8 @@ async function build(tx: Tx, secretKey: Buffer): Promise<{ version: number; valu
 
   // Frozen: the snapshot is shared by every caller until the next change, so
   // a consumer mutating it would silently change what others see.
-  const snapshot = deepFreeze({ version, workspace, sources, destinations });
+  const warehouses = await readWarehouses(tx, secretKey, ws.id);
+  const snapshot = deepFreeze({ version, workspace, sources, destinations, warehouses });
   return { version, value: { snapshot, byWriteKey } };
 }
 

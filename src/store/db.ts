@@ -35,6 +35,11 @@ export interface ControlPlaneTables {
     seq: Generated<number>; id: string; ts: number; type: string; actor: string; actor_email: string | null; resource_id: string;
     resource_type: string; resource_name: string; before: string | null; after: string | null;
   };
+  cp_warehouses: {
+    id: string; workspace_id: string; name: string; type: string; enabled: number; settings: string; secret_settings: string;
+    sync_overrides: string; schedule: string | null; origin: string; created_at: number; updated_at: number;
+  };
+  cp_warehouse_sources: { warehouse_id: string; source_id: string };
   schema_migrations: { component: string; version: number; name: string; applied_at: number };
 }
 

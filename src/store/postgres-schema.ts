@@ -127,4 +127,26 @@ export const POSTGRES_MIGRATIONS: Readonly<Record<number, string>> = {
       );
       CREATE INDEX cp_audit_ts ON cp_audit (ts);
   `,
+  4: `
+      CREATE TABLE cp_warehouses (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES cp_workspaces(id) DEFERRABLE INITIALLY DEFERRED,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        secret_settings TEXT NOT NULL,
+        sync_overrides TEXT NOT NULL DEFAULT '[]',
+        schedule TEXT,
+        origin TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE cp_warehouse_sources (
+        warehouse_id TEXT NOT NULL REFERENCES cp_warehouses(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        source_id TEXT NOT NULL REFERENCES cp_sources(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        PRIMARY KEY (warehouse_id, source_id)
+      );
+      CREATE INDEX cp_warehouse_sources_source ON cp_warehouse_sources (source_id);
+  `,
 };

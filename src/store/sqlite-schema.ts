@@ -166,4 +166,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cp_audit_ts ON cp_audit (ts);
     `,
   },
+  {
+    version: 4,
+    name: 'public api: warehouses',
+    sql: `
+      -- Warehouses created through the Public API (the workspace file's stay in memory).
+      -- settings: JSON; values of the keys in secret_settings are enc:v1: ciphertext.
+      -- sync_overrides: JSON array of {sourceId, collection?, property?, enabled};
+      -- schedule: JSON {enabled, timezone, times: [{hourOfDay, enabled}]} or NULL.
+      CREATE TABLE cp_warehouses (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES cp_workspaces(id),
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        secret_settings TEXT NOT NULL,
+        sync_overrides TEXT NOT NULL DEFAULT '[]',
+        schedule TEXT,
+        origin TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE cp_warehouse_sources (
+        warehouse_id TEXT NOT NULL REFERENCES cp_warehouses(id) ON DELETE CASCADE,
+        source_id TEXT NOT NULL REFERENCES cp_sources(id) ON DELETE CASCADE,
+        PRIMARY KEY (warehouse_id, source_id)
+      );
+      CREATE INDEX cp_warehouse_sources_source ON cp_warehouse_sources (source_id);
+    `,
+  },
 ];

@@ -52,12 +52,48 @@ export interface DestinationInstance {
 /** A filter applies only to events received after it was saved (`savedAt`, epoch ms). */
 export type SavedFilter = DestinationFilter & { savedAt: number };
 
+/** Selective sync (Public API `WarehouseSyncOverrideV1`): a source, a collection (table) or a property (column) turned on or off. */
+export interface WarehouseSyncOverride {
+  sourceId: string;
+  collection?: string;
+  property?: string;
+  enabled: boolean;
+}
+
+/** Public API advanced sync schedule: hours of the day (in `timezone`) when syncs run. */
+export interface WarehouseSchedule {
+  enabled: boolean;
+  timezone: string;
+  times: { hourOfDay: number; enabled: boolean }[];
+}
+
+/**
+ * A warehouse created through the Public API. Warehouses declared in the workspace
+ * file are not stored here: the server holds them from the file (always `file`).
+ */
+export interface StoredWarehouse {
+  id: string;
+  workspaceId: string;
+  name: string;
+  type: 'duckdb' | 'postgres';
+  enabled: boolean;
+  sourceIds: string[];
+  /** Decrypted settings as the API took them (secrets are encrypted at rest). */
+  settings: Record<string, unknown>;
+  syncOverrides: WarehouseSyncOverride[];
+  /** The advanced sync schedule, or null when none was set. */
+  schedule: WarehouseSchedule | null;
+  origin: Origin;
+}
+
 export interface ControlPlaneSnapshot {
   /** Increases on every change; readers in other threads/processes poll it. */
   version: number;
   workspace: Workspace;
   sources: Source[];
   destinations: DestinationInstance[];
+  /** Warehouses created through the Public API. */
+  warehouses: StoredWarehouse[];
 }
 
 export interface ControlPlaneStore {

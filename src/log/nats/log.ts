@@ -17,6 +17,7 @@ import {
 import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { NatsLane, isNotFound } from './lane.js';
 import { NatsProcessRegistry } from './processes.js';
+import { NatsLeases } from './leases.js';
 import { parseLaneDescription, streamName, streamSubjects, subjectFor, token, type Naming } from './names.js';
 
 export interface NatsLogOptions {
@@ -340,6 +341,24 @@ export class NatsEventLog implements EventLog {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Core NATS messages (not stored, best effort) to this workspace's other processes
+   * on `<subjectRoot>_<channel>.<workspace>`: samples and hints, never events.
+   */
+  broadcast(channel: string, data: string): void {
+    if (!this.closed && !this.nc.isClosed()) this.nc.publish(this.broadcastSubject(channel), encoder.encode(data));
+  }
+
+  onBroadcast(channel: string, listener: (data: string) => void): () => void {
+    const decoder = new TextDecoder();
+    const sub = this.nc.subscribe(this.broadcastSubject(channel), { callback: (_err, msg) => listener(decoder.decode(msg.data)) });
+    return () => sub.unsubscribe();
+  }
+
+  private broadcastSubject(channel: string): string {
+    return `${this.naming.subjectRoot}_${token(channel)}.${token(this.options.workspaceId)}`;
+  }
+
   lane(options: LaneOptions): Lane {
     const lane = new NatsLane(
       {
@@ -444,6 +463,12 @@ export class NatsEventLog implements EventLog {
     return NatsProcessRegistry.open(this.nc, `${stream}_processes`, this.options.replicas ?? 1);
   }
 
+  /** The workspace's leases (a KV bucket named after the stream): work that runs in one process only. */
+  async leases(ttlMs?: number): Promise<NatsLeases> {
+    const stream = await this.stream(this.options.workspaceId);
+    return NatsLeases.open(this.nc, `${stream}_leases`, { ttlMs, replicas: this.options.replicas ?? 1 });
+  }
+
   /** The stream and every lane consumer as the server sees them (for `switchyard status`). */
   async status(): Promise<NatsLogStatus> {
     const stream = await this.stream(this.options.workspaceId);
@@ -481,6 +506,7 @@ export class NatsEventLog implements EventLog {
       if (name) {
         await this.jsm.streams.delete(name).catch(() => {});
         await this.jsm.streams.delete(`KV_${name}_processes`).catch(() => {}); // the process registry, if any
+        await this.jsm.streams.delete(`KV_${name}_leases`).catch(() => {}); // the leases, if any
       }
     }
   }

@@ -5,7 +5,9 @@ import type { IamStore } from '../../store/iam.js';
 import {
   ControlPlaneConflictError, ControlPlaneFileOwnedError, ControlPlaneNotFoundError, type ControlPlane,
 } from '../../store/control-plane.js';
+import type { PlannedWarehouse } from '../../store/plan.js';
 import type { ControlPlaneSnapshot } from '../../store/types.js';
+import type { SyncHistory } from '../../storage/warehouse/history.js';
 import { snapshotOrNull } from '../lookup.js';
 import { actorName, principalOf } from './access.js';
 import { apiError } from './http.js';
@@ -14,10 +16,22 @@ export interface PublicApiDeps {
   store: ControlPlane;
   iam: IamStore;
   types: DestinationTypes;
-  /** Warehouses a source is connected to (declared in the workspace file). */
+  /** Warehouses a source is connected to (set by registerPublicApi from `warehouses` when given). */
   warehousesOfSource?: (sourceId: string) => { id: string; type: string; enabled: boolean }[];
+  /** Warehouses (`WarehousesApi`, `SelectiveSyncApi`); absent: those paths are not served. */
+  warehouses?: WarehousesDeps;
   /** Tells the router the configuration changed (it also polls). */
   onChange: () => void;
+}
+
+export interface WarehousesDeps {
+  /** Where a DuckDB warehouse's relative `path` lives. */
+  dataDir: string;
+  history: SyncHistory;
+  /** The warehouses the workspace file declares (enabled or not); they are file-owned. */
+  fileWarehouses: () => readonly PlannedWarehouse[];
+  /** Hands file and API warehouses to the loader thread; resolves once it applied them. */
+  changed: () => Promise<void>;
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -5,6 +5,7 @@ import { CONNECTION_MODE_KEY } from '../../core/route.js';
 import type { ApiToken, Permission, User } from '../../store/iam.js';
 import { actorName, forbidden, isOwner, principalOf, ROLE_IDS, ROLES } from './access.js';
 import { attempt, audit, currentSnapshot, type PublicApiDeps } from './context.js';
+import { exportWarehouses } from './warehouses.js';
 import { apiError, pageFrom, pageOf, readBody, readPage } from './http.js';
 
 const INVITE_TTL_MS = 7 * 24 * 3_600_000;
@@ -201,6 +202,8 @@ export function registerExport(app: FastifyInstance, deps: PublicApiDeps): void 
         };
       }),
     };
+    const warehouses = exportWarehouses(deps, (id) => slugOf.get(id) ?? id, withSecrets, omitted);
+    if (warehouses.length) Object.assign(file, { warehouses });
     const header = [`# Switchyard workspace file exported ${new Date().toISOString()}`,
       ...(omitted.length ? ['# Secrets left out (export with ?includeSecrets=true, or fill them in):', ...omitted.map((p) => `#   ${p}`)] : [])];
     await audit(req, deps, 'Configuration Exported', { id: snap.workspace.id, type: 'workspace', name: snap.workspace.name }, undefined, { includeSecrets: withSecrets });

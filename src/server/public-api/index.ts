@@ -6,17 +6,27 @@ import { audit, currentSnapshot, type PublicApiDeps } from './context.js';
 import { registerDestinationsApi } from './destinations.js';
 import { registerExport, registerIamApi, workspaceJson } from './iam.js';
 import { registerSourcesApi } from './sources.js';
+import { allWarehouses, registerWarehousesApi } from './warehouses.js';
 
 export type { PublicApiDeps } from './context.js';
 
 /**
  * Segment's Public API on this server's root (`SourcesApi`, `DestinationsApi`,
  * `DestinationFiltersApi` writes, `CatalogApi`, `IAMUsersApi`, `IAMRolesApi`,
- * `LabelsApi`, `AuditTrailApi`, `WorkspacesApi`), the console's sign-in under
+ * `LabelsApi`, `AuditTrailApi`, `WorkspacesApi`, `WarehousesApi`, `SelectiveSyncApi`), the console's sign-in under
  * `/auth/*`, and the access hook that guards every non-public route.
  * Returns the handler for `GET /` from API clients (the workspace).
  */
-export function registerPublicApi(app: FastifyInstance, deps: PublicApiDeps & { adminToken?: string; secureCookies: boolean }) {
+export function registerPublicApi(app: FastifyInstance, given: PublicApiDeps & { adminToken?: string; secureCookies: boolean }) {
+  const wh = given.warehouses;
+  // A source's connected warehouses: the file's and the API's (listConnectedWarehousesFromSource).
+  const deps = wh
+    ? {
+      ...given,
+      warehousesOfSource: (sourceId: string) => allWarehouses({ ...given, warehouses: wh })
+        .filter((w) => w.sourceIds.includes(sourceId)).map((w) => ({ id: w.id, type: w.type, enabled: w.enabled })),
+    }
+    : given;
   registerAccess(app, {
     iam: deps.iam,
     adminToken: deps.adminToken,
@@ -29,6 +39,7 @@ export function registerPublicApi(app: FastifyInstance, deps: PublicApiDeps & { 
   registerCatalogApi(app);
   registerSourcesApi(app, deps);
   registerDestinationsApi(app, deps);
+  if (wh) registerWarehousesApi(app, { ...deps, warehouses: wh });
   registerIamApi(app, deps);
   registerExport(app, deps);
   return workspaceJson(deps);

@@ -1,0 +1,84 @@
+/**
+ * Observability across processes (issue #4): with the NATS log, an API-only process
+ * shows what other processes did. The source debugger's samples travel from the
+ * ingest process over core NATS; Delivery Overview counts what the ingest process
+ * received and the router process delivered (their counters share DATA_DIR/stats.db).
+ *
+ * Needs nats-server with JetStream on SWITCHYARD_TEST_NATS (default 127.0.0.1:4222).
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Analytics } from '@segment/analytics-node';
+import { NatsEventLog } from '../src/log/nats/log.js';
+import { Harness } from './helpers/harness.js';
+import { WRITE_KEY, waitUntil } from './helpers/e2e.js';
+import { workspaceYaml } from './helpers/switchyard.js';
+
+const NATS = process.env.SWITCHYARD_TEST_NATS ?? '127.0.0.1:4222';
+const id = randomBytes(4).toString('hex');
+const streamPrefix = `SYOBS_${id}_`;
+const subjectRoot = `syobs_${id}`;
+const env = { SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}&subject_root=${subjectRoot}` };
+
+after(async () => {
+  const log = await NatsEventLog.connect({ servers: NATS, workspaceId: 'acme', streamPrefix, subjectRoot, dedupeWindowMs: 60_000, retentionMs: 0 });
+  await log.destroy();
+  await log.close();
+});
+
+test('an API-only process shows the debugger samples of the ingest process and Delivery Overview of the whole cluster; its configuration changes reach the ingest process', { timeout: 120_000 }, async () => {
+  const h = new Harness();
+  try {
+    const sink = await h.sink();
+    const dataDir = h.dataDir();
+    const workspace = workspaceYaml([sink.url]);
+    await h.start({ workspace, dataDir, role: 'router', env });
+    const api = await h.start({ workspace, dataDir, role: 'api', env, writeConfig: false });
+    const ingest = await h.start({ workspace, dataDir, role: 'ingest', env, writeConfig: false });
+    assert.equal((await fetch(`${ingest.url}/api/v1/sources/web-prod/debugger/recent`)).status, 404, 'the ingest process serves no API');
+
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: ingest.url, flushAt: 10, flushInterval: 20 });
+    for (let i = 0; i < 30; i++) analytics.track({ userId: `u${i}`, event: 'Order Completed', messageId: `obs-${id}-${i}`, properties: { i } });
+    await analytics.closeAndFlush({ timeout: 30_000 });
+
+    type Entry = { messageId: string; type: string; event?: string; raw: { properties?: { i?: number } } };
+    let events: Entry[] = [];
+    await waitUntil('the API process to show the ingest process\'s samples', async () => {
+      const res = await fetch(`${api.url}/api/v1/sources/web-prod/debugger/recent`);
+      events = ((await res.json()) as { data: { events: Entry[] } }).data.events;
+      return events.length >= 20;
+    }, { timeoutMs: 10_000 });
+    assert.ok(events.every((e) => e.type === 'track' && e.event === 'Order Completed' && e.messageId.startsWith(`obs-${id}-`)));
+    assert.equal(new Set(events.map((e) => e.messageId)).size, events.length, 'each sample once');
+
+    await waitUntil('the sink to get the 30 events', () => sink.received.length >= 30, { timeoutMs: 30_000 });
+    type Step = { step: string; count: number };
+    let steps: Step[] = [];
+    await waitUntil('Delivery Overview on the API process to count received and delivered', async () => {
+      const res = await fetch(`${api.url}/api/v1/destinations/orders-webhook/overview?range=1h`);
+      steps = ((await res.json()) as { data: { steps: Step[] } }).data.steps;
+      const count = (s: string) => steps.find((x) => x.step === s)?.count ?? 0;
+      return count('successfully_received') >= 30 && count('successful_delivery') >= 30;
+    }, { timeoutMs: 15_000 });
+
+    // A configuration change through the API process takes effect on the ingest process.
+    const created = await fetch(`${api.url}/sources`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ slug: 'app-prod', enabled: true, metadataId: 'javascript' }) });
+    assert.equal(created.status, 200, await created.clone().text());
+    const source = ((await created.json()) as { data: { source: { id: string; writeKeys: string[] } } }).data.source;
+    const track = () => fetch(`${ingest.url}/v1/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${source.writeKeys[0]}:`).toString('base64')}` },
+      body: JSON.stringify({ userId: 'u1', event: 'Signed Up' }),
+    });
+    const t0 = Date.now();
+    await waitUntil('the ingest process to accept the new source\'s write key', async () => (await track()).status === 200, { timeoutMs: 5000, intervalMs: 50 });
+    const seen = Date.now() - t0;
+    const disabled = await fetch(`${api.url}/sources/${source.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: false }) });
+    assert.equal(disabled.status, 200, await disabled.clone().text());
+    await waitUntil('the ingest process to refuse the disabled source', async () => (await track()).status === 401, { timeoutMs: 5000, intervalMs: 50 });
+    console.log(`a source created on the API process was accepted by the ingest process after ${seen} ms`);
+  } finally {
+    await h.cleanup();
+  }
+});
