@@ -13,7 +13,7 @@ import { destinationTypes } from '../src/destinations/registry.js';
 import type { DestinationDefinition } from '../src/destinations/types.js';
 import type { SegmentMessage } from '../src/protocol/types.js';
 import type { WorkspacePlan } from '../src/store/plan.js';
-import { openSqliteControlPlane } from '../src/store/sqlite.js';
+import { openSqliteControlPlane } from '../src/store/control-plane.js';
 import { startFakeApis, type FakeApis } from './helpers/fake-apis.js';
 
 const WORKSPACE = `workspace: { slug: acme }
@@ -55,15 +55,15 @@ function plan(): WorkspacePlan {
   return parsed.value;
 }
 
-function open() {
+async function open() {
   const db = new Database(':memory:');
-  const store = openSqliteControlPlane(db, { secretKey: randomBytes(32) });
-  store.applyWorkspaceFile(plan());
+  const store = await openSqliteControlPlane(db, { secretKey: randomBytes(32) });
+  await store.applyWorkspaceFile(plan());
   return { db, store };
 }
 
 test('a refresh persists the new access token: encrypted in the row, in the next snapshot, version bumped', async () => {
-  const { db, store } = open();
+  const { db, store } = await open();
   const before = store.snapshot();
   const d = destinationTypes.get('actions-hubspot-cloud') as unknown as DestinationDefinition<unknown>;
   const settings = d.settingsSchema.parse(before.destinations[0]!.settings);
@@ -72,8 +72,7 @@ test('a refresh persists the new access token: encrypted in the row, in the next
     settings, message, payload: '', request: fake.request,
     persist: (key, value) => {
       persisted.push([key, value]);
-      store.updateDestinationSecret('hubspot', key, value);
-      return Promise.resolve();
+      return store.updateDestinationSecret('hubspot', key, value).then(() => {});
     },
   });
   assert.equal(outcome.kind, 'delivered');
@@ -100,31 +99,31 @@ test('a refresh persists the new access token: encrypted in the row, in the next
   assert.deepEqual(fake.received.map((r) => [r.path, r.headers.authorization]), [['/events/v3/send', 'Bearer new-token']]);
 
   // The workspace file is the source of truth: applying it again puts its tokens back.
-  const report = store.applyWorkspaceFile(plan());
+  const report = await store.applyWorkspaceFile(plan());
   assert.equal(report.changed, true);
   assert.equal((store.snapshot().destinations[0]!.settings as { oauth: { access_token: string } }).oauth.access_token, 'old-token');
-  store.close();
+  await store.close();
   db.close();
 });
 
-test('updateDestinationSecret refuses an unknown destination and a key that is not secret, changing nothing', () => {
-  const { db, store } = open();
+test('updateDestinationSecret refuses an unknown destination and a key that is not secret, changing nothing', async () => {
+  const { db, store } = await open();
   const version = store.version();
-  assert.throws(() => store.updateDestinationSecret('nope', 'oauth', {}), /destination "nope" does not exist/);
-  assert.throws(() => store.updateDestinationSecret('hubspot', 'settings', { portalId: '9' }), /"settings" is not a secret setting of destination "hubspot"/);
+  await assert.rejects(store.updateDestinationSecret('nope', 'oauth', {}), /destination "nope" does not exist/);
+  await assert.rejects(store.updateDestinationSecret('hubspot', 'settings', { portalId: '9' }), /"settings" is not a secret setting of destination "hubspot"/);
   assert.equal(store.version(), version);
-  store.close();
+  await store.close();
   db.close();
 });
 
 test('a failing persist does not fail the delivery (the new token is used from memory)', async () => {
   fake.received.length = 0;
-  const { db, store } = open();
+  const { db, store } = await open();
   const d = destinationTypes.get('actions-hubspot-cloud') as unknown as DestinationDefinition<unknown>;
   const settings = d.settingsSchema.parse(store.snapshot().destinations[0]!.settings);
   const outcome = await d.deliver({ settings, message, payload: '', request: fake.request, persist: () => Promise.reject(new Error('disk full')) });
   assert.equal(outcome.kind, 'delivered');
   assert.equal((store.snapshot().destinations[0]!.settings as { oauth: { access_token: string } }).oauth.access_token, 'old-token');
-  store.close();
+  await store.close();
   db.close();
 });

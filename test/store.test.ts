@@ -1,38 +1,20 @@
+/**
+ * The control-plane store on SQLite (the embedded default): the shared contract
+ * (./store-contract.ts) on real files opened the way the server opens them, and
+ * what only SQLite has (bytes on disk, foreign_key_check, upgrading a file in place).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { parseWorkspaceFile, type DestinationTypes } from '../src/config/workspace-file.js';
-import { webhookSettings } from '../src/destinations/webhook/settings.js';
-import type { WorkspacePlan } from '../src/store/plan.js';
 import { decryptSecret, encryptSecret, loadOrCreateSecretKey } from '../src/store/secrets.js';
-import { ControlPlaneConflictError, ControlPlaneEmptyError, openSqliteControlPlane } from '../src/store/sqlite.js';
-
-const types: DestinationTypes = new Map([['webhook', { settingsSchema: webhookSettings, secretSettings: ['sharedSecret'] }]]);
-
-const YAML_FILE = `
-workspace: { slug: acme }
-sources:
-  - slug: web-prod          # sourceId derives from it unless \`id\` is given
-    writeKey: wk_web_prod
-destinations:
-  - name: Orders webhook     # instance name, unique per source
-    type: webhook
-    sources: [web-prod]
-    enabled: true
-    settings:
-      urls: [http://127.0.0.1:9999/hook]   # up to 5
-      headers: { X-Token: abc }
-      sharedSecret: s3cret
-`;
-
-function plan(text = YAML_FILE): WorkspacePlan {
-  const parsed = parseWorkspaceFile(text, 'workspace.yaml', types);
-  if (!parsed.ok) assert.fail(JSON.stringify(parsed.error));
-  return parsed.value;
-}
+import { openSqliteControlPlane, type ControlPlane } from '../src/store/control-plane.js';
+import { sqliteDb } from '../src/store/db.js';
+import { migrateControlPlane } from '../src/store/migrate.js';
+import { MIGRATIONS } from '../src/store/sqlite-schema.js';
+import { key, plan, storeContract, type StoreLocation } from './store-contract.js';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-store-'));
@@ -47,167 +29,94 @@ function openDb(dir: string): Database.Database {
   return db;
 }
 
-const key = Buffer.alloc(32, 7);
-
-test('the example workspace file applies: ids derived, secret decrypted, write key resolves', () => {
-  const db = openDb(tempDir());
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  const report = store.applyWorkspaceFile(plan());
-  assert.equal(report.changed, true);
-  assert.equal(report.version, 1);
-  assert.deepEqual(report.created, { workspaces: ['acme'], sources: ['web-prod'], destinations: ['orders-webhook'] });
-
-  const snap = store.snapshot();
-  assert.equal(snap.version, 1);
-  assert.deepEqual(snap.workspace, { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 });
-  assert.deepEqual(snap.sources, [
-    {
-      id: 'web-prod', workspaceId: 'acme', slug: 'web-prod', name: 'web-prod', enabled: true, writeKeys: ['wk_web_prod'],
-      metadataId: 'http-api', settings: {}, labels: [], origin: 'file',
+function sqliteLocation(dir = tempDir()): StoreLocation & { dir: string; handles: Database.Database[] } {
+  const handles: Database.Database[] = [];
+  const stores: ControlPlane[] = [];
+  const raw = openDb(dir);
+  handles.push(raw);
+  return {
+    dir,
+    handles,
+    async open(opts = {}) {
+      // A connection per store, as threads and processes have.
+      const db = openDb(dir);
+      handles.push(db);
+      const store = await openSqliteControlPlane(db, { secretKey: opts.secretKey ?? key, pollMs: opts.pollMs });
+      stores.push(store);
+      return store;
     },
-  ]);
-  assert.deepEqual(snap.destinations, [{
-    id: 'orders-webhook', workspaceId: 'acme', name: 'Orders webhook', type: 'webhook', enabled: true, sourceIds: ['web-prod'],
-    settings: { urls: ['http://127.0.0.1:9999/hook'], headers: { 'X-Token': 'abc' }, sharedSecret: 's3cret' },
-    filters: [], origin: 'file',
-  }]);
-  assert.equal(store.sourceByWriteKey('wk_web_prod')?.id, 'web-prod');
-  assert.equal(store.sourceByWriteKey('nope'), undefined);
-  db.close();
+    async query<T>(text: string, params: unknown[] = []) {
+      const stmt = raw.prepare(text);
+      return (stmt.reader ? stmt.all(...params) : (stmt.run(...params), [])) as T[];
+    },
+    async dispose() {
+      for (const s of stores) await s.close();
+      for (const h of handles) h.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+storeContract('sqlite', { create: async () => sqliteLocation(), concurrentOpens: false });
+
+test('sqlite: secrets never reach the file in plaintext (WAL included)', async () => {
+  const loc = sqliteLocation();
+  try {
+    const store = await loc.open();
+    await store.applyWorkspaceFile(plan());
+    // Look at every byte on disk, WAL included (the last commit may not be checkpointed yet).
+    const bytes = Buffer.concat(fs.readdirSync(loc.dir).map((f) => fs.readFileSync(path.join(loc.dir, f))));
+    assert.ok(bytes.includes('abc'), 'sanity: plain settings are on disk');
+    assert.equal(bytes.includes('s3cret'), false);
+  } finally {
+    await loc.dispose();
+  }
 });
 
-test('re-applying the same file changes nothing; a changed setting bumps the version', () => {
-  const db = openDb(tempDir());
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  store.applyWorkspaceFile(plan());
-  const first = store.snapshot();
-
-  const again = store.applyWorkspaceFile(plan());
-  assert.equal(again.changed, false);
-  assert.equal(again.version, 1);
-  assert.equal(store.version(), 1);
-  assert.equal(store.snapshot(), first, 'the cached snapshot is reused while the version holds');
-
-  const changed = store.applyWorkspaceFile(plan(YAML_FILE.replace('X-Token: abc', 'X-Token: xyz')));
-  assert.equal(changed.changed, true);
-  assert.equal(changed.version, 2);
-  assert.deepEqual(changed.updated.destinations, ['orders-webhook']);
-  assert.deepEqual(changed.updated.sources, []);
-  assert.deepEqual(store.snapshot().destinations[0]!.settings.headers, { 'X-Token': 'xyz' });
-  db.close();
+test('sqlite: renaming the workspace id leaves no dangling foreign key', async () => {
+  const loc = sqliteLocation();
+  try {
+    const store = await loc.open();
+    await store.applyWorkspaceFile(plan());
+    await store.applyWorkspaceFile({ ...plan(), workspace: { ...plan().workspace, id: 'ws_acme' } });
+    assert.equal(store.snapshot().workspace.id, 'ws_acme');
+    assert.deepEqual(loc.handles[0]!.pragma('foreign_key_check'), []);
+  } finally {
+    await loc.dispose();
+  }
 });
 
-test('removing a destination from the file deletes it but keeps one created through the API', () => {
-  const db = openDb(tempDir());
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  store.applyWorkspaceFile(plan());
-  const now = Date.now();
-  db.prepare(`INSERT INTO cp_destinations (id, workspace_id, name, type, enabled, settings, secret_settings, origin, created_at, updated_at)
-    VALUES ('api-hook', 'acme', 'API hook', 'webhook', 1, '{"urls":["http://x.test/"]}', '[]', 'api', ?, ?)`).run(now, now);
-  db.prepare(`INSERT INTO cp_destination_sources (destination_id, source_id, name) VALUES ('api-hook', 'web-prod', 'API hook')`).run();
-
-  const withoutDestinations = YAML_FILE.slice(0, YAML_FILE.indexOf('destinations:'));
-  const report = store.applyWorkspaceFile(plan(withoutDestinations));
-  assert.deepEqual(report.deleted.destinations, ['orders-webhook']);
-  assert.deepEqual(store.snapshot().destinations.map((d) => [d.id, d.sourceIds]), [['api-hook', ['web-prod']]]);
-  db.close();
+test('sqlite: a file written by an older version upgrades in place and keeps its configuration', async () => {
+  const loc = sqliteLocation();
+  try {
+    // The file as the first release left it: migrations 1 and 2 only, one workspace applied.
+    const old = loc.handles[0]!;
+    await migrateControlPlane(sqliteDb(old), MIGRATIONS.filter((m) => m.version <= 2));
+    old.exec(`INSERT INTO cp_workspaces VALUES ('acme', 'acme', 'acme', 0, 'file', 1, 1);
+      INSERT INTO cp_sources (id, workspace_id, slug, name, enabled, origin, created_at, updated_at) VALUES ('web', 'acme', 'web', 'web', 1, 'file', 1, 1);
+      INSERT INTO cp_write_keys VALUES ('wk', 'web');
+      UPDATE cp_meta SET value = 7 WHERE key = 'version';
+      INSERT INTO cp_meta VALUES ('workspace_id', 'acme');`);
+    const store = await loc.open();
+    assert.equal(store.version(), 7);
+    assert.equal(store.sourceByWriteKey('wk')?.metadataId, 'http-api', 'migration 3 added the column with its default');
+    assert.deepEqual(old.prepare("SELECT version FROM schema_migrations WHERE component = 'control_plane'").pluck().all(), [1, 2, 3, 4]);
+  } finally {
+    await loc.dispose();
+  }
 });
 
-test('secrets are encrypted in the SQLite file and decrypted in the snapshot', () => {
-  const dir = tempDir();
-  const db = openDb(dir);
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  store.applyWorkspaceFile(plan());
-  const stored = db.prepare("SELECT settings FROM cp_destinations WHERE id = 'orders-webhook'").pluck().get() as string;
-  assert.match(JSON.parse(stored).sharedSecret, /^enc:v1:/);
-  assert.equal(store.snapshot().destinations[0]!.settings.sharedSecret, 's3cret');
-
-  // Look at every byte on disk, WAL included (the last commit may not be checkpointed yet).
-  const bytes = Buffer.concat(fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f))));
-  assert.ok(bytes.includes('abc'), 'sanity: plain settings are on disk');
-  assert.equal(bytes.includes('s3cret'), false);
-  db.close();
-});
-
-test('another connection to the same file sees an apply through version()', () => {
-  const dir = tempDir();
-  const a = openDb(dir);
-  const b = openDb(dir);
-  const reader = openSqliteControlPlane(a, { secretKey: key });
-  const writer = openSqliteControlPlane(b, { secretKey: key });
-  writer.applyWorkspaceFile(plan());
-  assert.equal(reader.snapshot().version, 1);
-  writer.applyWorkspaceFile(plan(YAML_FILE.replace('wk_web_prod', 'wk_rotated')));
-  assert.equal(reader.version(), 2);
-  assert.equal(reader.sourceByWriteKey('wk_web_prod'), undefined);
-  assert.equal(reader.sourceByWriteKey('wk_rotated')?.id, 'web-prod');
-  a.close();
-  b.close();
-});
-
-test('an empty store says so; migrations are idempotent and leave other tables alone', () => {
-  const db = openDb(tempDir());
-  db.exec('CREATE TABLE log_events (seq INTEGER PRIMARY KEY)');
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  assert.throws(() => store.snapshot(), ControlPlaneEmptyError);
-  assert.equal(store.sourceByWriteKey('wk_web_prod'), undefined);
-  openSqliteControlPlane(db, { secretKey: key });
-  const migrations = db.prepare("SELECT version FROM schema_migrations WHERE component = 'control_plane'").pluck().all();
-  assert.deepEqual(migrations, [1, 2, 3, 4]);
-  assert.ok(db.prepare("SELECT name FROM sqlite_master WHERE name = 'log_events'").get());
-  db.close();
-});
-
-test('renaming the workspace id moves its sources and destinations (foreign keys on)', () => {
-  const db = openDb(tempDir());
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  store.applyWorkspaceFile(plan());
-  const report = store.applyWorkspaceFile(plan(YAML_FILE.replace('{ slug: acme }', '{ id: ws_acme, slug: acme }')));
-  assert.deepEqual(report.deleted.workspaces, ['acme']);
-  assert.deepEqual(report.created.workspaces, ['ws_acme']);
-  const snap = store.snapshot();
-  assert.equal(snap.workspace.id, 'ws_acme');
-  assert.deepEqual(snap.sources.map((s) => s.workspaceId), ['ws_acme']);
-  assert.deepEqual(snap.destinations.map((d) => [d.workspaceId, d.sourceIds]), [['ws_acme', ['web-prod']]]);
-  assert.deepEqual(db.pragma('foreign_key_check'), []);
-  db.close();
-});
-
-test('a write key moves between sources in one apply', () => {
-  const db = openDb(tempDir());
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  const two = (a: string, b: string) => `workspace: { slug: acme }
-sources:
-  - { slug: one, writeKey: ${a} }
-  - { slug: two, writeKey: ${b} }
-`;
-  store.applyWorkspaceFile(plan(two('k1', 'k2')));
-  store.applyWorkspaceFile(plan(two('k2', 'k1')));
-  assert.equal(store.sourceByWriteKey('k1')?.id, 'two');
-  assert.equal(store.sourceByWriteKey('k2')?.id, 'one');
-  db.close();
-});
-
-test('conflicts with API-created entities fail clearly and apply nothing', () => {
-  const db = openDb(tempDir());
-  const store = openSqliteControlPlane(db, { secretKey: key });
-  store.applyWorkspaceFile(plan(YAML_FILE.slice(0, YAML_FILE.indexOf('destinations:'))));
-  const now = Date.now();
-  db.prepare(`INSERT INTO cp_sources (id, workspace_id, slug, name, enabled, origin, created_at, updated_at)
-    VALUES ('api-src', 'acme', 'api-src', 'API source', 1, 'api', ?, ?)`).run(now, now);
-  db.prepare("INSERT INTO cp_write_keys (write_key, source_id) VALUES ('wk_taken', 'api-src')").run();
-  db.prepare(`INSERT INTO cp_destinations (id, workspace_id, name, type, enabled, settings, secret_settings, origin, created_at, updated_at)
-    VALUES ('api-hook', 'acme', 'Orders webhook', 'webhook', 1, '{}', '[]', 'api', ?, ?)`).run(now, now);
-  db.prepare(`INSERT INTO cp_destination_sources (destination_id, source_id, name) VALUES ('api-hook', 'web-prod', 'Orders webhook')`).run();
-  const version = store.version();
-
-  assert.throws(() => store.applyWorkspaceFile(plan(YAML_FILE)), (err: Error) =>
-    err instanceof ControlPlaneConflictError && /instance named "Orders webhook".*api-hook/.test(err.message));
-  assert.throws(() => store.applyWorkspaceFile(plan(YAML_FILE.replace('wk_web_prod', 'wk_taken'))), (err: Error) =>
-    err instanceof ControlPlaneConflictError && /write key "wk_taken".*"api-src"/.test(err.message));
-  assert.equal(store.version(), version);
-  assert.equal(store.sourceByWriteKey('wk_web_prod')?.id, 'web-prod');
-  db.close();
+test('sqlite: a write through one store is visible to its readers as soon as it resolves', async () => {
+  const loc = sqliteLocation();
+  try {
+    const store = await loc.open({ pollMs: 0 });
+    await store.applyWorkspaceFile(plan());
+    assert.equal(store.sourceByWriteKey('wk_web_prod')?.id, 'web-prod');
+    await store.admin.createSource({ id: 's2', slug: 's2', name: 's2', enabled: true, metadataId: 'javascript', settings: {}, writeKey: 'wk2', labels: [] });
+    assert.equal(store.sourceByWriteKey('wk2')?.id, 's2');
+  } finally {
+    await loc.dispose();
+  }
 });
 
 test('loadOrCreateSecretKey persists a 0600 key, reuses it, and takes hex or base64 from the environment', () => {

@@ -9,9 +9,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import Database from 'better-sqlite3';
@@ -22,7 +20,6 @@ import {
   AuditTrailApi, CatalogApi, SelectiveSyncApi, SourcesApi, WarehousesApi,
 } from '@segment/public-api-sdk-typescript';
 import { Harness } from './helpers/harness.js';
-import { ControlPlaneNotFoundError, openSqliteControlPlane } from '../src/store/sqlite.js';
 
 const SLUG = `wh-api-${process.pid}`;
 const SCHEMA = SLUG.replace(/-/g, '_');
@@ -252,51 +249,5 @@ warehouses:
     assert.equal(Number((await pgQuery(`SELECT count(*) AS n FROM "${SCHEMA}".order_completed`))[0]!.n), 4);
   } finally {
     await h.cleanup();
-  }
-});
-
-test('the store keeps API warehouses encrypted, versioned, and unlinked from sources the file or the API deletes', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-wh-store-'));
-  const db = new Database(path.join(dir, 'control.db'));
-  db.pragma('journal_mode = WAL');
-  const store = openSqliteControlPlane(db, { secretKey: randomBytes(32) });
-  try {
-    const plan = (sources: string[]) => ({
-      workspace: { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 },
-      sources: sources.map((id) => ({ id, slug: id, name: id, enabled: true, writeKeys: [`wk-${id}`] })),
-      destinations: [],
-    });
-    store.applyWorkspaceFile(plan(['web', 'app']));
-    store.admin.createSource({ id: 'api-src', slug: 'api-src', name: 'api-src', enabled: true, metadataId: 'node-js', settings: {}, writeKey: 'wk-api', labels: [] });
-    const v0 = store.version();
-    store.admin.createWarehouse({ id: 'w1', name: 'PG', type: 'postgres', enabled: true, settings: { url: 'postgres://u:pw@h/db' }, secretSettings: ['url'] });
-    assert.equal(store.version(), v0 + 1);
-    assert.doesNotMatch(String(db.prepare('SELECT settings FROM cp_warehouses').pluck().get()), /pw@/);
-    for (const s of ['web', 'app', 'api-src']) assert.equal(store.admin.connectWarehouseSource('w1', s), true);
-    assert.equal(store.admin.connectWarehouseSource('w1', 'web'), false);
-    assert.throws(() => store.admin.connectWarehouseSource('w1', 'nope'), ControlPlaneNotFoundError);
-    store.admin.setWarehouseSyncOverrides('w1', [{ sourceId: 'app', collection: 'pages', enabled: false }]);
-    store.admin.setWarehouseSchedule('w1', { enabled: true, timezone: 'UTC', times: [{ hourOfDay: 3, enabled: true }] });
-    const w = store.snapshot().warehouses[0]!;
-    assert.deepEqual({ ...w, sourceIds: [...w.sourceIds].sort() }, {
-      id: 'w1', workspaceId: 'acme', name: 'PG', type: 'postgres', enabled: true, sourceIds: ['api-src', 'app', 'web'],
-      settings: { url: 'postgres://u:pw@h/db' }, syncOverrides: [{ sourceId: 'app', collection: 'pages', enabled: false }],
-      schedule: { enabled: true, timezone: 'UTC', times: [{ hourOfDay: 3, enabled: true }] }, origin: 'api',
-    });
-    // The file drops `web`, the API deletes its source: the warehouse survives and loses both.
-    store.applyWorkspaceFile(plan(['app']));
-    store.admin.deleteSource('api-src');
-    assert.deepEqual(store.snapshot().warehouses[0]!.sourceIds, ['app']);
-    store.admin.disconnectWarehouseSource('w1', 'app');
-    assert.deepEqual(store.snapshot().warehouses[0]!.syncOverrides, [], 'the source\'s overrides go with it');
-    store.admin.updateWarehouse('w1', { enabled: false });
-    assert.equal(store.snapshot().warehouses[0]!.settings.url, 'postgres://u:pw@h/db', 'an update without settings keeps them');
-    store.admin.deleteWarehouse('w1');
-    assert.deepEqual(store.snapshot().warehouses, []);
-    assert.throws(() => store.admin.deleteWarehouse('w1'), ControlPlaneNotFoundError);
-  } finally {
-    store.close();
-    db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -9,8 +9,7 @@ import { SqliteEventLog } from '../log/sqlite/log.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { STALE_MS, SqliteProcessRegistry, type ProcessInfo } from '../log/processes.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
-import { ControlPlaneEmptyError, openSqliteControlPlane } from '../store/sqlite.js';
-import { openIamStore } from '../store/sqlite-iam.js';
+import { ControlPlaneEmptyError, openControlPlane } from '../store/control-plane.js';
 import { ROLE_IDS } from '../server/public-api/access.js';
 
 const USAGE = `Usage: switchyard <command> [options]
@@ -103,23 +102,25 @@ async function tokens(args: string[]): Promise<void> {
   if (!role || !ROLE_IDS.includes(role)) throw new Error(`--role must be one of owner, ${ROLE_IDS.join(', ')}`);
   const config = loadConfig(process.env, { dataDir: values['data-dir'] });
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const controlDb = openDatabase(dataPaths(config.dataDir).control, 'normal', 1);
+  const controlDb = config.store ? null : openDatabase(dataPaths(config.dataDir).control, 'normal', 1);
+  const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! },
+    { secretKey: loadOrCreateSecretKey(config.dataDir, config.secretKey), pollMs: 0 });
   try {
-    const store = openSqliteControlPlane(controlDb, { secretKey: loadOrCreateSecretKey(config.dataDir, config.secretKey) });
     let workspaceId = 'default';
     try {
       workspaceId = store.snapshot().workspace.id;
     } catch (err) {
       if (!(err instanceof ControlPlaneEmptyError)) throw err;
     }
-    const iam = openIamStore(controlDb);
+    const iam = store.iam;
     const description = values.description ?? `created by the CLI (${role})`;
-    const { token, record } = iam.createToken(description, [{ roleId: role, resources: [{ type: 'WORKSPACE', id: workspaceId }] }], 'cli');
-    iam.audit({ type: 'Access Token Created', actor: 'cli', resourceId: record.id, resourceType: 'token', resourceName: description });
+    const { token, record } = await iam.createToken(description, [{ roleId: role, resources: [{ type: 'WORKSPACE', id: workspaceId }] }], 'cli');
+    await iam.audit({ type: 'Access Token Created', actor: 'cli', resourceId: record.id, resourceType: 'token', resourceName: description });
     process.stdout.write(`${token}\n`);
     process.stderr.write(`token ${record.id} (${role}); shown once: store it now. Revoke with DELETE /tokens/${record.id}.\n`);
   } finally {
-    controlDb.close();
+    await store.close();
+    controlDb?.close();
   }
 }
 
@@ -128,9 +129,10 @@ async function status(args: string[]): Promise<void> {
   const config = loadConfig(process.env, { dataDir: values['data-dir'] });
   const natsSettings = parseLogSetting(process.env.SWITCHYARD_LOG);
   const paths = dataPaths(config.dataDir);
-  if (!fs.existsSync(paths.control)) throw new Error(`no control plane in ${config.dataDir} (control.db): is DATA_DIR the one the processes share?`);
-  const controlDb = openDatabase(paths.control, 'normal', 1);
-  const store = openSqliteControlPlane(controlDb, { secretKey: loadOrCreateSecretKey(config.dataDir, config.secretKey) });
+  if (!config.store && !fs.existsSync(paths.control)) throw new Error(`no control plane in ${config.dataDir} (control.db): is DATA_DIR the one the processes share?`);
+  const controlDb = config.store ? null : openDatabase(paths.control, 'normal', 1);
+  const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! },
+    { secretKey: loadOrCreateSecretKey(config.dataDir, config.secretKey), pollMs: 0 });
   let snapshot;
   try {
     snapshot = store.snapshot();
@@ -179,8 +181,8 @@ async function status(args: string[]): Promise<void> {
       }
     }
   } finally {
-    store.close();
-    controlDb.close();
+    await store.close();
+    controlDb?.close();
   }
   for (const d of snapshot?.destinations ?? []) {
     const b = backlog.get(d.id);

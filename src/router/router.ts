@@ -5,7 +5,7 @@ import type { DestinationDefinition, PersistSecret } from '../destinations/types
 import type { EventLog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { EventType } from '../protocol/types.js';
-import { ControlPlaneEmptyError } from '../store/sqlite.js';
+import { ControlPlaneEmptyError } from '../store/control-plane.js';
 import type { ControlPlaneStore, DestinationInstance } from '../store/types.js';
 import { LaneRunner } from './lane-runner.js';
 import { splitConnectionMode } from '../core/route.js';
@@ -55,6 +55,8 @@ export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
   async sync(): Promise<void> {
+    // Another thread or process may have written: read the version now rather than wait for the store's poll.
+    await this.deps.store.refresh();
     const version = this.deps.store.version();
     if (version === this.syncedVersion) return;
     let snapshot;

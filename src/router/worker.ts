@@ -16,7 +16,7 @@ import { STATS_FEED_MAX_AGE_MS, publishStats } from '../observability/stats-feed
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
 import { FailureLogWriter, enabledCollections, migrateFailureLog } from '../observability/failure-log.js';
-import { openSqliteControlPlane } from '../store/sqlite.js';
+import { openControlPlane, type PostgresStoreSettings } from '../store/control-plane.js';
 import { Router, type RouterLog } from './router.js';
 
 export interface RouterWorkerData {
@@ -24,6 +24,8 @@ export interface RouterWorkerData {
   /** The NATS JetStream log (SWITCHYARD_LOG=nats://…) for this workspace; absent: the SQLite log at logPath. */
   nats?: NatsLogSettings & { workspaceId: string };
   controlPath: string;
+  /** SWITCHYARD_STORE: the PostgreSQL control-plane store; absent: SQLite at controlPath. */
+  controlStore?: PostgresStoreSettings;
   statsPath: string;
   secretKeyHex: string;
   sync: SyncMode;
@@ -68,8 +70,9 @@ async function main(): Promise<void> {
   const log: RouterLog = (sqlite ?? nats)!;
   // Delivery figures reach the API processes that do not share this DATA_DIR.
   if (nats) publishStats(stats, await nats.feed('stats', STATS_FEED_MAX_AGE_MS), (err) => logger.warn({ err }, 'publishing metrics to the NATS feed failed'));
-  const controlDb = openDatabase(data.controlPath, data.sync, 4);
-  const store = openSqliteControlPlane(controlDb, { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
+  const controlDb = data.controlStore ? null : openDatabase(data.controlPath, data.sync, 4);
+  const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: data.controlStore! },
+    { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   migrateFailureLog(statsDb);
   const failureLog = new FailureLogWriter(data.failureLogDir);
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency, overrides: data.outboundOverrides });
@@ -78,7 +81,8 @@ async function main(): Promise<void> {
     store,
     types: destinationTypes,
     request: http.request,
-    updateDestinationSecret: (id, key, value) => void store.updateDestinationSecret(id, key, value),
+    updateDestinationSecret: (id, key, value) => void store.updateDestinationSecret(id, key, value).catch((err: unknown) =>
+      logger.error({ err, destination: id }, 'storing refreshed credentials failed')),
     policy: data.retry,
     stats,
     logger,
@@ -95,6 +99,8 @@ async function main(): Promise<void> {
     return syncing;
   };
   await sync();
+  // A change from any process (NOTIFY on PostgreSQL, polling on SQLite) applies now, not at the next poll.
+  const stopOnChange = store.onChange(() => void sync());
   // Appends in any ingest process announce themselves: fetch now rather than at the idle poll.
   const unsubscribe = nats?.onAppend(() => router.wake()) ?? (() => {});
   const timers = [
@@ -135,6 +141,7 @@ async function main(): Promise<void> {
     else if (msg.type === 'stop') {
       for (const t of timers) clearInterval(t);
       unsubscribe();
+      stopOnChange();
       void (async () => {
         await syncing;
         await router.stop();
@@ -142,8 +149,8 @@ async function main(): Promise<void> {
         failureLog.flush();
         await http.close();
         await log.close();
-        store.close();
-        controlDb.close();
+        await store.close();
+        controlDb?.close();
         statsDb.close();
         port.postMessage({ type: 'stopped' } satisfies FromRouter);
       })();

@@ -46,6 +46,11 @@ const schema = z.object({
   SWITCHYARD_SECURE_COOKIES: z.enum(['true', 'false']).default('false'),
   /** Comma-separated `origin=origin` rewrites for outbound requests, e.g. `https://api2.amplitude.com=http://127.0.0.1:4567`. */
   SWITCHYARD_OUTBOUND_OVERRIDES: z.string().default(''),
+  /** The control-plane store: unset = SQLite in DATA_DIR/control.db; postgres://… = PostgreSQL, shared by every process. */
+  SWITCHYARD_STORE: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL (unset: the embedded SQLite store)').optional()
+    .or(z.literal('').transform(() => undefined)),
+  /** The PostgreSQL schema that holds the control-plane tables (created when missing). */
+  SWITCHYARD_STORE_SCHEMA: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier').default('switchyard'),
 });
 
 export interface Config {
@@ -73,6 +78,8 @@ export interface Config {
   secureCookies: boolean;
   /** Origin → origin rewrites applied by every outbound request client. */
   outboundOverrides: ReadonlyMap<string, string>;
+  /** SWITCHYARD_STORE=postgres://…: the PostgreSQL control-plane store; absent: SQLite in DATA_DIR. */
+  store?: { url: string; schema: string };
 }
 
 export interface CliOverrides {
@@ -125,5 +132,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
     adminToken: e.SWITCHYARD_ADMIN_TOKEN,
     secureCookies: e.SWITCHYARD_SECURE_COOKIES === 'true',
     outboundOverrides,
+    ...(e.SWITCHYARD_STORE ? { store: { url: e.SWITCHYARD_STORE, schema: e.SWITCHYARD_STORE_SCHEMA } } : {}),
   };
 }

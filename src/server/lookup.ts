@@ -1,4 +1,4 @@
-import { ControlPlaneEmptyError } from '../store/sqlite.js';
+import { ControlPlaneEmptyError } from '../store/control-plane.js';
 import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance, Source } from '../store/types.js';
 
 /** The current configuration, or null before any workspace was applied. */

@@ -17,12 +17,11 @@ import http from 'node:http';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { ControlPlaneEmptyError } from '../store/sqlite.js';
+import { ControlPlaneEmptyError } from '../store/control-plane.js';
 import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
 import { startRouterThread, type RouterHandle } from '../router/host.js';
 import { loadOrCreateSecretKey } from '../store/secrets.js';
-import { openIamStore } from '../store/sqlite-iam.js';
-import { openSqliteControlPlane, type SqliteControlPlane } from '../store/sqlite.js';
+import { openControlPlane, type ControlPlane } from '../store/control-plane.js';
 import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
 import { IngestPool } from './ingest-pool.js';
@@ -101,9 +100,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const paths = dataPaths(config.dataDir);
   const secretKey = loadOrCreateSecretKey(config.dataDir, config.secretKey);
 
-  const controlDb = openDatabase(paths.control, config.sync, 4);
-  // Ingest asks for a source per request: re-check the control-plane version at most every 100 ms.
-  const store = openSqliteControlPlane(controlDb, { secretKey, versionCheckMs: 100 });
+  // SQLite (the default): control.db in DATA_DIR, its version polled every 100 ms.
+  // PostgreSQL (SWITCHYARD_STORE): shared by every process, changes arrive by NOTIFY.
+  const controlDb = config.store ? null : openDatabase(paths.control, config.sync, 4);
+  const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! }, { secretKey });
   let stopWatching = () => {};
   // Warehouses: the workspace file's (held in memory from the file) merged with the
   // Public API's (control.db), handed to the loader thread at start, on every file
@@ -140,8 +140,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     void reconfigureWarehouses();
   };
   if (config.configFile) {
-    filePlan = applyFileAtStart(config.configFile, store, logger);
-    stopWatching = watchWorkspaceFile(config.configFile, (text) => applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
+    filePlan = await applyFileAtStart(config.configFile, store, logger);
+    stopWatching = watchWorkspaceFile(config.configFile, (text) => void applyFileText(config.configFile!, text, store, logger, () => router?.sync(), onWarehouses), {
       onError: (err) => logger.error({ err }, 'watching the workspace file failed'),
     });
   }
@@ -179,6 +179,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logPath: paths.log,
     nats: natsSettings ? { ...natsSettings, workspaceId } : undefined,
     controlPath: paths.control,
+    controlStore: config.store,
     statsPath: paths.stats,
     secretKeyHex: secretKey.toString('hex'),
     sync: config.sync,
@@ -216,15 +217,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
   await reconfigureWarehouses();
   // Public API writes reconfigure at once (warehouses.changed); this catches every other
-  // writer of control.db (another process, a source's slug or deletion) within a second.
-  let seenVersion = store.version();
-  const storeWatch = setInterval(() => {
-    const v = store.version();
-    if (v === seenVersion) return;
-    seenVersion = v;
+  // writer of the control plane (another process, a source's slug or deletion) within a second.
+  const stopStoreWatch = store.onChange(() => {
     reconfigureWarehouses().catch((err: unknown) => logger.error({ err }, 'reconfiguring the warehouses failed'));
-  }, 1000);
-  storeWatch.unref();
+  });
   // The same for destinations when no router runs in this process: with interest
   // retention, JetStream keeps a message only for the consumers that exist when it lands.
   if (nats && has('ingest') && !has('router')) await ensureDestinationLanes(nats, store, logger);
@@ -277,7 +273,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     },
     publicApi: {
       store,
-      iam: openIamStore(controlDb),
+      iam: store.iam,
       types: destinationTypes,
       warehouses: {
         dataDir: config.dataDir,
@@ -320,7 +316,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       // then commit what is queued, then let the router settle in-flight deliveries.
       closing ??= (async () => {
         stopWatching();
-        clearInterval(storeWatch);
+        stopStoreWatch();
         disk.stop();
         clearInterval(heartbeat);
         me.state = 'draining';
@@ -345,15 +341,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         clearInterval(statsPrune);
         stats.flush();
         statsDb.close();
-        store.close();
-        controlDb.close();
+        await store.close();
+        controlDb?.close();
       })();
       return closing;
     },
   };
 }
 
-function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logger): WorkspacePlan | undefined {
+async function applyFileAtStart(file: string, store: ControlPlane, logger: Logger): Promise<WorkspacePlan | undefined> {
   const parsed = readWorkspaceFile(file, destinationTypes);
   if (!parsed.ok) {
     const message = formatConfigErrors(file, parsed.error);
@@ -361,7 +357,7 @@ function applyFileAtStart(file: string, store: SqliteControlPlane, logger: Logge
     logger.error({ file, errors: parsed.error }, 'the workspace file is invalid; keeping the previous configuration');
     return undefined;
   }
-  const report = store.applyWorkspaceFile(parsed.value);
+  const report = await store.applyWorkspaceFile(parsed.value);
   logger.info({ file, changed: report.changed, version: report.version }, 'workspace file applied');
   return parsed.value;
 }
@@ -384,16 +380,16 @@ function warehouseConfigsOf(plan: WorkspacePlan): WarehouseConfig[] {
   }));
 }
 
-function applyFileText(
-  file: string, text: string, store: SqliteControlPlane, logger: Logger, changed: () => void, applied: (plan: WorkspacePlan) => void,
-): void {
+async function applyFileText(
+  file: string, text: string, store: ControlPlane, logger: Logger, changed: () => void, applied: (plan: WorkspacePlan) => void,
+): Promise<void> {
   const parsed = parseWorkspaceFile(text, file, destinationTypes);
   if (!parsed.ok) {
     logger.error({ file, errors: parsed.error }, `the workspace file is invalid; keeping the previous configuration\n${formatConfigErrors(file, parsed.error)}`);
     return;
   }
   try {
-    const report = store.applyWorkspaceFile(parsed.value);
+    const report = await store.applyWorkspaceFile(parsed.value);
     applied(parsed.value);
     if (report.changed) {
       logger.info({ file, version: report.version, created: report.created, updated: report.updated, deleted: report.deleted }, 'workspace file applied');
@@ -423,10 +419,11 @@ function watchDisk(dir: string, minFreeBytes: number, logger: Logger): { ok: boo
 }
 
 /** Waits until the control plane names a workspace (the NATS stream is per workspace). */
-async function waitForWorkspace(store: SqliteControlPlane, logger: Logger): Promise<string> {
+async function waitForWorkspace(store: ControlPlane, logger: Logger): Promise<string> {
   let warned = false;
   for (;;) {
     try {
+      await store.refresh();
       return store.snapshot().workspace.id;
     } catch (err) {
       if (!(err instanceof ControlPlaneEmptyError)) throw err;
@@ -438,7 +435,7 @@ async function waitForWorkspace(store: SqliteControlPlane, logger: Logger): Prom
 }
 
 /** Creates the lanes (durable consumers) of every enabled destination before an ingest-only process accepts events. */
-async function ensureDestinationLanes(log: NatsEventLog, store: SqliteControlPlane, logger: Logger): Promise<void> {
+async function ensureDestinationLanes(log: NatsEventLog, store: ControlPlane, logger: Logger): Promise<void> {
   const snapshot = store.snapshot();
   const lanes = snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0);
   for (const d of lanes) await log.ensureLane({ laneId: d.id, sourceIds: d.sourceIds });

@@ -1,5 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
-
 /**
  * Control-plane schema as an append-only list of migrations.
  *
@@ -7,10 +5,18 @@ import type BetterSqlite3 from 'better-sqlite3';
  * table here is prefixed `cp_` and `schema_migrations` is keyed by component:
  * each module records its own migrations there and never touches the others'.
  * Never edit a migration that has shipped; append a new one.
+ *
+ * Both backends run this one numbered list (./migrate.ts): the SQL here is the
+ * SQLite script; each migration also needs its PostgreSQL script, under the same
+ * number in ./postgres-schema.ts (the same text when it is portable; else where
+ * types differ: BIGINT epoch-ms times, ...). Opening a PostgreSQL store refuses
+ * to start when one is missing.
  */
-const COMPONENT = 'control_plane';
+export const COMPONENT = 'control_plane';
 
-const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+export interface Migration { version: number; name: string; sql: string }
+
+export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'initial control plane',
@@ -191,28 +197,3 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     `,
   },
 ];
-
-/** Idempotent and safe when several threads/processes open the same file at once. */
-export function migrateControlPlane(db: BetterSqlite3.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    component TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    applied_at INTEGER NOT NULL,
-    PRIMARY KEY (component, version)
-  )`);
-  const applied = db.prepare('SELECT version FROM schema_migrations WHERE component = ?').pluck();
-  const record = db.prepare(
-    'INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)',
-  );
-  // IMMEDIATE takes the write lock before reading what is applied, so two
-  // openers cannot both decide to run the same migration.
-  db.transaction(() => {
-    const done = new Set(applied.all(COMPONENT) as number[]);
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      db.exec(m.sql);
-      record.run(COMPONENT, m.version, m.name, Date.now());
-    }
-  }).immediate();
-}

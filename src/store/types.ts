@@ -3,7 +3,7 @@ import type { Origin } from './plan.js';
 
 /**
  * The control-plane store: workspace, sources, destination instances.
- * Embedded implementation: SQLite (./sqlite.ts). A PostgreSQL one follows (issue #4).
+ * One implementation over two databases (./control-plane.ts): SQLite (embedded) and PostgreSQL.
  */
 export interface Workspace {
   id: string;
@@ -98,7 +98,8 @@ export interface ControlPlaneSnapshot {
 
 export interface ControlPlaneStore {
   snapshot(): ControlPlaneSnapshot;
-  /** Cheap: read on a timer by other threads to notice changes. */
+  /** The cached snapshot's version (no I/O). */
   version(): number;
-  close(): void;
+  /** Re-reads the version and reloads the snapshot when it changed (other threads and processes write too). */
+  refresh(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IamStore, Permission } from '../../store/sqlite-iam.js';
+import type { IamStore, Permission } from '../../store/iam.js';
 import { apiError } from './http.js';
 
 /**
@@ -89,7 +89,7 @@ export interface AccessDeps {
   /** SWITCHYARD_ADMIN_TOKEN: an owner token from the environment, for automation and recovery. */
   adminToken?: string;
   /** Records generic audit entries for writes a handler did not audit itself. */
-  onWrite?: (req: FastifyRequest, status: number) => void;
+  onWrite?: (req: FastifyRequest, status: number) => Promise<void> | void;
 }
 
 /**
@@ -107,7 +107,7 @@ export function registerAccess(app: FastifyInstance, deps: AccessDeps): void {
     // The console's page itself (GET / asking for HTML) is public; the workspace JSON at GET / is not.
     if (path === '/' && req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) return;
 
-    const principal = resolve(req);
+    const principal = await resolve(req);
     if (principal === 'bad-token') return apiError(reply, 401, 'unauthorized', 'the Bearer token is not valid (unknown or revoked)');
     if (principal === 'csrf') return apiError(reply, 403, 'forbidden', 'missing or wrong x-csrf-token header for a cookie-authenticated write');
     if (!principal) return apiError(reply, 401, 'unauthorized', 'sign in or send a valid Bearer token (Authorization: Bearer <token>)');
@@ -121,33 +121,33 @@ export function registerAccess(app: FastifyInstance, deps: AccessDeps): void {
     const onWrite = deps.onWrite;
     app.addHook('onResponse', async (req, reply) => {
       if (!req.principal || req.audited || req.method === 'GET' || req.method === 'HEAD') return;
-      if (reply.statusCode >= 200 && reply.statusCode < 300) onWrite(req, reply.statusCode);
+      if (reply.statusCode >= 200 && reply.statusCode < 300) await onWrite(req, reply.statusCode);
     });
   }
 
-  function resolve(req: FastifyRequest): Principal | 'bad-token' | 'csrf' | undefined {
+  async function resolve(req: FastifyRequest): Promise<Principal | 'bad-token' | 'csrf' | undefined> {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) {
       const value = auth.slice(7).trim();
       if (deps.adminToken && value === deps.adminToken) return { kind: 'admin-token', id: 'admin-token', name: 'admin token', permissions: OWNER };
-      const token = deps.iam.tokenByValue(value);
+      const token = await deps.iam.tokenByValue(value);
       if (token) return { kind: 'token', id: token.id, name: `token ${token.description}`, permissions: token.permissions };
-      if (isOpen()) return openPrincipal();
+      if (await isOpen()) return openPrincipal();
       return 'bad-token';
     }
     const sessionId = sessionIdFrom(req);
     if (sessionId) {
-      const s = deps.iam.session(sessionId);
+      const s = await deps.iam.session(sessionId);
       if (s) {
         if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers['x-csrf-token'] !== s.csrfToken) return 'csrf';
         return { kind: 'user', id: s.user.id, name: s.user.name, email: s.user.email, permissions: s.user.permissions };
       }
     }
-    return isOpen() ? openPrincipal() : undefined;
+    return (await isOpen()) ? openPrincipal() : undefined;
   }
 
-  function isOpen(): boolean {
-    return !deps.adminToken && deps.iam.userCount() === 0 && deps.iam.activeTokenCount() === 0;
+  async function isOpen(): Promise<boolean> {
+    return !deps.adminToken && (await deps.iam.userCount()) === 0 && (await deps.iam.activeTokenCount()) === 0;
   }
   function openPrincipal(): Principal {
     return { kind: 'open', id: 'open', name: 'unauthenticated (first run: no user or token exists yet)', permissions: OWNER };

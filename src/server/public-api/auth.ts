@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import type { IamStore, User } from '../../store/sqlite-iam.js';
+import type { IamStore, User } from '../../store/iam.js';
 import { SESSION_COOKIE, sessionIdFrom } from './access.js';
 import { apiError, readBody } from './http.js';
 
@@ -13,10 +13,10 @@ const password = z.string().min(8, 'must be at least 8 characters').max(200);
  * SameSite=Strict cookie; writes made with it also need the session's CSRF token
  * in `x-csrf-token` (checked by the access hook).
  */
-export function registerAuth(app: FastifyInstance, deps: { iam: IamStore; workspaceId: () => string; secureCookies: boolean }): void {
+export function registerAuth(app: FastifyInstance, deps: { iam: IamStore; workspaceId: () => Promise<string>; secureCookies: boolean }): void {
   const view = (u: User) => ({ id: u.id, name: u.name, email: u.email, role: u.permissions[0]?.roleId ?? null, permissions: u.permissions });
-  const signIn = (reply: FastifyReply, user: User, status = 200) => {
-    const { sessionId, csrfToken } = deps.iam.createSession(user.id, SESSION_TTL_MS);
+  const signIn = async (reply: FastifyReply, user: User, status = 200) => {
+    const { sessionId, csrfToken } = await deps.iam.createSession(user.id, SESSION_TTL_MS);
     const attrs = [`${SESSION_COOKIE}=${encodeURIComponent(sessionId)}`, 'Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${SESSION_TTL_MS / 1000}`];
     if (deps.secureCookies) attrs.push('Secure');
     return reply.code(status).header('set-cookie', attrs.join('; ')).send({ data: { user: view(user), csrfToken } });
@@ -24,16 +24,16 @@ export function registerAuth(app: FastifyInstance, deps: { iam: IamStore; worksp
 
   app.get('/auth/session', async (req) => {
     const sessionId = sessionIdFrom(req);
-    const s = sessionId ? deps.iam.session(sessionId) : undefined;
-    return { data: { needsSetup: deps.iam.userCount() === 0, user: s ? view(s.user) : null, csrfToken: s?.csrfToken ?? null } };
+    const s = sessionId ? await deps.iam.session(sessionId) : undefined;
+    return { data: { needsSetup: await deps.iam.userCount() === 0, user: s ? view(s.user) : null, csrfToken: s?.csrfToken ?? null } };
   });
 
   app.post('/auth/setup', async (req, reply) => {
     const body = readBody(req, reply, z.object({ name: z.string().min(1).max(200), email: z.email(), password }));
     if (!body) return reply;
-    if (deps.iam.userCount() > 0) return apiError(reply, 409, 'conflict', 'Switchyard already has an owner; sign in instead');
+    if (await deps.iam.userCount() > 0) return apiError(reply, 409, 'conflict', 'Switchyard already has an owner; sign in instead');
     const user = await deps.iam.createUser({
-      ...body, permissions: [{ roleId: 'workspace-owner', resources: [{ type: 'WORKSPACE', id: deps.workspaceId() }] }],
+      ...body, permissions: [{ roleId: 'workspace-owner', resources: [{ type: 'WORKSPACE', id: await deps.workspaceId() }] }],
     });
     return signIn(reply, user, 201);
   });
@@ -52,7 +52,7 @@ export function registerAuth(app: FastifyInstance, deps: { iam: IamStore; worksp
     try {
       const user = await deps.iam.acceptInvite(body.token, body.name, body.password);
       if (!user) return apiError(reply, 404, 'not-found', 'this invite is unknown, expired or already used; ask for a new one', 'token');
-      return signIn(reply, user);
+      return await signIn(reply, user);
     } catch (err) {
       return apiError(reply, 409, 'conflict', (err as Error).message);
     }
@@ -60,7 +60,7 @@ export function registerAuth(app: FastifyInstance, deps: { iam: IamStore; worksp
 
   app.post('/auth/logout', async (req, reply) => {
     const sessionId = sessionIdFrom(req);
-    if (sessionId) deps.iam.deleteSession(sessionId);
+    if (sessionId) await deps.iam.deleteSession(sessionId);
     return reply.code(204).header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`).send();
   });
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DestinationTypes } from '../../config/workspace-file.js';
-import type { IamStore } from '../../store/sqlite-iam.js';
+import type { IamStore } from '../../store/iam.js';
 import {
-  ControlPlaneConflictError, ControlPlaneFileOwnedError, ControlPlaneNotFoundError, type SqliteControlPlane,
-} from '../../store/sqlite.js';
+  ControlPlaneConflictError, ControlPlaneFileOwnedError, ControlPlaneNotFoundError, type ControlPlane,
+} from '../../store/control-plane.js';
 import type { PlannedWarehouse } from '../../store/plan.js';
 import type { ControlPlaneSnapshot } from '../../store/types.js';
 import type { SyncHistory } from '../../storage/warehouse/history.js';
@@ -13,7 +13,7 @@ import { actorName, principalOf } from './access.js';
 import { apiError } from './http.js';
 
 export interface PublicApiDeps {
-  store: SqliteControlPlane;
+  store: ControlPlane;
   iam: IamStore;
   types: DestinationTypes;
   /** Warehouses a source is connected to (set by registerPublicApi from `warehouses` when given). */
@@ -47,17 +47,17 @@ export function randomToken(length: number): string {
 }
 
 /** The snapshot, with the API's workspace created first if none exists (no workspace file). */
-export function currentSnapshot(deps: PublicApiDeps): ControlPlaneSnapshot {
+export async function currentSnapshot(deps: PublicApiDeps): Promise<ControlPlaneSnapshot> {
   const snap = snapshotOrNull(deps.store);
   if (snap) return snap;
-  deps.store.admin.ensureWorkspace({ id: 'default', slug: 'default', name: 'Default workspace' });
+  await deps.store.admin.ensureWorkspace({ id: 'default', slug: 'default', name: 'Default workspace' });
   return deps.store.snapshot();
 }
 
 /** Runs a store write (undefined when it failed and the answer was sent); turns the store's typed errors into Segment-shaped 404/409 answers. */
-export function attempt<T>(reply: FastifyReply, fn: () => T): { value: T } | undefined {
+export async function attempt<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<{ value: T } | undefined> {
   try {
-    return { value: fn() };
+    return { value: await fn() };
   } catch (err) {
     if (err instanceof ControlPlaneNotFoundError) apiError(reply, 404, 'not-found', err.message);
     else if (err instanceof ControlPlaneFileOwnedError || err instanceof ControlPlaneConflictError) apiError(reply, 409, 'conflict', err.message);
@@ -67,12 +67,12 @@ export function attempt<T>(reply: FastifyReply, fn: () => T): { value: T } | und
 }
 
 /** Records who changed what, with before/after views (never secrets: callers pass masked views). */
-export function audit(
+export async function audit(
   req: FastifyRequest, deps: PublicApiDeps, type: string,
   resource: { id: string; type: string; name: string }, before?: unknown, after?: unknown,
-): void {
+): Promise<void> {
   const p = principalOf(req);
-  deps.iam.audit({
+  await deps.iam.audit({
     type, actor: actorName(p), ...(p.email ? { actorEmail: p.email } : {}),
     resourceId: resource.id, resourceType: resource.type, resourceName: resource.name, before, after,
   });

@@ -64,8 +64,8 @@ const subscriptionView = (d: DestinationInstance, s: Subscription, i: number) =>
 /** Destinations (`DestinationsApi`) and writes to destination filters (`DestinationFiltersApi`). */
 export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDeps): void {
   type Req = FastifyRequest<{ Params: { destinationId: string } }>;
-  const find = (req: Req, reply: FastifyReply, write = false): DestinationInstance | undefined => {
-    const d = currentSnapshot(deps).destinations.find((x) => x.id === req.params.destinationId);
+  const find = async (req: Req, reply: FastifyReply, write = false): Promise<DestinationInstance | undefined> => {
+    const d = (await currentSnapshot(deps)).destinations.find((x) => x.id === req.params.destinationId);
     const p = principalOf(req);
     if (!d || !d.sourceIds.some((s) => canReadSource(p, s)) && d.sourceIds.length > 0) {
       apiError(reply, 404, 'not-found', `no destination ${req.params.destinationId}`);
@@ -77,7 +77,7 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     }
     return d;
   };
-  const reread = (id: string) => currentSnapshot(deps).destinations.find((x) => x.id === id)!;
+  const reread = async (id: string) => (await currentSnapshot(deps)).destinations.find((x) => x.id === id)!;
   /** Validates stored-form settings; sends 400 naming each field and returns undefined when invalid. */
   const validate = (reply: FastifyReply, type: string, stored: Json) => {
     const checked = checkDestinationSettings(deps.types, type, stored, isActions(type) ? [] : ['settings'], 'metadataId');
@@ -90,7 +90,7 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     const page = readPage(req, reply);
     if (!page) return reply;
     const p = principalOf(req);
-    const visible = currentSnapshot(deps).destinations.filter((d) => d.sourceIds.some((s) => canReadSource(p, s)));
+    const visible = (await currentSnapshot(deps)).destinations.filter((d) => d.sourceIds.some((s) => canReadSource(p, s)));
     const out = pageOf(visible, page);
     return { data: { destinations: out.items.map((d) => destinationView(deps, d)), pagination: out.pagination } };
   });
@@ -101,7 +101,7 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
       name: z.string().min(1).max(200).optional(), settings: z.record(z.string(), z.unknown()),
     }));
     if (!body) return reply;
-    const snap = currentSnapshot(deps);
+    const snap = (await currentSnapshot(deps));
     if (!snap.sources.some((s) => s.id === body.sourceId && canReadSource(principalOf(req), s.id))) {
       return apiError(reply, 404, 'not-found', `no source ${body.sourceId}`, 'sourceId');
     }
@@ -111,23 +111,23 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     const checked = validate(reply, entry.type, storedForm(entry.type, body.settings));
     if (!checked) return reply;
     const id = randomToken(22);
-    const done = attempt(reply, () => deps.store.admin.createDestination({
+    const done = await attempt(reply, () => deps.store.admin.createDestination({
       id, name: body.name ?? entry.name, type: entry.type, enabled: body.enabled ?? true, sourceIds: [body.sourceId], ...checked,
     }));
     if (done === undefined) return reply;
-    const view = destinationView(deps, reread(id));
-    audit(req, deps, 'Destination Created', { id, type: 'destination', name: view.name }, undefined, view);
+    const view = destinationView(deps, (await reread(id)));
+    await audit(req, deps, 'Destination Created', { id, type: 'destination', name: view.name }, undefined, view);
     deps.onChange();
     return { data: { destination: view } };
   });
 
   app.get<{ Params: { destinationId: string } }>('/destinations/:destinationId', async (req, reply) => {
-    const d = find(req, reply);
+    const d = await find(req, reply);
     return d ? { data: { destination: destinationView(deps, d) } } : reply;
   });
 
   app.patch<{ Params: { destinationId: string } }>('/destinations/:destinationId', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     const body = readBody(req, reply, z.object({
       name: z.string().min(1).max(200).nullable().optional(), enabled: z.boolean().optional(),
@@ -143,29 +143,29 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
       if (!settings) return reply;
     }
     const patch = { ...(body.name ? { name: body.name } : {}), ...(body.enabled === undefined ? {} : { enabled: body.enabled }), ...(settings ?? {}) };
-    if (attempt(reply, () => deps.store.admin.updateDestination(d.id, patch)) === undefined) return reply;
-    const after = destinationView(deps, reread(d.id));
-    audit(req, deps, 'Destination Modified', { id: d.id, type: 'destination', name: after.name }, destinationView(deps, d), after);
+    if (await attempt(reply, () => deps.store.admin.updateDestination(d.id, patch)) === undefined) return reply;
+    const after = destinationView(deps, (await reread(d.id)));
+    await audit(req, deps, 'Destination Modified', { id: d.id, type: 'destination', name: after.name }, destinationView(deps, d), after);
     deps.onChange();
     return { data: { destination: after } };
   });
 
   app.delete<{ Params: { destinationId: string } }>('/destinations/:destinationId', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
-    if (attempt(reply, () => deps.store.admin.deleteDestination(d.id)) === undefined) return reply;
-    audit(req, deps, 'Destination Deleted', { id: d.id, type: 'destination', name: d.name }, destinationView(deps, d), undefined);
+    if (await attempt(reply, () => deps.store.admin.deleteDestination(d.id)) === undefined) return reply;
+    await audit(req, deps, 'Destination Deleted', { id: d.id, type: 'destination', name: d.name }, destinationView(deps, d), undefined);
     deps.onChange();
     return { data: { status: 'SUCCESS' } };
   });
 
   // Subscriptions of Actions destinations (mapping-kit mappings with an FQL trigger).
-  const saveSubscriptions = (req: Req, reply: FastifyReply, d: DestinationInstance, subs: Subscription[], what: string) => {
+  const saveSubscriptions = async (req: Req, reply: FastifyReply, d: DestinationInstance, subs: Subscription[], what: string) => {
     const stored = { ...(d.settings as Json), subscriptions: subs };
     const checked = validate(reply, d.type, stored);
     if (!checked) return false;
-    if (attempt(reply, () => deps.store.admin.updateDestination(d.id, checked)) === undefined) return false;
-    audit(req, deps, what, { id: d.id, type: 'destination', name: d.name }, subscriptionsOf(d), subs);
+    if (await attempt(reply, () => deps.store.admin.updateDestination(d.id, checked)) === undefined) return false;
+    await audit(req, deps, what, { id: d.id, type: 'destination', name: d.name }, subscriptionsOf(d), subs);
     deps.onChange();
     return true;
   };
@@ -173,7 +173,7 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     apiError(reply, 400, 'validation', `destination ${d.id} is not an Actions destination; it has no subscriptions`);
 
   app.get<{ Params: { destinationId: string } }>('/destinations/:destinationId/subscriptions', async (req, reply) => {
-    const d = find(req, reply);
+    const d = await find(req, reply);
     if (!d) return reply;
     const subs = subscriptionsOf(d).map((s, i) => subscriptionView(d, s, i));
     return { data: { subscriptions: subs, pagination: { current: 'MA==', next: null, previous: null, totalEntries: subs.length } } };
@@ -184,19 +184,19 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     settings: z.record(z.string(), z.unknown()).optional(),
   });
   app.post<{ Params: { destinationId: string } }>('/destinations/:destinationId/subscriptions', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     if (!isActions(d.type)) return notActions(reply, d);
     const body = readBody(req, reply, subscriptionInput);
     if (!body) return reply;
     const sub: Subscription = { id: randomToken(16), name: body.name, partnerAction: body.actionId, subscribe: body.trigger, mapping: body.settings ?? {}, enabled: body.enabled };
     const subs = [...subscriptionsOf(d), sub];
-    if (!saveSubscriptions(req, reply, d, subs, 'Subscription Created')) return reply;
+    if (!(await saveSubscriptions(req, reply, d, subs, 'Subscription Created'))) return reply;
     return { data: { subscription: subscriptionView(d, sub, subs.length - 1) } };
   });
 
   app.patch<{ Params: { destinationId: string; id: string } }>('/destinations/:destinationId/subscriptions/:id', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     const subs = subscriptionsOf(d);
     const i = subs.findIndex((s, k) => (s.id ?? String(k)) === req.params.id);
@@ -209,17 +209,17 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
       subscribe: body.input.trigger ?? cur.subscribe, mapping: body.input.settings ?? cur.mapping, enabled: body.input.enabled ?? cur.enabled,
     };
     const all = subs.map((s, k) => (k === i ? next : s));
-    if (!saveSubscriptions(req, reply, d, all, 'Subscription Modified')) return reply;
+    if (!(await saveSubscriptions(req, reply, d, all, 'Subscription Modified'))) return reply;
     return { data: { subscription: subscriptionView(d, next, i) } };
   });
 
   app.delete<{ Params: { destinationId: string; id: string } }>('/destinations/:destinationId/subscriptions/:id', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     const subs = subscriptionsOf(d);
     const kept = subs.filter((s, k) => (s.id ?? String(k)) !== req.params.id);
     if (kept.length === subs.length) return apiError(reply, 404, 'not-found', `no subscription ${req.params.id} on destination ${d.id}`);
-    if (!saveSubscriptions(req, reply, d, kept, 'Subscription Deleted')) return reply;
+    if (!(await saveSubscriptions(req, reply, d, kept, 'Subscription Deleted'))) return reply;
     return { data: { status: 'SUCCESS' } };
   });
 
@@ -228,9 +228,9 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     sourceId: z.string().optional(), if: z.string(), actions: z.array(z.unknown()), title: z.string(),
     description: z.string().optional(), enabled: z.boolean(),
   });
-  const saveFilters = (req: Req, reply: FastifyReply, d: DestinationInstance, filters: DestinationFilter[], what: string, f: DestinationFilter) => {
-    if (attempt(reply, () => deps.store.admin.setDestinationFilters(d.id, filters)) === undefined) return false;
-    audit(req, deps, what, { id: f.id, type: 'destination-filter', name: f.title }, d.filters.find((x) => x.id === f.id), filters.find((x) => x.id === f.id));
+  const saveFilters = async (req: Req, reply: FastifyReply, d: DestinationInstance, filters: DestinationFilter[], what: string, f: DestinationFilter) => {
+    if (await attempt(reply, () => deps.store.admin.setDestinationFilters(d.id, filters)) === undefined) return false;
+    await audit(req, deps, what, { id: f.id, type: 'destination-filter', name: f.title }, d.filters.find((x) => x.id === f.id), filters.find((x) => x.id === f.id));
     deps.onChange();
     return true;
   };
@@ -243,7 +243,7 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
   const filterView = (f: DestinationFilter) => ({ ...f, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() });
 
   app.post<{ Params: { destinationId: string } }>('/destination/:destinationId/filters', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     const body = readBody(req, reply, filterInput);
     if (!body) return reply;
@@ -251,12 +251,12 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     if (!f) return reply;
     if (d.filters.length >= 10) return apiError(reply, 400, 'validation', 'at most 10 filters per destination instance', 'filters');
     const filters = [...d.filters.map(({ savedAt: _s, ...x }) => x), f];
-    if (!saveFilters(req, reply, d, filters, 'Destination Filter Created', f)) return reply;
+    if (!(await saveFilters(req, reply, d, filters, 'Destination Filter Created', f))) return reply;
     return { data: { filter: filterView(f) } };
   });
 
   app.patch<{ Params: { destinationId: string; filterId: string } }>('/destination/:destinationId/filters/:filterId', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     const cur = d.filters.find((x) => x.id === req.params.filterId);
     if (!cur) return apiError(reply, 404, 'not-found', `no filter ${req.params.filterId} on destination ${d.id}`);
@@ -266,17 +266,17 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
     const f = checkFilter(reply, { ...base, ...body });
     if (!f) return reply;
     const filters = d.filters.map(({ savedAt: _x, ...x }) => (x.id === f.id ? f : x));
-    if (!saveFilters(req, reply, d, filters, 'Destination Filter Modified', f)) return reply;
+    if (!(await saveFilters(req, reply, d, filters, 'Destination Filter Modified', f))) return reply;
     return { data: { filter: filterView(f) } };
   });
 
   app.delete<{ Params: { destinationId: string; filterId: string } }>('/destination/:destinationId/filters/:filterId', async (req, reply) => {
-    const d = find(req, reply, true);
+    const d = await find(req, reply, true);
     if (!d) return reply;
     const cur = d.filters.find((x) => x.id === req.params.filterId);
     if (!cur) return apiError(reply, 404, 'not-found', `no filter ${req.params.filterId} on destination ${d.id}`);
     const filters = d.filters.filter((x) => x.id !== cur.id).map(({ savedAt: _x, ...x }) => x);
-    if (!saveFilters(req, reply, d, filters, 'Destination Filter Deleted', cur)) return reply;
+    if (!(await saveFilters(req, reply, d, filters, 'Destination Filter Deleted', cur))) return reply;
     return { data: {} };
   });
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { CONNECTION_MODE_KEY } from '../../core/route.js';
-import type { Permission, User } from '../../store/sqlite-iam.js';
+import type { ApiToken, Permission, User } from '../../store/iam.js';
 import { actorName, forbidden, isOwner, principalOf, ROLE_IDS, ROLES } from './access.js';
 import { attempt, audit, currentSnapshot, type PublicApiDeps } from './context.js';
 import { exportWarehouses } from './warehouses.js';
@@ -40,22 +40,22 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'listing users')) return reply;
     const page = readPage(req, reply);
     if (!page) return reply;
-    const { users, total } = deps.iam.listUsers(page.offset, page.count);
+    const { users, total } = await deps.iam.listUsers(page.offset, page.count);
     const out = pageFrom(users.map(userView), total, page);
     return { data: { users: out.items, pagination: out.pagination } };
   });
   app.get<{ Params: { userId: string } }>('/users/:userId', async (req, reply) => {
     if (!ownerOnly(req, reply, 'reading users')) return reply;
-    const u = deps.iam.getUser(req.params.userId);
+    const u = await deps.iam.getUser(req.params.userId);
     return u ? { data: { user: userView(u) } } : apiError(reply, 404, 'not-found', `no user ${req.params.userId}`);
   });
   app.put<{ Params: { userId: string } }>('/users/:userId/permissions', async (req, reply) => {
     if (!ownerOnly(req, reply, 'changing permissions')) return reply;
     const body = readBody(req, reply, z.object({ permissions }));
     if (!body) return reply;
-    const before = deps.iam.getUser(req.params.userId);
-    if (attempt(reply, () => deps.iam.setPermissions(req.params.userId, body.permissions)) === undefined) return reply;
-    audit(req, deps, 'User Permissions Modified', { id: req.params.userId, type: 'user', name: before?.email ?? '' }, before?.permissions, body.permissions);
+    const before = await deps.iam.getUser(req.params.userId);
+    if (await attempt(reply, () => deps.iam.setPermissions(req.params.userId, body.permissions)) === undefined) return reply;
+    await audit(req, deps, 'User Permissions Modified', { id: req.params.userId, type: 'user', name: before?.email ?? '' }, before?.permissions, body.permissions);
     return { data: { permissions: body.permissions.map(permissionView) } };
   });
   app.delete<{ Querystring: { userIds?: string | string[] } }>('/users', async (req, reply) => {
@@ -63,8 +63,8 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     const ids = ([] as string[]).concat(req.query.userIds ?? []).flatMap((s) => s.split(',')).filter(Boolean);
     if (ids.length === 0) return apiError(reply, 400, 'validation', 'name the users to remove in userIds', 'userIds');
     if (ids.includes(principalOf(req).id)) return apiError(reply, 400, 'validation', 'you cannot remove yourself', 'userIds');
-    deps.iam.deleteUsers(ids);
-    for (const id of ids) audit(req, deps, 'User Removed', { id, type: 'user', name: id });
+    await deps.iam.deleteUsers(ids);
+    for (const id of ids) await audit(req, deps, 'User Removed', { id, type: 'user', name: id });
     return { data: { status: 'SUCCESS' } };
   });
 
@@ -72,7 +72,7 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'listing invites')) return reply;
     const page = readPage(req, reply);
     if (!page) return reply;
-    const out = pageOf(deps.iam.listInvites().map((i) => i.email), page);
+    const out = pageOf((await deps.iam.listInvites()).map((i) => i.email), page);
     return { data: { invites: out.items, pagination: out.pagination } };
   });
   app.post('/invites', async (req, reply) => {
@@ -80,11 +80,12 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     const body = readBody(req, reply, z.object({ invites: z.array(z.object({ email: z.email(), permissions })).min(1).max(50) }));
     if (!body) return reply;
     const origin = `${req.protocol}://${req.headers.host ?? 'localhost'}`;
-    const inviteUrls = body.invites.map((inv) => {
-      const token = deps.iam.createInvite(inv.email, inv.permissions, actorName(principalOf(req)), INVITE_TTL_MS);
-      audit(req, deps, 'User Invited', { id: inv.email, type: 'invite', name: inv.email }, undefined, { permissions: inv.permissions });
-      return `${origin}/#/accept-invite?token=${encodeURIComponent(token)}`;
-    });
+    const inviteUrls: string[] = [];
+    for (const inv of body.invites) {
+      const token = await deps.iam.createInvite(inv.email, inv.permissions, actorName(principalOf(req)), INVITE_TTL_MS);
+      await audit(req, deps, 'User Invited', { id: inv.email, type: 'invite', name: inv.email }, undefined, { permissions: inv.permissions });
+      inviteUrls.push(`${origin}/#/accept-invite?token=${encodeURIComponent(token)}`);
+    }
     // Switchyard sends no email: the links are returned once, for the inviter to pass on.
     return { data: { emails: body.invites.map((i) => i.email), inviteUrls } };
   });
@@ -92,13 +93,13 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'revoking invites')) return reply;
     const emails = ([] as string[]).concat(req.query.emails ?? []).flatMap((s) => s.split(',')).filter(Boolean);
     if (emails.length === 0) return apiError(reply, 400, 'validation', 'name the invites to revoke in emails', 'emails');
-    deps.iam.deleteInvites(emails);
-    for (const e of emails) audit(req, deps, 'Invite Revoked', { id: e, type: 'invite', name: e });
+    await deps.iam.deleteInvites(emails);
+    for (const e of emails) await audit(req, deps, 'Invite Revoked', { id: e, type: 'invite', name: e });
     return { data: { status: 'SUCCESS' } };
   });
 
   // API tokens (a Switchyard extension: Segment makes them in its web app). The value is shown once.
-  const tokenView = (t: ReturnType<typeof deps.iam.listTokens>[number]) => ({
+  const tokenView = (t: ApiToken) => ({
     id: t.id, description: t.description, permissions: t.permissions.map(permissionView), createdBy: t.createdBy,
     createdAt: new Date(t.createdAt).toISOString(), lastUsedAt: t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : null,
     revokedAt: t.revokedAt ? new Date(t.revokedAt).toISOString() : null,
@@ -107,37 +108,37 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'listing tokens')) return reply;
     const page = readPage(req, reply);
     if (!page) return reply;
-    const out = pageOf(deps.iam.listTokens().filter((t) => !t.revokedAt), page);
+    const out = pageOf((await deps.iam.listTokens()).filter((t) => !t.revokedAt), page);
     return { data: { tokens: out.items.map(tokenView), pagination: out.pagination } };
   });
   app.post('/tokens', async (req, reply) => {
     if (!ownerOnly(req, reply, 'creating tokens')) return reply;
     const body = readBody(req, reply, z.object({ description: z.string().min(1).max(200), permissions }));
     if (!body) return reply;
-    const { token, record } = deps.iam.createToken(body.description, body.permissions, actorName(principalOf(req)));
-    audit(req, deps, 'Access Token Created', { id: record.id, type: 'token', name: record.description }, undefined, tokenView(record));
+    const { token, record } = await deps.iam.createToken(body.description, body.permissions, actorName(principalOf(req)));
+    await audit(req, deps, 'Access Token Created', { id: record.id, type: 'token', name: record.description }, undefined, tokenView(record));
     return reply.code(201).send({ data: { token, record: tokenView(record) } });
   });
   app.delete<{ Params: { tokenId: string } }>('/tokens/:tokenId', async (req, reply) => {
     if (!ownerOnly(req, reply, 'revoking tokens')) return reply;
-    if (attempt(reply, () => deps.iam.revokeToken(req.params.tokenId)) === undefined) return reply;
-    audit(req, deps, 'Access Token Revoked', { id: req.params.tokenId, type: 'token', name: req.params.tokenId });
+    if (await attempt(reply, () => deps.iam.revokeToken(req.params.tokenId)) === undefined) return reply;
+    await audit(req, deps, 'Access Token Revoked', { id: req.params.tokenId, type: 'token', name: req.params.tokenId });
     return { data: { status: 'SUCCESS' } };
   });
 
-  app.get('/labels', async () => ({ data: { labels: deps.store.admin.listLabels() } }));
+  app.get('/labels', async () => ({ data: { labels: await deps.store.admin.listLabels() } }));
   app.post('/labels', async (req, reply) => {
     if (!ownerOnly(req, reply, 'creating labels')) return reply;
     const body = readBody(req, reply, z.object({ label: z.object({ key: z.string().min(1).max(100), value: z.string().min(1).max(100), description: z.string().max(500).optional() }) }));
     if (!body) return reply;
-    if (attempt(reply, () => deps.store.admin.createLabel(body.label)) === undefined) return reply;
-    audit(req, deps, 'Label Created', { id: `${body.label.key}:${body.label.value}`, type: 'label', name: `${body.label.key}:${body.label.value}` });
+    if (await attempt(reply, () => deps.store.admin.createLabel(body.label)) === undefined) return reply;
+    await audit(req, deps, 'Label Created', { id: `${body.label.key}:${body.label.value}`, type: 'label', name: `${body.label.key}:${body.label.value}` });
     return { data: { label: body.label } };
   });
   app.delete<{ Params: { key: string; value: string } }>('/labels/:key/:value', async (req, reply) => {
     if (!ownerOnly(req, reply, 'deleting labels')) return reply;
-    if (attempt(reply, () => deps.store.admin.deleteLabel(req.params.key, req.params.value)) === undefined) return reply;
-    audit(req, deps, 'Label Deleted', { id: `${req.params.key}:${req.params.value}`, type: 'label', name: `${req.params.key}:${req.params.value}` });
+    if (await attempt(reply, () => deps.store.admin.deleteLabel(req.params.key, req.params.value)) === undefined) return reply;
+    await audit(req, deps, 'Label Deleted', { id: `${req.params.key}:${req.params.value}`, type: 'label', name: `${req.params.key}:${req.params.value}` });
     deps.onChange();
     return { data: { status: 'SUCCESS' } };
   });
@@ -156,7 +157,7 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (typeof start === 'string' || typeof end === 'string') {
       return apiError(reply, 400, 'validation', 'startTime and endTime must be ISO 8601 dates', typeof start === 'string' ? start : 'endTime');
     }
-    const { entries, total } = deps.iam.listAudit({ startTime: start, endTime: end, resourceId: req.query.resourceId, resourceType: req.query.resourceType, ...page });
+    const { entries, total } = await deps.iam.listAudit({ startTime: start, endTime: end, resourceId: req.query.resourceId, resourceType: req.query.resourceType, ...page });
     const out = pageFrom(entries.map((e) => ({ ...e, timestamp: new Date(e.timestamp).toISOString() })), total, page);
     return { data: { events: out.items, pagination: out.pagination } };
   });
@@ -165,7 +166,7 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
 /** `GET /` for API clients: the workspace the token belongs to (WorkspacesApi.getWorkspace). */
 export function workspaceJson(deps: PublicApiDeps) {
   return async (_req: FastifyRequest, _reply: FastifyReply) => {
-    const w = currentSnapshot(deps).workspace;
+    const w = (await currentSnapshot(deps)).workspace;
     return { data: { workspace: { id: w.id, slug: w.slug, name: w.name } } };
   };
 }
@@ -180,7 +181,7 @@ export function registerExport(app: FastifyInstance, deps: PublicApiDeps): void 
   app.get<{ Querystring: { includeSecrets?: string } }>('/api/v1/workspace/export', async (req, reply) => {
     if (!isOwner(principalOf(req))) return forbidden(reply, 'exporting the configuration');
     const withSecrets = req.query.includeSecrets === 'true';
-    const snap = currentSnapshot(deps);
+    const snap = (await currentSnapshot(deps));
     const omitted: string[] = [];
     const slugOf = new Map(snap.sources.map((s) => [s.id, s.slug]));
     const file = {
@@ -205,7 +206,7 @@ export function registerExport(app: FastifyInstance, deps: PublicApiDeps): void 
     if (warehouses.length) Object.assign(file, { warehouses });
     const header = [`# Switchyard workspace file exported ${new Date().toISOString()}`,
       ...(omitted.length ? ['# Secrets left out (export with ?includeSecrets=true, or fill them in):', ...omitted.map((p) => `#   ${p}`)] : [])];
-    audit(req, deps, 'Configuration Exported', { id: snap.workspace.id, type: 'workspace', name: snap.workspace.name }, undefined, { includeSecrets: withSecrets });
+    await audit(req, deps, 'Configuration Exported', { id: snap.workspace.id, type: 'workspace', name: snap.workspace.name }, undefined, { includeSecrets: withSecrets });
     return reply.header('content-type', 'application/yaml; charset=utf-8').send(`${header.join('\n')}\n${stringify(file)}`);
   });
 }

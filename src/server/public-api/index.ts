@@ -35,7 +35,7 @@ export function registerPublicApi(app: FastifyInstance, given: PublicApiDeps & {
       id: req.url.split('?', 1)[0]!, type: 'api-call', name: `${req.method} ${req.url.split('?', 1)[0]!} → ${status}`,
     }),
   });
-  registerAuth(app, { iam: deps.iam, workspaceId: () => currentSnapshot(deps).workspace.id, secureCookies: deps.secureCookies });
+  registerAuth(app, { iam: deps.iam, workspaceId: async () => (await currentSnapshot(deps)).workspace.id, secureCookies: deps.secureCookies });
   registerCatalogApi(app);
   registerSourcesApi(app, deps);
   registerDestinationsApi(app, deps);

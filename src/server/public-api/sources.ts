@@ -19,8 +19,8 @@ export const sourceView = (s: Source) => ({
 export function registerSourcesApi(app: FastifyInstance, deps: PublicApiDeps): void {
   type Req = FastifyRequest<{ Params: { sourceId: string; writeKey?: string } }>;
   /** The source, when the caller may read it (and write it, if asked); otherwise sends 404/403. */
-  const find = (req: Req, reply: FastifyReply, write = false): Source | undefined => {
-    const s = currentSnapshot(deps).sources.find((x) => x.id === req.params.sourceId);
+  const find = async (req: Req, reply: FastifyReply, write = false): Promise<Source | undefined> => {
+    const s = (await currentSnapshot(deps)).sources.find((x) => x.id === req.params.sourceId);
     const p = principalOf(req);
     if (!s || !canReadSource(p, s.id)) {
       apiError(reply, 404, 'not-found', `no source ${req.params.sourceId}`);
@@ -32,14 +32,14 @@ export function registerSourcesApi(app: FastifyInstance, deps: PublicApiDeps): v
     }
     return s;
   };
-  const reread = (id: string) => currentSnapshot(deps).sources.find((x) => x.id === id)!;
+  const reread = async (id: string) => (await currentSnapshot(deps)).sources.find((x) => x.id === id)!;
   const changed = () => deps.onChange();
 
   app.get('/sources', async (req, reply) => {
     const page = readPage(req, reply);
     if (!page) return reply;
     const p = principalOf(req);
-    const visible = currentSnapshot(deps).sources.filter((s) => canReadSource(p, s.id));
+    const visible = (await currentSnapshot(deps)).sources.filter((s) => canReadSource(p, s.id));
     const out = pageOf(visible, page);
     return { data: { sources: out.items.map(sourceView), pagination: out.pagination } };
   });
@@ -55,92 +55,92 @@ export function registerSourcesApi(app: FastifyInstance, deps: PublicApiDeps): v
     if (!SOURCE_CATALOG.some((s) => s.id === body.metadataId)) {
       return apiError(reply, 400, 'validation', `unknown source metadataId "${body.metadataId}"; see GET /catalog/sources`, 'metadataId');
     }
-    currentSnapshot(deps);
+    await currentSnapshot(deps);
     const id = randomToken(22);
-    const done = attempt(reply, () => deps.store.admin.createSource({
+    const done = await attempt(reply, () => deps.store.admin.createSource({
       id, slug: body.slug, name: body.name ?? body.slug, enabled: body.enabled, metadataId: body.metadataId,
       settings: body.settings ?? {}, writeKey: randomToken(32), labels: body.labels ?? [],
     }));
     if (done === undefined) return reply;
-    const source = reread(id);
-    audit(req, deps, 'Source Created', { id, type: 'source', name: source.name }, undefined, sourceView(source));
+    const source = (await reread(id));
+    await audit(req, deps, 'Source Created', { id, type: 'source', name: source.name }, undefined, sourceView(source));
     changed();
     return { data: { source: sourceView(source) } };
   });
 
   app.get<{ Params: { sourceId: string } }>('/sources/:sourceId', async (req, reply) => {
-    const s = find(req, reply);
+    const s = await find(req, reply);
     return s ? { data: { source: sourceView(s) } } : reply;
   });
 
   app.patch<{ Params: { sourceId: string } }>('/sources/:sourceId', async (req, reply) => {
-    const s = find(req, reply, true);
+    const s = await find(req, reply, true);
     if (!s) return reply;
     const body = readBody(req, reply, z.object({
       name: z.string().min(1).max(200).optional(), enabled: z.boolean().optional(), slug: slug.optional(),
       settings: z.record(z.string(), z.unknown()).optional(),
     }));
     if (!body) return reply;
-    if (attempt(reply, () => deps.store.admin.updateSource(s.id, body)) === undefined) return reply;
-    const after = reread(s.id);
-    audit(req, deps, 'Source Modified', { id: s.id, type: 'source', name: after.name }, sourceView(s), sourceView(after));
+    if (await attempt(reply, () => deps.store.admin.updateSource(s.id, body)) === undefined) return reply;
+    const after = (await reread(s.id));
+    await audit(req, deps, 'Source Modified', { id: s.id, type: 'source', name: after.name }, sourceView(s), sourceView(after));
     changed();
     return { data: { source: sourceView(after) } };
   });
 
   app.delete<{ Params: { sourceId: string } }>('/sources/:sourceId', async (req, reply) => {
-    const s = find(req, reply, true);
+    const s = await find(req, reply, true);
     if (!s) return reply;
-    if (attempt(reply, () => deps.store.admin.deleteSource(s.id)) === undefined) return reply;
-    audit(req, deps, 'Source Deleted', { id: s.id, type: 'source', name: s.name }, sourceView(s), undefined);
+    if (await attempt(reply, () => deps.store.admin.deleteSource(s.id)) === undefined) return reply;
+    await audit(req, deps, 'Source Deleted', { id: s.id, type: 'source', name: s.name }, sourceView(s), undefined);
     changed();
     return { data: { status: 'SUCCESS' } };
   });
 
   app.post<{ Params: { sourceId: string } }>('/sources/:sourceId/writekey', async (req, reply) => {
-    const s = find(req, reply, true);
+    const s = await find(req, reply, true);
     if (!s) return reply;
-    if (attempt(reply, () => deps.store.admin.addWriteKey(s.id, randomToken(32))) === undefined) return reply;
-    const after = reread(s.id);
-    audit(req, deps, 'Write Key Created', { id: s.id, type: 'source', name: s.name });
+    if (await attempt(reply, () => deps.store.admin.addWriteKey(s.id, randomToken(32))) === undefined) return reply;
+    const after = (await reread(s.id));
+    await audit(req, deps, 'Write Key Created', { id: s.id, type: 'source', name: s.name });
     changed();
     return { data: { source: sourceView(after) } };
   });
 
   app.delete<{ Params: { sourceId: string; writeKey: string } }>('/sources/:sourceId/writekey/:writeKey', async (req, reply) => {
-    const s = find(req, reply, true);
+    const s = await find(req, reply, true);
     if (!s) return reply;
-    if (attempt(reply, () => deps.store.admin.removeWriteKey(s.id, req.params.writeKey)) === undefined) return reply;
-    audit(req, deps, 'Write Key Removed', { id: s.id, type: 'source', name: s.name });
+    if (await attempt(reply, () => deps.store.admin.removeWriteKey(s.id, req.params.writeKey)) === undefined) return reply;
+    await audit(req, deps, 'Write Key Removed', { id: s.id, type: 'source', name: s.name });
     changed();
-    return { data: { source: sourceView(reread(s.id)) } };
+    return { data: { source: sourceView((await reread(s.id))) } };
   });
 
   const setLabels = (mode: 'add' | 'replace') => async (req: Req, reply: FastifyReply) => {
-    const s = find(req, reply, true);
+    const s = await find(req, reply, true);
     if (!s) return reply;
     const body = readBody(req, reply, z.object({ labels: z.array(label) }));
     if (!body) return reply;
     const merged = mode === 'replace' ? body.labels
       : [...s.labels, ...body.labels.filter((l) => !s.labels.some((x) => x.key === l.key && x.value === l.value))];
-    if (attempt(reply, () => deps.store.admin.updateSource(s.id, { labels: merged })) === undefined) return reply;
-    audit(req, deps, 'Source Labels Modified', { id: s.id, type: 'source', name: s.name }, s.labels, merged);
-    return { data: { labels: reread(s.id).labels } };
+    if (await attempt(reply, () => deps.store.admin.updateSource(s.id, { labels: merged })) === undefined) return reply;
+    await audit(req, deps, 'Source Labels Modified', { id: s.id, type: 'source', name: s.name }, s.labels, merged);
+    return { data: { labels: (await reread(s.id)).labels } };
   };
   app.post('/sources/:sourceId/labels', setLabels('add'));
   app.put('/sources/:sourceId/labels', setLabels('replace'));
 
   app.get<{ Params: { sourceId: string } }>('/sources/:sourceId/connected-destinations', async (req, reply) => {
-    const s = find(req, reply);
+    const s = await find(req, reply);
     if (!s) return reply;
     const page = readPage(req, reply);
     if (!page) return reply;
-    const out = pageOf(currentSnapshot(deps).destinations.filter((d) => d.sourceIds.includes(s.id)), page);
+    const out = pageOf((await currentSnapshot(deps)).destinations.filter((d) => d.sourceIds.includes(s.id)), page);
     return { data: { destinations: out.items.map((d) => destinationView(deps, d)), pagination: out.pagination } };
   });
 
   app.get<{ Params: { sourceId: string } }>('/sources/:sourceId/connected-warehouses', async (req, reply) => {
-    const s = find(req, reply);
+    const s = await find(req, reply);
     if (!s) return reply;
     const page = readPage(req, reply);
     if (!page) return reply;

@@ -4,7 +4,7 @@ import {
   WAREHOUSE_CATALOG, WAREHOUSE_SECRET_SETTINGS, checkWarehouseSettings, loaderSettings, scheduleInput, warehouseTypeFor,
   type WarehouseCatalogEntry, type WarehouseType,
 } from '../../config/warehouse-settings.js';
-import { ControlPlaneFileOwnedError } from '../../store/sqlite.js';
+import { snapshotOrNull } from '../lookup.js';
 import type { StoredWarehouse, WarehouseSyncOverride } from '../../store/types.js';
 import type { SyncRecord } from '../../storage/warehouse/types.js';
 import { canReadSource, canReadWorkspace, forbidden, isOwner, principalOf, type Principal } from './access.js';
@@ -26,7 +26,8 @@ export function allWarehouses(deps: Deps): WarehouseEntry[] {
     syncOverrides: w.syncOverrides, schedule: null, origin: 'file',
   }));
   const ids = new Set(file.map((w) => w.id));
-  return [...file, ...currentSnapshot(deps).warehouses.filter((w) => !ids.has(w.id))];
+  // No workspace yet: no API warehouse either (they live in one).
+  return [...file, ...(snapshotOrNull(deps.store)?.warehouses ?? []).filter((w) => !ids.has(w.id))];
 }
 
 const MASK = '••••••••';
@@ -78,7 +79,8 @@ const canRead = (p: Principal, w: WarehouseEntry) => canReadWorkspace(p) || w.so
 export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
   const wd = deps.warehouses;
   type Req = FastifyRequest<{ Params: { warehouseId: string } }>;
-  const workspaceId = () => currentSnapshot(deps).workspace.id;
+  // A warehouse exists only in a workspace, so there is one whenever a view is made.
+  const workspaceId = () => snapshotOrNull(deps.store)?.workspace.id ?? 'default';
   const byId = (id: string) => allWarehouses(deps).find((w) => w.id === id);
   /** The warehouse when the caller may read it (and change it, if asked); otherwise sends 404/403/409. */
   const find = (req: Req, reply: FastifyReply, write = false): WarehouseEntry | undefined => {
@@ -93,9 +95,7 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
       return undefined;
     }
     if (write && w.origin === 'file') {
-      attempt(reply, () => {
-        throw new ControlPlaneFileOwnedError(`warehouse ${w.id} is defined in the workspace file; change it there (the file is the source of truth for what it defines)`);
-      });
+      apiError(reply, 409, 'conflict', `warehouse ${w.id} is defined in the workspace file; change it there (the file is the source of truth for what it defines)`);
       return undefined;
     }
     return w;
@@ -142,14 +142,14 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
     const checked = checkWarehouseSettings(entry.type, body.settings);
     if (!checked.ok) return settingsErrors(reply, checked.errors);
     const s = split(entry.type, checked.value);
-    currentSnapshot(deps);
+    await currentSnapshot(deps);
     const id = randomToken(22);
-    const done = attempt(reply, () => deps.store.admin.createWarehouse({
+    const done = await attempt(reply, () => deps.store.admin.createWarehouse({
       id, name: body.name ?? s.name ?? entry.name, type: entry.type, enabled: body.enabled ?? true, settings: s.settings, secretSettings: s.secretSettings,
     }));
     if (!done) return reply;
     const after = view(id);
-    audit(req, deps, 'Storage Destination Created', { id, type: 'warehouse', name: String(after.settings.name) }, undefined, after);
+    await audit(req, deps, 'Storage Destination Created', { id, type: 'warehouse', name: String(after.settings.name) }, undefined, after);
     await wd.changed();
     return reply.code(201).send({ data: { warehouse: after } });
   });
@@ -185,9 +185,9 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
       ...(name ? { name } : {}), ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
       ...(stored ? { settings: stored.settings, secretSettings: stored.secretSettings } : {}),
     };
-    if (!attempt(reply, () => deps.store.admin.updateWarehouse(w.id, patch))) return reply;
+    if (!(await attempt(reply, () => deps.store.admin.updateWarehouse(w.id, patch)))) return reply;
     const after = view(w.id);
-    audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: String(after.settings.name) }, warehouseView(w, workspaceId()), after);
+    await audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: String(after.settings.name) }, warehouseView(w, workspaceId()), after);
     await wd.changed();
     return { data: { warehouse: after } };
   });
@@ -195,8 +195,8 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
   app.delete<{ Params: { warehouseId: string } }>('/warehouses/:warehouseId', async (req, reply) => {
     const w = find(req, reply, true);
     if (!w) return reply;
-    if (!attempt(reply, () => deps.store.admin.deleteWarehouse(w.id))) return reply;
-    audit(req, deps, 'Storage Destination Deleted', { id: w.id, type: 'warehouse', name: w.name }, warehouseView(w, workspaceId()), undefined);
+    if (!(await attempt(reply, () => deps.store.admin.deleteWarehouse(w.id)))) return reply;
+    await audit(req, deps, 'Storage Destination Deleted', { id: w.id, type: 'warehouse', name: w.name }, warehouseView(w, workspaceId()), undefined);
     await wd.changed();
     return { data: { status: 'SUCCESS' } };
   });
@@ -204,7 +204,7 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
   // Connected sources.
   type SourceReq = FastifyRequest<{ Params: { warehouseId: string; sourceId: string } }>;
   const connectedSource = (req: SourceReq, reply: FastifyReply) => {
-    const s = currentSnapshot(deps).sources.find((x) => x.id === req.params.sourceId);
+    const s = (snapshotOrNull(deps.store)?.sources ?? []).find((x) => x.id === req.params.sourceId);
     if (!s || !canReadSource(principalOf(req), s.id)) {
       apiError(reply, 404, 'not-found', `no source ${req.params.sourceId}`, 'sourceId');
       return undefined;
@@ -217,7 +217,7 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
     const page = readPage(req, reply);
     if (!page) return reply;
     const p = principalOf(req);
-    const sources = currentSnapshot(deps).sources.filter((s) => w.sourceIds.includes(s.id) && canReadSource(p, s.id));
+    const sources = (snapshotOrNull(deps.store)?.sources ?? []).filter((s) => w.sourceIds.includes(s.id) && canReadSource(p, s.id));
     const out = pageOf(sources, page);
     return { data: { sources: out.items.map(sourceView), pagination: out.pagination } };
   });
@@ -226,9 +226,9 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
     if (!w) return reply;
     const s = connectedSource(req, reply);
     if (!s) return reply;
-    const added = attempt(reply, () => deps.store.admin.connectWarehouseSource(w.id, s.id));
+    const added = await attempt(reply, () => deps.store.admin.connectWarehouseSource(w.id, s.id));
     if (!added) return reply;
-    audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, { sourceIds: w.sourceIds }, { sourceIds: byId(w.id)!.sourceIds });
+    await audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, { sourceIds: w.sourceIds }, { sourceIds: byId(w.id)!.sourceIds });
     // Answer once the loader reads the source: every event accepted from now on is loaded.
     await wd.changed();
     return reply.code(201).send({ data: { status: 'CONNECTED' } });
@@ -236,8 +236,8 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
   app.delete<{ Params: { warehouseId: string; sourceId: string } }>('/warehouses/:warehouseId/connected-sources/:sourceId', async (req, reply) => {
     const w = find(req, reply, true);
     if (!w) return reply;
-    if (!attempt(reply, () => deps.store.admin.disconnectWarehouseSource(w.id, req.params.sourceId))) return reply;
-    audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, { sourceIds: w.sourceIds }, { sourceIds: byId(w.id)!.sourceIds });
+    if (!(await attempt(reply, () => deps.store.admin.disconnectWarehouseSource(w.id, req.params.sourceId)))) return reply;
+    await audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, { sourceIds: w.sourceIds }, { sourceIds: byId(w.id)!.sourceIds });
     await wd.changed();
     return { data: { status: 'SUCCESS' } };
   });
@@ -296,9 +296,9 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
     const schedule = body.schedule
       ? { enabled: body.enabled, timezone: body.schedule.timezone, times: [...body.schedule.times].sort((a, b) => a.hourOfDay - b.hourOfDay) }
       : null;
-    if (!attempt(reply, () => deps.store.admin.setWarehouseSchedule(w.id, schedule))) return reply;
+    if (!(await attempt(reply, () => deps.store.admin.setWarehouseSchedule(w.id, schedule)))) return reply;
     const after = byId(w.id)!;
-    audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, scheduleView(w), scheduleView(after));
+    await audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, scheduleView(w), scheduleView(after));
     await wd.changed();
     return { data: scheduleView(after) };
   });
@@ -325,8 +325,8 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
     }
     const overrides = [...next.values()];
     if (JSON.stringify(overrides) === JSON.stringify(w.syncOverrides)) return { data: { status: 'UNCHANGED', warnings: [] } };
-    if (!attempt(reply, () => deps.store.admin.setWarehouseSyncOverrides(w.id, overrides))) return reply;
-    audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, { syncOverrides: w.syncOverrides }, { syncOverrides: overrides });
+    if (!(await attempt(reply, () => deps.store.admin.setWarehouseSyncOverrides(w.id, overrides)))) return reply;
+    await audit(req, deps, 'Storage Destination Modified', { id: w.id, type: 'warehouse', name: w.name }, { syncOverrides: w.syncOverrides }, { syncOverrides: overrides });
     await wd.changed();
     return { data: { status: 'UPDATED', warnings: [] } };
   });

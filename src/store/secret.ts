@@ -1,4 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import { bumpVersion, type ControlPlaneDb } from './db.js';
 import { encryptSecret } from './secrets.js';
 
 /**
@@ -13,15 +13,9 @@ import { encryptSecret } from './secrets.js';
  * (a change to it, or a restart) puts the file's value back, and the next 401
  * refreshes again.
  */
-export function createSecretUpdater(db: BetterSqlite3.Database, secretKey: Buffer): (destinationId: string, key: string, value: unknown) => number {
-  const q = {
-    row: db.prepare('SELECT settings, secret_settings FROM cp_destinations WHERE id = ?'),
-    update: db.prepare('UPDATE cp_destinations SET settings = ?, updated_at = ? WHERE id = ?'),
-    version: db.prepare("SELECT value FROM cp_meta WHERE key = 'version'").pluck(),
-    setVersion: db.prepare("INSERT INTO cp_meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-  };
-  const tx = db.transaction((destinationId: string, key: string, value: unknown): number => {
-    const row = q.row.get(destinationId) as { settings: string; secret_settings: string } | undefined;
+export function createSecretUpdater(cp: ControlPlaneDb, secretKey: Buffer): (destinationId: string, key: string, value: unknown) => Promise<number> {
+  return (destinationId, key, value) => cp.write(async (tx) => {
+    const row = await tx.selectFrom('cp_destinations').select(['settings', 'secret_settings']).where('id', '=', destinationId).executeTakeFirst();
     if (!row) throw new Error(`destination "${destinationId}" does not exist`);
     const secretKeys = JSON.parse(row.secret_settings) as string[];
     // Only secret keys: this path must never write a plaintext setting behind the file's back.
@@ -29,10 +23,7 @@ export function createSecretUpdater(db: BetterSqlite3.Database, secretKey: Buffe
     if (value === undefined) throw new Error('a secret cannot be set to undefined');
     const settings = JSON.parse(row.settings) as Record<string, unknown>;
     settings[key] = encryptSecret(secretKey, JSON.stringify(value));
-    q.update.run(JSON.stringify(settings), Date.now(), destinationId);
-    const version = Number(q.version.get()) + 1;
-    q.setVersion.run(version);
-    return version;
+    await tx.updateTable('cp_destinations').set({ settings: JSON.stringify(settings), updated_at: Date.now() }).where('id', '=', destinationId).execute();
+    return bumpVersion(cp, tx);
   });
-  return (destinationId, key, value) => tx.immediate(destinationId, key, value);
 }

@@ -1,11 +1,12 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
+import type { ControlPlaneDb, Tx } from './db.js';
 import type { ApplyReport, EntityIds, PlannedDestination, PlannedSource, WorkspacePlan } from './plan.js';
 import { openSettings, sealSettings } from './secrets.js';
 import type { DestinationFilter } from '../core/filters.js';
 import type { SavedFilter } from './types.js';
 
 /**
- * Makes the control-plane tables match a workspace plan, in one IMMEDIATE
+ * Makes the control-plane tables match a workspace plan, in one write
  * transaction (a reader never sees half a file; two appliers never interleave).
  *
  * Rules:
@@ -33,55 +34,27 @@ interface DestinationRow {
 
 const emptyIds = (): EntityIds => ({ workspaces: [], sources: [], destinations: [] });
 
-export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (plan: WorkspacePlan) => ApplyReport {
-  const q = {
-    workspaces: db.prepare('SELECT id, slug, name, rate_limit_per_second, origin FROM cp_workspaces'),
-    sources: db.prepare('SELECT id, workspace_id, slug, name, enabled, origin FROM cp_sources'),
-    destinations: db.prepare(
-      'SELECT id, workspace_id, name, type, enabled, settings, secret_settings, origin, filters FROM cp_destinations',
-    ),
-    writeKeys: db.prepare('SELECT write_key, source_id FROM cp_write_keys'),
-    links: db.prepare('SELECT destination_id, source_id FROM cp_destination_sources'),
-    meta: db.prepare('SELECT value FROM cp_meta WHERE key = ?').pluck(),
-    setMeta: db.prepare('INSERT INTO cp_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    delLinksOfDest: db.prepare('DELETE FROM cp_destination_sources WHERE destination_id = ?'),
-    delLinksOfSource: db.prepare('DELETE FROM cp_destination_sources WHERE source_id = ?'),
-    delWarehouseLinksOfSource: db.prepare('DELETE FROM cp_warehouse_sources WHERE source_id = ?'),
-    warehouseWorkspaces: db.prepare('SELECT DISTINCT workspace_id FROM cp_warehouses').pluck(),
-    delKeysOfSource: db.prepare('DELETE FROM cp_write_keys WHERE source_id = ?'),
-    delDest: db.prepare('DELETE FROM cp_destinations WHERE id = ?'),
-    delSource: db.prepare('DELETE FROM cp_sources WHERE id = ?'),
-    delWorkspace: db.prepare('DELETE FROM cp_workspaces WHERE id = ?'),
-    upsertWorkspace: db.prepare(`INSERT INTO cp_workspaces (id, slug, name, rate_limit_per_second, origin, created_at, updated_at)
-      VALUES (@id, @slug, @name, @rate, 'file', @now, @now)
-      ON CONFLICT (id) DO UPDATE SET slug = @slug, name = @name, rate_limit_per_second = @rate, origin = 'file', updated_at = @now`),
-    upsertSource: db.prepare(`INSERT INTO cp_sources (id, workspace_id, slug, name, enabled, origin, created_at, updated_at)
-      VALUES (@id, @ws, @slug, @name, @enabled, 'file', @now, @now)
-      ON CONFLICT (id) DO UPDATE SET workspace_id = @ws, slug = @slug, name = @name, enabled = @enabled, origin = 'file', updated_at = @now`),
-    upsertDest: db.prepare(`INSERT INTO cp_destinations
-      (id, workspace_id, name, type, enabled, settings, secret_settings, filters, origin, created_at, updated_at)
-      VALUES (@id, @ws, @name, @type, @enabled, @settings, @secrets, @filters, 'file', @now, @now)
-      ON CONFLICT (id) DO UPDATE SET workspace_id = @ws, name = @name, type = @type, enabled = @enabled,
-        settings = @settings, secret_settings = @secrets, filters = @filters, origin = 'file', updated_at = @now`),
-    insertKey: db.prepare('INSERT INTO cp_write_keys (write_key, source_id) VALUES (?, ?)'),
-    keyOwner: db.prepare('SELECT source_id FROM cp_write_keys WHERE write_key = ?').pluck(),
-    insertLink: db.prepare(`INSERT INTO cp_destination_sources (destination_id, source_id, name)
-      SELECT id, ?, name FROM cp_destinations WHERE id = ?`),
-    linkOwner: db.prepare('SELECT destination_id FROM cp_destination_sources WHERE source_id = ? AND name = ?').pluck(),
-  };
-
-  const apply = (plan: WorkspacePlan): ApplyReport => {
+export function createApplier(cp: ControlPlaneDb, secretKey: Buffer): (plan: WorkspacePlan) => Promise<ApplyReport> {
+  const apply = async (tx: Tx, plan: WorkspacePlan): Promise<ApplyReport> => {
     const now = Date.now();
     const created = emptyIds();
     const updated = emptyIds();
     const deleted = emptyIds();
     const wsId = plan.workspace.id;
 
-    const workspaces = new Map((q.workspaces.all() as WorkspaceRow[]).map((r) => [r.id, r]));
-    const sources = new Map((q.sources.all() as SourceRow[]).map((r) => [r.id, r]));
-    const destinations = new Map((q.destinations.all() as DestinationRow[]).map((r) => [r.id, r]));
-    const keysOf = groupBy(q.writeKeys.all() as { write_key: string; source_id: string }[], (r) => r.source_id, (r) => r.write_key);
-    const linksOf = groupBy(q.links.all() as { destination_id: string; source_id: string }[], (r) => r.destination_id, (r) => r.source_id);
+    const workspaces = new Map((await tx.selectFrom('cp_workspaces').select(['id', 'slug', 'name', 'rate_limit_per_second', 'origin']).execute())
+      .map((r): [string, WorkspaceRow] => [r.id, r]));
+    const sources = new Map((await tx.selectFrom('cp_sources').select(['id', 'workspace_id', 'slug', 'name', 'enabled', 'origin']).execute())
+      .map((r): [string, SourceRow] => [r.id, r]));
+    const destinations = new Map((await tx.selectFrom('cp_destinations')
+      .select(['id', 'workspace_id', 'name', 'type', 'enabled', 'settings', 'secret_settings', 'origin', 'filters']).execute())
+      .map((r): [string, DestinationRow] => [r.id, r]));
+    const keysOf = groupBy(await tx.selectFrom('cp_write_keys').select(['write_key', 'source_id']).execute(), (r) => r.source_id, (r) => r.write_key);
+    const linksOf = groupBy(await tx.selectFrom('cp_destination_sources').select(['destination_id', 'source_id']).execute(),
+      (r) => r.destination_id, (r) => r.source_id);
+    const meta = async (key: string) => (await tx.selectFrom('cp_meta').select('value').where('key', '=', key).executeTakeFirst())?.value;
+    const setMeta = (key: string, value: string | number) => tx.insertInto('cp_meta').values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute();
 
     // Decide what changes before touching anything.
     const cw = workspaces.get(wsId);
@@ -114,74 +87,99 @@ export function createApplier(db: BetterSqlite3.Database, secretKey: Buffer): (p
       if (!inPlan.destinations.has(r.id) && !deleted.destinations.includes(r.id)) stillUsed.add(r.workspace_id);
     }
     // API warehouses live in their workspace too (the file never deletes them).
-    for (const id of q.warehouseWorkspaces.all() as string[]) stillUsed.add(id);
+    for (const r of await tx.selectFrom('cp_warehouses').select('workspace_id').distinct().execute()) stillUsed.add(r.workspace_id);
     deleted.workspaces = [...workspaces.values()]
       .filter((r) => r.origin === 'file' && r.id !== wsId && !stillUsed.has(r.id))
       .map((r) => r.id);
-    const currentWorkspaceChanged = q.meta.get('workspace_id') !== wsId;
+    const currentWorkspaceChanged = (await meta('workspace_id')) !== wsId;
 
-    // Foreign keys (when the caller enables them) are checked at commit, not per
-    // statement: a workspace whose id changed is deleted before its sources move
-    // to the new one, which frees its slug. Resets by itself at commit.
-    db.pragma('defer_foreign_keys = ON');
+    // Foreign keys are checked at commit, not per statement: a workspace whose id
+    // changed is deleted before its sources move to the new one, which frees its slug.
+    await cp.deferForeignKeys(tx);
     // 1. Unlink and drop keys of everything about to be rewritten or deleted.
-    for (const id of [...deleted.destinations, ...destsToWrite.map((d) => d.id)]) q.delLinksOfDest.run(id);
+    const unlinkDests = [...deleted.destinations, ...destsToWrite.map((d) => d.id)];
+    const dropKeysOf = [...deleted.sources, ...sourcesToWrite.map((s) => s.id)];
+    for (const ids of chunks(unlinkDests)) await tx.deleteFrom('cp_destination_sources').where('destination_id', 'in', ids).execute();
     // An `api` destination linked to a deleted source loses that link (the source is gone).
-    for (const id of deleted.sources) q.delLinksOfSource.run(id);
+    for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_destination_sources').where('source_id', 'in', ids).execute();
     // So does an `api` warehouse connected to it.
-    for (const id of deleted.sources) q.delWarehouseLinksOfSource.run(id);
-    for (const id of [...deleted.sources, ...sourcesToWrite.map((s) => s.id)]) q.delKeysOfSource.run(id);
-    // 2. Delete rows, children first (foreign keys may be enforced by the caller).
-    for (const id of deleted.destinations) q.delDest.run(id);
-    for (const id of deleted.sources) q.delSource.run(id);
-    for (const id of deleted.workspaces) q.delWorkspace.run(id);
+    for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_warehouse_sources').where('source_id', 'in', ids).execute();
+    for (const ids of chunks(dropKeysOf)) await tx.deleteFrom('cp_write_keys').where('source_id', 'in', ids).execute();
+    // 2. Delete rows, children first.
+    for (const ids of chunks(deleted.destinations)) await tx.deleteFrom('cp_destinations').where('id', 'in', ids).execute();
+    for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_sources').where('id', 'in', ids).execute();
+    for (const ids of chunks(deleted.workspaces)) await tx.deleteFrom('cp_workspaces').where('id', 'in', ids).execute();
     // 3. Upsert rows.
     if (wsChanged) {
-      translate(() => q.upsertWorkspace.run({ id: wsId, slug: w.slug, name: w.name, rate: w.rateLimitPerSecond, now }),
-        `workspace "${wsId}": slug "${w.slug}" is already used by another workspace`);
+      const set = { slug: w.slug, name: w.name, rate_limit_per_second: w.rateLimitPerSecond, origin: 'file', updated_at: now };
+      await translate(cp, tx, () => tx.insertInto('cp_workspaces').values({ id: wsId, ...set, created_at: now })
+        .onConflict((oc) => oc.column('id').doUpdateSet(set)).execute(),
+      `workspace "${wsId}": slug "${w.slug}" is already used by another workspace`);
     }
     for (const s of sourcesToWrite) {
-      translate(() => q.upsertSource.run({ id: s.id, ws: wsId, slug: s.slug, name: s.name, enabled: s.enabled ? 1 : 0, now }),
-        `source "${s.id}": slug "${s.slug}" is already used by another source of workspace "${wsId}"`);
+      const set = { workspace_id: wsId, slug: s.slug, name: s.name, enabled: s.enabled ? 1 : 0, origin: 'file', updated_at: now };
+      await translate(cp, tx, () => tx.insertInto('cp_sources').values({ id: s.id, ...set, created_at: now })
+        .onConflict((oc) => oc.column('id').doUpdateSet(set)).execute(),
+      `source "${s.id}": slug "${s.slug}" is already used by another source of workspace "${wsId}"`);
     }
     for (const d of destsToWrite) {
-      q.upsertDest.run({
-        id: d.id, ws: wsId, name: d.name, type: d.type, enabled: d.enabled ? 1 : 0,
-        settings: sealSettings(secretKey, d.settings, d.secretSettings), secrets: JSON.stringify(d.secretSettings),
-        filters: JSON.stringify(savedFilters(d.filters, destinations.get(d.id)?.filters, now)), now,
-      });
+      const set = {
+        workspace_id: wsId, name: d.name, type: d.type, enabled: d.enabled ? 1 : 0,
+        settings: sealSettings(secretKey, d.settings, d.secretSettings), secret_settings: JSON.stringify(d.secretSettings),
+        filters: JSON.stringify(savedFilters(d.filters, destinations.get(d.id)?.filters, now)), origin: 'file', updated_at: now,
+      };
+      await tx.insertInto('cp_destinations').values({ id: d.id, ...set, created_at: now })
+        .onConflict((oc) => oc.column('id').doUpdateSet(set)).execute();
     }
     // 4. Re-insert keys and links; the unique indexes turn conflicts with `api` entities into clear errors.
     for (const s of sourcesToWrite) {
       for (const key of new Set(s.writeKeys)) {
-        translate(() => q.insertKey.run(key, s.id),
-          () => `write key "${key}" of source "${s.id}" is already used by source "${String(q.keyOwner.get(key))}"`);
+        await translate(cp, tx, () => tx.insertInto('cp_write_keys').values({ write_key: key, source_id: s.id }).execute(),
+          async () => `write key "${key}" of source "${s.id}" is already used by source "${await keyOwner(tx, key)}"`);
       }
     }
     for (const d of destsToWrite) {
       for (const sourceId of new Set(d.sourceIds)) {
-        translate(() => q.insertLink.run(sourceId, d.id),
-          () => `destination "${d.id}": source "${sourceId}" already has an instance named "${d.name}" ` +
-            `(destination "${String(q.linkOwner.get(sourceId, d.name))}"); instance names are unique per source`);
+        await translate(cp, tx, () => tx.insertInto('cp_destination_sources').values({ destination_id: d.id, source_id: sourceId, name: d.name }).execute(),
+          async () => `destination "${d.id}": source "${sourceId}" already has an instance named "${d.name}" ` +
+            `(destination "${await linkOwner(tx, sourceId, d.name)}"); instance names are unique per source`);
       }
     }
 
     const changed = currentWorkspaceChanged || [created, updated, deleted].some((ids) =>
       ids.workspaces.length + ids.sources.length + ids.destinations.length > 0);
-    let version = Number(q.meta.get('version'));
+    let version = Number(await meta('version'));
     if (changed) {
       version += 1;
-      q.setMeta.run('version', version);
-      q.setMeta.run('workspace_id', wsId);
+      await setMeta('version', version);
+      await setMeta('workspace_id', wsId);
+      await cp.notify(tx, version);
     }
     return { changed, version, created, updated, deleted };
   };
 
-  const tx = db.transaction(apply);
   return (plan) => {
     checkPlan(plan);
-    return tx.immediate(plan);
+    return cp.write((tx) => apply(tx, plan));
   };
+}
+
+export async function keyOwner(tx: Tx, key: string): Promise<string> {
+  const row = await tx.selectFrom('cp_write_keys').select('source_id').where('write_key', '=', key).executeTakeFirst();
+  return String(row?.source_id);
+}
+
+export async function linkOwner(tx: Tx, sourceId: string, name: string): Promise<string> {
+  const row = await tx.selectFrom('cp_destination_sources').select('destination_id')
+    .where('source_id', '=', sourceId).where('name', '=', name).executeTakeFirst();
+  return String(row?.destination_id);
+}
+
+/** IN lists stay under SQLite's bound-parameter limit. */
+function chunks(ids: readonly string[], size = 500): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
+  return out;
 }
 
 /** The config layer guarantees these; checked again because a bad plan would corrupt the links. */
@@ -264,15 +262,22 @@ function groupBy<T>(rows: T[], key: (r: T) => string, value: (r: T) => string): 
   return out;
 }
 
-/** Turns a unique-constraint failure into a message that names both parties. */
-export function translate(fn: () => unknown, message: string | (() => string)): void {
+/**
+ * Turns a unique-constraint failure into a message that names both parties. The
+ * statement runs under a savepoint: PostgreSQL aborts the whole transaction on
+ * an error otherwise, and the message may need a query to name the other party.
+ */
+export async function translate(cp: ControlPlaneDb, tx: Tx, fn: () => Promise<unknown>, message: string | (() => Promise<string> | string)): Promise<void> {
+  await sql`SAVEPOINT cp_unique`.execute(tx);
   try {
-    fn();
+    await fn();
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-      throw new ControlPlaneConflictError(typeof message === 'string' ? message : message(), { cause: err });
+    await sql`ROLLBACK TO SAVEPOINT cp_unique`.execute(tx);
+    await sql`RELEASE SAVEPOINT cp_unique`.execute(tx);
+    if (cp.isUniqueViolation(err)) {
+      throw new ControlPlaneConflictError(typeof message === 'string' ? message : await message(), { cause: err });
     }
     throw err;
   }
+  await sql`RELEASE SAVEPOINT cp_unique`.execute(tx);
 }
