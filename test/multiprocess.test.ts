@@ -1,7 +1,8 @@
 /**
- * Scale-out on NATS JetStream (issue #4): 2 ingest processes behind a round-robin
- * client and 2 router processes, sharing one DATA_DIR (control plane, stats) and one
- * JetStream stream. Events are sent with @segment/analytics-node; mid-run one router
+ * Scale-out on NATS JetStream and PostgreSQL (issue #4): 2 ingest processes behind a
+ * round-robin client and 2 router processes, each with its own DATA_DIR as on separate
+ * machines, sharing one JetStream stream and one PostgreSQL control-plane store
+ * (SWITCHYARD_STORE, a schema per run, dropped after). Events are sent with @segment/analytics-node; mid-run one router
  * and one ingest process are SIGKILLed and restarted. Every event the SDK saw
  * acknowledged must reach the sink; duplicates are counted and must stay under 0.1%.
  *
@@ -23,6 +24,7 @@ import { NatsEventLog } from '../src/log/nats/log.js';
 import { Harness } from './helpers/harness.js';
 import { WRITE_KEY, sleep, waitUntil } from './helpers/e2e.js';
 import { workspaceYaml, type SwitchyardProcess } from './helpers/switchyard.js';
+import { PG_URL, pgQuery } from './helpers/pg.js';
 import type { StatusReport } from '../src/cli/main.js';
 
 const NATS = process.env.SWITCHYARD_TEST_NATS ?? '127.0.0.1:4222';
@@ -35,8 +37,13 @@ const subjectRoot = `symp_${id}`;
 // delivery timeout stays well under it (docs/deploy.md), else a slow delivery on a
 // busy machine is redelivered to the other router while the first still waits.
 const ACK_WAIT_MS = 15_000;
+const schema = `mp_${id}`;
 const env = {
   SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}&subject_root=${subjectRoot}&ack_wait_ms=${ACK_WAIT_MS}`,
+  SWITCHYARD_STORE: PG_URL,
+  SWITCHYARD_STORE_SCHEMA: schema,
+  // Every process decrypts the same destination secrets from the shared store.
+  SWITCHYARD_SECRET_KEY: randomBytes(32).toString('hex'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: '5000',
   ...(process.env.SY_MP_DEBUG ? { LOG_LEVEL: 'debug' } : {}),
 };
@@ -45,6 +52,7 @@ after(async () => {
   const log = await NatsEventLog.connect({ servers: NATS, workspaceId: 'acme', streamPrefix, subjectRoot, dedupeWindowMs: 3_600_000, retentionMs: 0 });
   await log.destroy();
   await log.close();
+  await pgQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 });
 
 /** Round-robin over the ingest processes; a failed request is retried by the SDK and lands on the next one. */
@@ -64,19 +72,20 @@ async function status(dataDir: string): Promise<StatusReport> {
   return JSON.parse(stdout) as StatusReport;
 }
 
-test(`2 ingest + 2 router processes on NATS: ${EVENTS} events from analytics-node, one of each SIGKILLed mid-run, every acknowledged event delivered`, { timeout: Math.max(300_000, EVENTS * 10) }, async () => {
+test(`2 ingest + 2 router processes on NATS and PostgreSQL, each with its own DATA_DIR: ${EVENTS} events from analytics-node, one of each SIGKILLed mid-run, every acknowledged event delivered`, { timeout: Math.max(300_000, EVENTS * 10) }, async () => {
   const h = new Harness();
   try {
     const sink = await h.sink();
-    const dataDir = h.dataDir();
     const workspace = workspaceYaml([sink.url]);
-    const start = (role: string, port?: number): Promise<SwitchyardProcess> =>
-      h.start({ workspace, dataDir, role, env, port, writeConfig: false });
+    // Each process has its own DATA_DIR (a restart after a kill reuses it, as a machine would).
+    const start = (role: string, dataDir = h.dataDir(), port?: number): Promise<SwitchyardProcess> =>
+      h.start({ workspace, dataDir, role, env, port });
     // Routers first: they create the lanes (with interest retention JetStream stores a
     // message only for consumers that exist); ingest-only processes also make sure of it.
-    const first = await h.start({ workspace, dataDir, role: 'router', env });
-    const routers = [first, await start('router')];
+    const routers = [await start('router'), await start('router')];
     const ingest = [await start('ingest'), await start('ingest')];
+    const dataDir = routers[0]!.dataDir;
+    assert.equal(new Set([...routers, ...ingest].map((p) => p.dataDir)).size, 4, 'no DATA_DIR is shared');
     const urls = ingest.map((p) => p.url);
 
     // Role checks: an ingest process serves no /api, a router process only the probes.
@@ -131,14 +140,14 @@ test(`2 ingest + 2 router processes on NATS: ${EVENTS} events from analytics-nod
       if (i === killRouterAt && !process.env.SY_MP_NOKILL) {
         await routers[0]!.kill();
         killedAt.router = Date.now();
-        restarts.push(sleep(1000).then(async () => void (routers[0] = await start('router'))));
+        restarts.push(sleep(1000).then(async () => void (routers[0] = await start('router', routers[0]!.dataDir))));
       }
       if (i === killIngestAt && !process.env.SY_MP_NOKILL) {
         const port = Number(new URL(ingest[0]!.url).port);
         await ingest[0]!.kill();
         killedAt.ingest = Date.now();
         // Same address: the client keeps its list (and meanwhile retries on the other one).
-        restarts.push(sleep(1000).then(async () => void (ingest[0] = await start('ingest', port))));
+        restarts.push(sleep(1000).then(async () => void (ingest[0] = await start('ingest', ingest[0]!.dataDir, port))));
       }
     }
     await analytics.closeAndFlush({ timeout: 120_000 });
