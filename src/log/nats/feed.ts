@@ -26,7 +26,8 @@ export class NatsFeed {
     private readonly subject: string,
   ) {}
 
-  static async open(js: JetStreamClient, jsm: JetStreamManager, o: { stream: string; subject: string; maxAgeMs: number; replicas: number }): Promise<NatsFeed> {
+  /** `maxBytes`: the oldest messages are dropped past it (a bound on the server's disk, whatever the age). */
+  static async open(js: JetStreamClient, jsm: JetStreamManager, o: { stream: string; subject: string; maxAgeMs: number; maxBytes: number; replicas: number }): Promise<NatsFeed> {
     const config: Partial<StreamConfig> = {
       name: o.stream,
       subjects: [o.subject],
@@ -34,6 +35,7 @@ export class NatsFeed {
       storage: StorageType.File,
       num_replicas: o.replicas,
       max_age: nanos(o.maxAgeMs),
+      max_bytes: o.maxBytes,
       discard: DiscardPolicy.Old,
     };
     try {

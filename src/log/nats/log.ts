@@ -468,12 +468,13 @@ export class NatsEventLog implements EventLog {
    * A feed of the workspace (`<stream>_<NAME>`, subject `<subjectRoot>_<name>.<workspace>`)
    * every process publishes to and replays from its own position (./feed.ts).
    */
-  async feed(name: string, maxAgeMs: number): Promise<NatsFeed> {
+  async feed(name: string, maxAgeMs: number, maxBytes = 1024 ** 3): Promise<NatsFeed> {
     const stream = await this.stream(this.options.workspaceId);
     return NatsFeed.open(this.js, this.jsm, {
       stream: `${stream}_${token(name).toUpperCase()}`,
       subject: `${this.naming.subjectRoot}_${token(name)}.${token(this.options.workspaceId)}`,
       maxAgeMs,
+      maxBytes,
       replicas: this.options.replicas ?? 1,
     });
   }
