@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWorkspaceFile, type DestinationTypes } from '../src/config/workspace-file.js';
-import { webhookSettings } from '../src/destinations/webhook/settings.js';
+import { parseWorkspaceFile } from '../src/config/workspace-file.js';
+import { WEBHOOK_TYPES as types, YAML_FILE } from './helpers/workspace-fixture.js';
 import type { WorkspacePlan } from '../src/store/plan.js';
 import {
   ControlPlaneConflictError, ControlPlaneEmptyError, ControlPlaneFileOwnedError, ControlPlaneNotFoundError, type ControlPlane,
@@ -32,24 +32,6 @@ export interface StoreFactory {
    */
   concurrentOpens: boolean;
 }
-
-const types: DestinationTypes = new Map([['webhook', { settingsSchema: webhookSettings, secretSettings: ['sharedSecret'] }]]);
-
-export const YAML_FILE = `
-workspace: { slug: acme }
-sources:
-  - slug: web-prod          # sourceId derives from it unless \`id\` is given
-    writeKey: wk_web_prod
-destinations:
-  - name: Orders webhook     # instance name, unique per source
-    type: webhook
-    sources: [web-prod]
-    enabled: true
-    settings:
-      urls: [http://127.0.0.1:9999/hook]   # up to 5
-      headers: { X-Token: abc }
-      sharedSecret: s3cret
-`;
 
 export function plan(text = YAML_FILE): WorkspacePlan {
   const parsed = parseWorkspaceFile(text, 'workspace.yaml', types);

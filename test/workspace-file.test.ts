@@ -8,27 +8,8 @@ import {
   readWorkspaceFile,
   watchWorkspaceFile,
   type ConfigError,
-  type DestinationTypes,
 } from '../src/config/workspace-file.js';
-import { webhookSettings } from '../src/destinations/webhook/settings.js';
-
-const types: DestinationTypes = new Map([['webhook', { settingsSchema: webhookSettings, secretSettings: ['sharedSecret'] }]]);
-
-const YAML_FILE = `
-workspace: { slug: acme }
-sources:
-  - slug: web-prod          # sourceId derives from it unless \`id\` is given
-    writeKey: wk_web_prod
-destinations:
-  - name: Orders webhook     # instance name, unique per source
-    type: webhook
-    sources: [web-prod]
-    enabled: true
-    settings:
-      urls: [http://127.0.0.1:9999/hook]   # up to 5
-      headers: { X-Token: abc }
-      sharedSecret: s3cret
-`;
+import { WEBHOOK_TYPES as types, YAML_FILE } from './helpers/workspace-fixture.js';
 
 function errorsOf(text: string, fileName = 'workspace.yaml'): ConfigError[] {
   const result = parseWorkspaceFile(text, fileName, types);
