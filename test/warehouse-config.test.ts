@@ -47,6 +47,19 @@ test('warehouse errors name their path', () => {
   ].sort());
 });
 
+test('a warehouse may declare an advanced sync schedule: hours in an IANA time zone', () => {
+  const r = parseWorkspaceFile(`${head}warehouses:
+  - { id: local, type: duckdb, sources: [web], settings: { schedule: { timezone: Europe/Paris, hours: [0, 12] } } }
+`, 'w.yaml', types);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+  assert.deepEqual(r.value.warehouses![0]!.settings, { schedule: { timezone: 'Europe/Paris', hours: [0, 12] } });
+  const bad = parseWorkspaceFile(`${head}warehouses:
+  - { id: local, type: duckdb, sources: [web], settings: { schedule: { timezone: Mars/Olympus, hours: [24] } } }
+`, 'w.yaml', types);
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.error.map((e) => e.path).sort(), ['warehouses[0].settings.schedule.hours[0]', 'warehouses[0].settings.schedule.timezone']);
+});
+
 test('selective sync overrides resolve their source and need a collection with a property', () => {
   const r = parseWorkspaceFile(`${head}warehouses:
   - id: local

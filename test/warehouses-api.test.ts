@@ -178,7 +178,7 @@ warehouses:
     assert.equal(await duckCount(duckFile, `SELECT count(*) AS n FROM "${SCHEMA}".tracks`), 7);
     assert.equal(await duckCount(duckFile, `SELECT count(*) AS n FROM "${SCHEMA}".pages`), 1, 'pages is turned off');
 
-    // Advanced sync schedule: replaced and read back (the loader syncs at 00:00 and 12:00 Paris time; the export writes it as a 12 h interval).
+    // Advanced sync schedule: replaced and read back (the loader syncs at 00:00 and 12:00 Paris time; the export writes the same schedule).
     const schedule = { times: [{ hourOfDay: 12, enabled: true }, { hourOfDay: 0, enabled: true }, { hourOfDay: 6, enabled: false }], timezone: 'Europe/Paris' };
     await selective.replaceAdvancedSyncScheduleForWarehouse(wh.id, { enabled: true, schedule });
     const got = (await selective.getAdvancedSyncScheduleFromWarehouse(wh.id)).body.data!;
@@ -189,7 +189,7 @@ warehouses:
     const exported = await fetch(`${sy.url}/api/v1/workspace/export`, { headers: { authorization: `Bearer ${owner}` } });
     const file = parseYaml(await exported.text()) as { warehouses: { id: string; sources: string[]; settings: Record<string, unknown>; syncOverrides?: unknown[] }[] };
     const exp = file.warehouses.find((w) => w.id === wh.id)!;
-    assert.deepEqual(exp.settings, { path: 'api.duckdb', syncIntervalSeconds: 43_200 });
+    assert.deepEqual(exp.settings, { path: 'api.duckdb', syncIntervalSeconds: 7200, schedule: { timezone: 'Europe/Paris', hours: [0, 12] } });
     assert.deepEqual(exp.sources, [SLUG]);
     assert.deepEqual(exp.syncOverrides, [{ source: SLUG, collection: 'pages', enabled: false }]);
     assert.ok(file.warehouses.some((w) => w.id === 'filewh'));

@@ -133,17 +133,6 @@ export function loaderSchedule(s: WarehouseSchedule | null): SyncSchedule | unde
   return { timezone: s.timezone, hours: s.times.filter((t) => t.enabled).map((t) => t.hourOfDay).sort((a, b) => a - b) };
 }
 
-/**
- * Seconds between syncs that approximate an advanced schedule (n enabled hours: every
- * 24/n hours), for the workspace file, which has no schedule (`loaderSettings`, the
- * export). The loader itself syncs at the named hours (`apiWarehouseConfigs`).
- */
-export function scheduleIntervalSeconds(s: WarehouseSchedule | null): number | undefined {
-  if (!s?.enabled) return undefined;
-  const n = s.times.filter((t) => t.enabled).length;
-  return n > 0 ? Math.round(86_400 / n) : undefined;
-}
-
 /** A postgres:// URL from the separate fields (or the given url). */
 export function postgresUrl(s: Record<string, unknown>): string {
   if (typeof s.url === 'string') return s.url;
@@ -164,19 +153,10 @@ export function describePostgres(url: string): string {
 const targetOf = (w: Pick<StoredWarehouse, 'type' | 'settings'>) => (w.type === 'duckdb' ? { path: String(w.settings.path) } : { url: postgresUrl(w.settings) });
 
 /**
- * An API warehouse's settings as the workspace file would declare them (export,
- * validation): the file has no schedule, so an enabled one becomes its interval
- * (`scheduleIntervalSeconds`).
- */
-export function loaderSettings(w: Pick<StoredWarehouse, 'type' | 'settings' | 'schedule'>): WarehouseConfig['settings'] {
-  const every = scheduleIntervalSeconds(w.schedule) ?? (w.settings.syncIntervalSeconds as number | undefined);
-  return { ...targetOf(w), ...(every === undefined ? {} : { syncIntervalSeconds: every }) };
-}
-
-/**
- * The loader thread's settings for an API warehouse: the target, the interval the
- * user set, and the enabled advanced schedule (`syncTiming` picks: the schedule,
- * unless the interval asks faster than hourly).
+ * An API warehouse's settings as the loader thread takes them and as the workspace
+ * file declares them (export, validation): the target, the interval the user set, and
+ * the enabled advanced schedule as `{timezone, hours}` (`syncTiming` picks: the
+ * schedule, unless the interval asks faster than hourly).
  */
 export function loaderThreadSettings(w: Pick<StoredWarehouse, 'type' | 'settings' | 'schedule'>): WarehouseConfig['settings'] {
   const every = w.settings.syncIntervalSeconds as number | undefined;

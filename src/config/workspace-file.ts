@@ -103,6 +103,13 @@ const fileSchema = z.strictObject({
             path: z.string().min(1).optional(),
             url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
             syncIntervalSeconds: z.number().positive().optional(),
+            // Segment's advanced sync schedule: syncs at these hours (HH:00) in this time zone.
+            schedule: z
+              .strictObject({
+                timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or America/New_York'),
+                hours: z.array(z.number().int().min(0).max(23)).max(24),
+              })
+              .optional(),
           })
           .default({}),
         // Selective sync, in the Public API's `syncOverrides` shape; `source` by slug or id.
@@ -451,4 +458,13 @@ export function slugify(text: string): string {
 
 function fail<T>(error: ConfigError[]): Result<T, ConfigError[]> {
   return { ok: false, error };
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }

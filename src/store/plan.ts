@@ -24,7 +24,8 @@ export interface PlannedWarehouse {
   type: 'duckdb' | 'postgres';
   enabled: boolean;
   sourceIds: string[];
-  settings: { path?: string; url?: string; syncIntervalSeconds?: number };
+  /** `schedule`: syncs at these hours in this time zone (the advanced sync schedule). */
+  settings: { path?: string; url?: string; syncIntervalSeconds?: number; schedule?: { timezone: string; hours: number[] } };
   /** Selective sync, as the Public API's `syncOverrides`: a source, a collection (table) or a property (column) turned off. */
   syncOverrides: { sourceId: string; collection?: string; property?: string; enabled: boolean }[];
 }

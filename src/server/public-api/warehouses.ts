@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  WAREHOUSE_CATALOG, WAREHOUSE_SECRET_SETTINGS, checkWarehouseSettings, loaderSettings, scheduleInput, warehouseTypeFor,
+  WAREHOUSE_CATALOG, WAREHOUSE_SECRET_SETTINGS, checkWarehouseSettings, loaderThreadSettings, scheduleInput, warehouseTypeFor,
   type WarehouseCatalogEntry, type WarehouseType,
 } from '../../config/warehouse-settings.js';
 import { snapshotOrNull } from '../lookup.js';
@@ -59,7 +59,7 @@ export function warehouseView(w: WarehouseEntry, workspaceId: string) {
 export function exportWarehouses(deps: PublicApiDeps, slugOf: (id: string) => string, withSecrets: boolean, omitted: string[]) {
   if (!deps.warehouses) return [];
   return allWarehouses({ ...deps, warehouses: deps.warehouses }).map((w, i) => {
-    const settings: Json = w.origin === 'file' ? { ...w.settings } : { ...loaderSettings(w) };
+    const settings: Json = w.origin === 'file' ? { ...w.settings } : { ...loaderThreadSettings(w) };
     if (!withSecrets && typeof settings.url === 'string' && URL_PASSWORD.test(settings.url)) {
       settings.url = settings.url.replace(URL_PASSWORD, (_m, head: string) => `${head.slice(0, -1)}@`);
       omitted.push(`warehouses[${i}].settings.url (password)`);
@@ -244,7 +244,7 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
 
   // Validation: really connects (DuckDB opens the file, PostgreSQL logs in).
   const validation = async (type: WarehouseType, settings: Json) => {
-    const r = await tryConnect(type, loaderSettings({ type, settings, schedule: null }), wd.dataDir);
+    const r = await tryConnect(type, loaderThreadSettings({ type, settings, schedule: null }), wd.dataDir);
     return r.ok ? { status: 'CONNECTED' } : { status: 'FAILED', message: r.message };
   };
   app.post('/warehouses/validation', async (req, reply) => {
@@ -276,7 +276,7 @@ export function registerWarehousesApi(app: FastifyInstance, deps: Deps): void {
   app.get<{ Params: { warehouseId: string } }>('/warehouses/:warehouseId/connection-state', async (req, reply) => {
     const w = find(req, reply);
     if (!w) return reply;
-    const r = await tryConnect(w.type, w.origin === 'file' ? w.settings : loaderSettings(w), wd.dataDir);
+    const r = await tryConnect(w.type, w.origin === 'file' ? w.settings : loaderThreadSettings(w), wd.dataDir);
     return { data: r.ok ? { connectionState: 'CONNECTED' } : { connectionState: 'FAILED', message: r.message } };
   });
 
