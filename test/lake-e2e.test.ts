@@ -148,7 +148,9 @@ test('analytics-node → Switchyard → Parquet data lakes (local and S3), read 
     const r = await api(sy, 'POST', `/api/v1/data-lakes/${id}/sync`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
-  assert.equal((await api(sy, 'POST', '/api/v1/data-lakes/nope/sync')).status, 404);
+  const unknown = await api(sy, 'POST', '/api/v1/data-lakes/nope/sync');
+  assert.equal(unknown.status, 404);
+  assert.deepEqual(unknown.body, { errors: [{ type: 'not-found', message: 'no data lake "nope"' }] });
 
   // Local lake (default DATA_DIR/datalake): Segment's layout, queried through catalog.sql.
   const root = path.join(sy.dataDir, 'datalake');

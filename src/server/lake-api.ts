@@ -24,13 +24,13 @@ export function registerLakeApi(app: FastifyInstance, deps: LakeApiDeps): void {
   const key = (id: string) => `${LAKE_HISTORY_PREFIX}${id}`;
 
   app.get<{ Params: { id: string }; Querystring: { sourceId?: string; limit?: string } }>('/api/v1/data-lakes/:id/syncs', async (req, reply) => {
-    if (!find(req.params.id)) return reply.code(404).send({ error: `no data lake "${req.params.id}"` });
+    if (!find(req.params.id)) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no data lake "${req.params.id}"` }] });
     const limit = Math.min(Math.max(Number(req.query.limit ?? 100) || 100, 1), 100);
     return { data: { syncs: deps.history.list(key(req.params.id), { sourceId: req.query.sourceId, limit }).map(lakeSync) } };
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/data-lakes/:id/health', async (req, reply) => {
-    if (!find(req.params.id)) return reply.code(404).send({ error: `no data lake "${req.params.id}"` });
+    if (!find(req.params.id)) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no data lake "${req.params.id}"` }] });
     const now = new Date();
     const since = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 29 * 86_400_000;
     // Per day: rows, and per collection its rows and share of the day ("Daily Row Volume").
@@ -60,9 +60,9 @@ export function registerLakeApi(app: FastifyInstance, deps: LakeApiDeps): void {
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/data-lakes/:id/sync', async (req, reply) => {
-    if (!find(req.params.id)) return reply.code(404).send({ error: `no data lake "${req.params.id}"` });
+    if (!find(req.params.id)) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no data lake "${req.params.id}"` }] });
     const found = await deps.syncNow(req.params.id);
-    if (!found) return reply.code(409).send({ error: `data lake "${req.params.id}" is not running (see the server log)` });
+    if (!found) return reply.code(409).send({ errors: [{ type: 'conflict', message: `data lake "${req.params.id}" is not running (see the server log)` }] });
     return { data: { syncs: deps.history.list(key(req.params.id), { limit: 1 }).map(lakeSync) } };
   });
 }
