@@ -14,17 +14,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { registerConsole } from '../src/server/console.js';
+import { CONSOLE_DIR, OWNER, SHOTS, assertConsoleReady, createOwner, launchChromium, shot, tab, until } from './helpers/console.js';
 import { Harness } from './helpers/harness.js';
 import { tempDir } from './helpers/switchyard.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
-const CONSOLE_DIR = path.join(ROOT, 'dist', 'web');
 
 const h = new Harness();
 let browser: Browser | undefined;
@@ -35,32 +30,11 @@ after(async () => {
   await h.cleanup();
 });
 
-/** Waits until `fn` returns a truthy value (polling), or fails with `what`. */
-async function until<T>(what: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** A tab of the page's section navigation (the main navigation has links of the same names). */
-const tab = (page: Page, name: string) => page.locator('nav.tabs').getByRole('link', { name, exact: true }).click();
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 const count = async (page: Page, step: string) => Number(((await page.getByTestId(`step-${step}`).textContent()) ?? '').replace(/[^\d]/g, '') || '0');
 
 test('a new user runs Switchyard from the web console: first run, source, events in the debugger, webhook, filter, Delivery Overview', async (t) => {
   // Never skip: a machine without Chromium must say how to get it.
-  assert.ok(fs.existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium (the console test does not skip)`);
-  assert.ok(fs.existsSync(path.join(CONSOLE_DIR, 'index.html')), `the console is not built (${CONSOLE_DIR}): run npm run build:web`);
-  fs.mkdirSync(SHOTS, { recursive: true });
+  assertConsoleReady();
 
   const sink = await h.sink();
   const sy = await h.start({ workspace: 'workspace: { slug: acme }\n' });
@@ -68,10 +42,7 @@ test('a new user runs Switchyard from the web console: first run, source, events
   const session = await fetch(`${base}/auth/session`);
   assert.equal(session.status, 200, `GET /auth/session answered ${session.status}: the console needs the Public API's auth endpoints (issue #7)`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   const page = await context.newPage();
@@ -110,13 +81,9 @@ test('a new user runs Switchyard from the web console: first run, source, events
 
   try {
     // --- First run: create the owner; the form submits on Enter.
-    await page.getByLabel('Your name').fill('Ada Owner');
-    await page.getByLabel('Email').fill('ada@example.com');
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByLabel('Password').press('Enter');
-    await page.getByRole('heading', { name: 'Sources', exact: true }).waitFor();
+    await createOwner(page);
     await page.getByText('No sources yet').waitFor();
-    assert.equal(await page.getByText('Ada Owner').count(), 1, 'the signed-in user is shown');
+    assert.equal(await page.getByText(OWNER.name).count(), 1, 'the signed-in user is shown');
     await shot(page, '02-sources-empty');
 
     // --- Create a source from the catalog.
@@ -243,7 +210,7 @@ test('a new user runs Switchyard from the web console: first run, source, events
     await until('the storage page to finish loading', async () => (await page.locator('.loading').count()) === 0);
     await shot(page, '14-storage');
     await page.goto(`${base}/#/settings/users`);
-    await page.getByRole('cell', { name: 'ada@example.com' }).waitFor();
+    await page.getByRole('cell', { name: OWNER.email }).waitFor();
     await shot(page, '15-settings-users');
     await page.goto(`${base}/#/settings/audit`);
     await page.locator('table').waitFor();
@@ -273,12 +240,12 @@ test('a new user runs Switchyard from the web console: first run, source, events
     // --- Sign out, a wrong password, then back in.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    await page.getByLabel('Email').fill('ada@example.com');
+    await page.getByLabel('Email').fill(OWNER.email);
     await page.getByLabel('Password').fill('not the password');
     await page.getByLabel('Password').press('Enter');
     await page.getByText('That email and password do not match an account').waitFor();
     await shot(page, '18-sign-in-error');
-    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByLabel('Password').fill(OWNER.password);
     await page.getByLabel('Password').press('Enter');
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
 

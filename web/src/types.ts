@@ -45,3 +45,16 @@ export interface CatalogDestination {
   presets?: { name?: string; partnerAction: string; subscribe?: string; type: string }[];
 }
 export interface DebuggerEntry { receivedAt?: string | number; type?: string; event?: string; raw?: unknown; enriched: Record<string, unknown>; [k: string]: unknown }
+
+/** `GET /warehouses/:id` (WarehouseV1, plus `name` at the top). */
+export interface Warehouse {
+  id: string; name?: string; workspaceId?: string; enabled?: boolean; type?: string;
+  metadata?: { id?: string; name?: string; slug?: string };
+  settings?: Record<string, unknown>;
+  /** `file`: declared in the workspace file (read-only here); `api`: made through the API. */
+  origin?: 'file' | 'api';
+}
+/** `GET /warehouses/:id/connected-sources/:sourceId/selective-syncs` items: the collections with an override. */
+export interface SelectiveSyncItem { sourceId: string; collection: string; warehouseId?: string; enabled: boolean; properties: Record<string, boolean> }
+/** `POST /warehouses/validation`. */
+export interface WarehouseValidation { status: 'CONNECTED' | 'FAILED' | string; message?: string }

@@ -46,9 +46,13 @@ export function warehouseMetadata(type: string) {
   return { id: e.id, slug: e.slug, name: e.name, description: e.description, logos: { default: '' }, options: e.options };
 }
 
-/** WarehouseV1, plus `name` at the top (the SDK's model keeps it in `settings.name` only; the console reads either). */
+/**
+ * WarehouseV1, plus `name` at the top (the SDK's model keeps it in `settings.name`
+ * only; the console reads either) and `origin` (`file`: declared in the workspace
+ * file, whose writes answer 409; `api`: made through the API), as sources carry it.
+ */
 export function warehouseView(w: WarehouseEntry, workspaceId: string) {
-  return { id: w.id, name: w.name, workspaceId, enabled: w.enabled, metadata: warehouseMetadata(w.type), settings: apiSettings(w) };
+  return { id: w.id, name: w.name, workspaceId, enabled: w.enabled, metadata: warehouseMetadata(w.type), settings: apiSettings(w), origin: w.origin };
 }
 
 /**

@@ -3,14 +3,15 @@ import { api } from '../api';
 import { BarChart } from '../charts';
 import { asApiError, useAction, useApi } from '../hooks';
 import { Link, navigate } from '../router';
-import type { Source } from '../types';
+import { canWrite, useSession } from '../session';
+import type { Source, Warehouse } from '../types';
 import { Empty, ErrorBox, Loading, Page, Status, Table, Tabs, fmtNumber, fmtTime } from '../ui';
 import { useSourceNames } from './Destinations';
+import { AddWarehouse, ConnectedSources, SelectiveSyncEditor, useWarehouseAccess } from './WarehouseEdit';
 import type { ApiError } from '../api';
 
-interface Warehouse { id: string; enabled?: boolean; metadata?: { id?: string; name?: string; slug?: string }; type?: string; name?: string }
-
 export default function Storage({ kind, id, tab }: { kind?: string; id?: string; tab?: string }) {
+  if (kind === 'new') return <AddWarehouse />;
   if (kind === 'warehouses' && id) return <WarehouseDetail id={id} tab={tab ?? 'syncs'} />;
   if (kind === 'lakes' && id) return <LakeDetail id={id} tab={tab ?? 'syncs'} />;
   return <StorageList />;
@@ -46,17 +47,19 @@ function useWarehouses(): { items: Warehouse[]; error?: ApiError; loading: boole
 
 function StorageList() {
   const wh = useWarehouses();
+  const { user, open } = useSession();
+  const add = canWrite(user, open) ? <Link className="btn primary" to="/storage/new">Add warehouse</Link> : null;
   const lakes = useApi<{ data: { dataLakes: { id: string; name?: string; enabled?: boolean }[] } }>('/api/v1/data-lakes');
   const [lakeId, setLakeId] = useState('');
   const openLake = (e: FormEvent) => { e.preventDefault(); if (lakeId.trim()) navigate(`/storage/lakes/${encodeURIComponent(lakeId.trim())}`); };
   return (
-    <Page title="Storage">
-      <p className="muted">Warehouses (DuckDB, PostgreSQL) and data lakes (Parquet) receive every event of their sources in Segment's schema, on a schedule. They are declared under <code>warehouses:</code> and <code>dataLakes:</code> in the workspace file.</p>
+    <Page title="Storage" actions={add}>
+      <p className="muted">Warehouses (DuckDB, PostgreSQL) and data lakes (Parquet) receive every event of their sources in Segment's schema, on a schedule. Add warehouses here, or declare them under <code>warehouses:</code> (and data lakes under <code>dataLakes:</code>) in the workspace file.</p>
       <section className="panel">
         <h2>Warehouses</h2>
         {wh.loading && <Loading label="Loading warehouses…" />}
         <ErrorBox error={wh.error} what="Could not list warehouses" />
-        {!wh.loading && !wh.error && wh.items.length === 0 && <Empty title="No warehouses"><p>Add one to the workspace file (<code>warehouses: [{'{'} id: local, type: duckdb, sources: [web-prod] {'}'}]</code>); it appears here once the server applies the file.</p></Empty>}
+        {!wh.loading && !wh.error && wh.items.length === 0 && <Empty title="No warehouses"><p>Add one here, or declare it in the workspace file (<code>warehouses: [{'{'} id: local, type: duckdb, sources: [web-prod] {'}'}]</code>); it appears here once the server applies the file.</p>{add}</Empty>}
         {wh.items.length > 0 && (
           <Table label="Warehouses">
             <thead><tr><th>Warehouse</th><th>Type</th><th>Status</th></tr></thead>
@@ -91,16 +94,28 @@ interface SyncRecord { runId: string; sourceId: string; startedAt: string; finis
 
 function WarehouseDetail({ id, tab }: { id: string; tab: string }) {
   const base = `/api/v1/warehouses/${encodeURIComponent(id)}`;
+  const res = useApi<{ data: { warehouse: Warehouse } }>(`/warehouses/${encodeURIComponent(id)}`);
+  const w = res.data?.data.warehouse;
+  const { user, open } = useSession();
+  const access = useWarehouseAccess(w, canWrite(user, open));
   const sync = useAction();
   const [tick, setTick] = useState(0);
   const syncNow = async () => { if (await sync.run(() => api.post(`${base}/sync`))) setTick(tick + 1); };
+  const tabs = [{ id: 'syncs', label: 'Sync history' }, { id: 'sources', label: 'Sources' }, { id: 'health', label: 'Health' }, { id: 'selective', label: 'Selective sync' }];
   return (
-    <Page title={`Warehouse ${id}`} back={{ to: '/storage', label: 'Storage' }} actions={<button type="button" className="btn primary" onClick={() => void syncNow()} disabled={sync.busy}>{sync.busy ? 'Syncing…' : 'Sync now'}</button>}>
+    <Page title={w?.name ?? `Warehouse ${id}`} back={{ to: '/storage', label: 'Storage' }} actions={<button type="button" className="btn primary" onClick={() => void syncNow()} disabled={sync.busy}>{sync.busy ? 'Syncing…' : 'Sync now'}</button>}>
+      {w && (
+        <p className="muted">{w.metadata?.name ?? w.type ?? 'Warehouse'} · <code>{w.id}</code>{w.enabled !== undefined && <> · <Status on={w.enabled} /></>}
+          {access.file && <> · <span className="badge" title="Change it in the workspace file">Declared in the workspace file</span></>}</p>
+      )}
+      {/* An older server without GET /warehouses/:id still has the loader's endpoints below. */}
+      {res.error && res.error.status !== 404 && <ErrorBox error={res.error} onRetry={res.reload} what="Could not load this warehouse" />}
       <ErrorBox error={sync.error} what="The sync could not run" />
-      <Tabs base={`/storage/warehouses/${encodeURIComponent(id)}`} active={tab} tabs={[{ id: 'syncs', label: 'Sync history' }, { id: 'health', label: 'Health' }, { id: 'selective', label: 'Selective sync' }]} />
+      <Tabs base={`/storage/warehouses/${encodeURIComponent(id)}`} active={tab} tabs={tabs} />
       {tab === 'syncs' && <WarehouseSyncs key={tick} base={base} />}
+      {tab === 'sources' && <ConnectedSources id={id} access={access} />}
       {tab === 'health' && <WarehouseHealth key={tick} base={base} />}
-      {tab === 'selective' && <SelectiveSync id={id} />}
+      {tab === 'selective' && (w || res.error ? <SelectiveSyncEditor key={tick} id={id} access={access} /> : <Loading />)}
     </Page>
   );
 }
@@ -138,37 +153,6 @@ function WarehouseHealth({ base }: { base: string }) {
     <section className="panel">
       <h2>Rows synced per day (30 days)</h2>
       <BarChart unit="rows" label="Rows synced per day" points={[...byDay].map(([day, value]) => ({ label: day.slice(5), value }))} />
-    </section>
-  );
-}
-
-function SelectiveSync({ id }: { id: string }) {
-  const sources = useApi<{ data: { sources: Source[] } }>('/sources?pagination[count]=200');
-  const [items, setItems] = useState<Record<string, { collection: string; enabled: boolean; properties: Record<string, boolean> }[]> | null>(null);
-  const [error, setError] = useState<ApiError>();
-  useEffect(() => {
-    const list = sources.data?.data.sources;
-    if (!list) return;
-    Promise.all(list.map(async (s) => [s.id, (await api.get<{ data: { items: { collection: string; enabled: boolean; properties: Record<string, boolean> }[] } }>(`/warehouses/${encodeURIComponent(id)}/connected-sources/${encodeURIComponent(s.id)}/selective-syncs`).catch(() => ({ data: { items: [] } }))).data.items] as const))
-      .then((pairs) => setItems(Object.fromEntries(pairs)), (e: unknown) => setError(asApiError(e)));
-  }, [sources.data, id]);
-  const names = new Map((sources.data?.data.sources ?? []).map((s) => [s.id, s.name || s.slug]));
-  if (error) return <ErrorBox error={error} />;
-  if (!items) return <Loading />;
-  const rows = Object.entries(items).flatMap(([sid, xs]) => xs.map((x) => ({ sid, ...x })));
-  return (
-    <section className="panel">
-      <h2>Selective sync</h2>
-      <p className="muted small">Everything syncs except what is turned off here. Change it with <code>syncOverrides</code> on the warehouse in the workspace file.</p>
-      {rows.length === 0 ? <Empty title="Everything syncs"><p>No collection or property is turned off.</p></Empty> : (
-        <Table label="Selective sync">
-          <thead><tr><th>Source</th><th>Table</th><th>Table syncs</th><th>Columns off</th></tr></thead>
-          <tbody>{rows.map((r) => (
-            <tr key={`${r.sid}-${r.collection}`}><td>{names.get(r.sid) ?? r.sid}</td><td><code>{r.collection}</code></td><td><Status on={r.enabled} onText="on" offText="off" /></td>
-              <td>{Object.entries(r.properties).filter(([, on]) => !on).map(([p]) => <code key={p} className="chip">{p}</code>)}</td></tr>
-          ))}</tbody>
-        </Table>
-      )}
     </section>
   );
 }
