@@ -2,7 +2,8 @@
  * Warehouse loader throughput against the physical limit (issue #6). N track
  * events (default 1,000,000) with 20 properties each, for DuckDB (a temporary
  * file) and PostgreSQL (database `test` on localhost:5432, schema bench_test_*):
- * 1. the Switchyard loader: WarehouseEngine.load in batches of 5,000, as the loader runs it;
+ * 1. the Switchyard loader: WarehouseEngine.load in batches of DEFAULT_LOAD_BATCH (20,000;
+ *    BENCH_WH_BATCH overrides), as the loader runs it;
  * 2. the raw baseline: the same flattened rows (the event table's columns and the
  *    `tracks` rows, as rows.ts produces them), written beforehand to CSV files,
  *    then bulk loaded by the target's native path with no Switchyard logic:
@@ -14,6 +15,7 @@
  *   node dist/bench/warehouse-load.js [N] [duckdb|postgres|both]
  * BENCH_PG_URL overrides the PostgreSQL URL.
  */
+import { DEFAULT_LOAD_BATCH } from '../src/storage/warehouse/loader.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +29,7 @@ import type { ColumnType, Dialect, LoaderMessage } from '../src/storage/warehous
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const only = process.argv[3] ?? 'both';
-const BATCH = 5000;
+const BATCH = Number(process.env.BENCH_WH_BATCH ?? DEFAULT_LOAD_BATCH);
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `bench_test_${process.pid}`;
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;

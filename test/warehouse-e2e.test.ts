@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
+import { DEFAULT_LOAD_BATCH } from '../src/storage/warehouse/loader.js';
 import { PG_URL, pgQuery } from './helpers/pg.js';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startSwitchyard, tempDir, type SwitchyardProcess } from './helpers/switchyard.js';
@@ -179,7 +180,8 @@ test('kill -9 in the middle of a load: after restart no row is missing or duplic
   after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   await pgQuery(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
   let sy = await startSwitchyard({ workspace: workspace(3600), dataDir });
-  const N = 20_000;
+  // Four loads' worth (DEFAULT_LOAD_BATCH events each), so a kill lands between two of them.
+  const N = 4 * DEFAULT_LOAD_BATCH;
   try {
     for (let b = 0; b < N / 500; b++) {
       const batch = Array.from({ length: 500 }, (_, k) => ({
@@ -188,7 +190,7 @@ test('kill -9 in the middle of a load: after restart no row is missing or duplic
       const r = await postTracking(sy.url, '/v1/batch', { batch }, { writeKey: 'wk_wh_test' });
       assert.equal(r.status, 200);
     }
-    // Start both loads and kill the process while they run (4 batches of 5,000 each).
+    // Start both loads and kill the process while they run (4 batches each).
     void fetch(`${sy.url}/api/v1/warehouses/local/sync`, { method: 'POST' }).catch(() => {});
     void fetch(`${sy.url}/api/v1/warehouses/pg/sync`, { method: 'POST' }).catch(() => {});
     // Kill as soon as PostgreSQL shows the first committed batch: the run is mid-way.

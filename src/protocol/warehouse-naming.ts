@@ -7,8 +7,28 @@
  * does for Redshift: `open` → `_open`).
  */
 
+/**
+ * Names are computed for every key of every event the loader sees, and the same few
+ * keys come back all the time: remember the answers (bounded: cleared when full, so
+ * a stream of ever-new keys costs memory only up to the bound).
+ */
+function memo(fn: (s: string) => string, max = 20_000): (s: string) => string {
+  let cache = new Map<string, string>();
+  return (s) => {
+    let v = cache.get(s);
+    if (v === undefined) {
+      v = fn(s);
+      if (cache.size >= max) cache = new Map();
+      cache.set(s, v);
+    }
+    return v;
+  };
+}
+
 /** A byte-for-byte port of github.com/segmentio/go-snakecase (ASCII only, as there). */
-export function snakecase(s: string): string {
+export const snakecase = memo(snakecaseOnce);
+
+function snakecaseOnce(s: string): string {
   const isLower = (c: number) => c >= 97 && c <= 122;
   const isUpper = (c: number) => c >= 65 && c <= 90;
   const isDigit = (c: number) => c >= 48 && c <= 57;
@@ -64,7 +84,9 @@ qualify lateral window fetch`.split(/\s+/).filter(Boolean));
 export const MAX_IDENTIFIER_LENGTH = 63;
 
 /** A column or table name: snake_case, reserved SQL words prefixed with `_`, never empty or digit-led. */
-export function sqlName(raw: string): string {
+export const sqlName = memo(sqlNameOnce);
+
+function sqlNameOnce(raw: string): string {
   let name = snakecase(raw);
   if (name === '') return '';
   if (/^[0-9]/.test(name)) name = `_${name}`;
