@@ -90,13 +90,20 @@ test('an API-only process shows the debugger samples of the ingest process and D
   }
 });
 
-test('processes with their own DATA_DIR: API processes show the figures of the whole deployment through the NATS metrics feed, each counted once', { timeout: 120_000 }, async () => {
+test('processes with their own DATA_DIR: API processes show the figures and the warehouse syncs of the whole deployment through NATS feeds, each counted once', { timeout: 120_000 }, async () => {
   const h = new Harness();
   try {
     const sink = await h.sink();
-    const workspace = workspaceYaml([sink.url]);
+    const workspace = workspaceYaml([sink.url], `warehouses:
+  - id: local
+    type: duckdb
+    sources: [web-prod]
+    settings: { syncIntervalSeconds: 1 }
+`);
     const routerDir = h.dataDir();
     await h.start({ workspace, dataDir: routerDir, role: 'router', env: env2 });
+    // The loader writes its DuckDB file and its sync history in its own DATA_DIR.
+    await h.start({ workspace, dataDir: h.dataDir(), role: 'loader', env: env2 });
     const api = await h.start({ workspace, dataDir: h.dataDir(), role: 'api', env: env2 });
     // Shares the router's DATA_DIR: it holds the delivery figures already and must not add them twice.
     const apiBesideRouter = await h.start({ workspace, dataDir: routerDir, role: 'api', env: env2, writeConfig: false });
@@ -120,6 +127,17 @@ test('processes with their own DATA_DIR: API processes show the figures of the w
       assert.equal(count('successfully_received'), 30, `received counted once at ${url}`);
       assert.equal(count('successful_delivery'), 30, `delivered counted once at ${url}`);
     }
+    // The loader's runs, listed by both API processes (neither shares its DATA_DIR).
+    type Run = { status: string; rows: Record<string, number> };
+    for (const url of [api.url, apiBesideRouter.url]) {
+      await waitUntil(`the loader's syncs listed by the API process at ${url}`, async () => {
+        const res = await fetch(`${url}/api/v1/warehouses/local/syncs`);
+        if (res.status !== 200) return false;
+        const runs = ((await res.json()) as { data: { syncs: Run[] } }).data.syncs;
+        return runs.filter((r) => r.status === 'success').reduce((n, r) => n + (r.rows.tracks ?? 0), 0) >= 30;
+      }, { timeoutMs: 20_000 });
+    }
+
     const res = await fetch(`${api.url}/destinations/orders-webhook/delivery-metrics?sourceId=web-prod`);
     const summary = ((await res.json()) as { data: { deliveryMetricsSummary: { metrics: { metricName: string; total: number }[] } } }).data.deliveryMetricsSummary;
     assert.equal(summary.metrics.find((m) => m.metricName === 'successes')?.total, 30, 'Event Delivery on the API process counts the router\'s deliveries');

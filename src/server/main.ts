@@ -29,7 +29,8 @@ import { startAlertChecks } from './alert-checks.js';
 import { SourceDebugger } from '../observability/debugger.js';
 import type { Config } from './config.js';
 import type { WorkspacePlan } from '../store/plan.js';
-import { SyncHistory } from '../storage/warehouse/history.js';
+import { SYNC_FEED_MAX_AGE_MS, SyncHistory } from '../storage/warehouse/history.js';
+import { replicate } from '../core/feed.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
 import type { LakeConfig } from '../storage/lake/types.js';
 import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js';
@@ -169,7 +170,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // With NATS, metrics travel between processes that do not share a DATA_DIR: every
   // process publishes its figures; API and scheduler processes add the others' to theirs.
   const statsFeed = nats ? await nats.feed('stats', STATS_FEED_MAX_AGE_MS) : null;
-  const feedError = (err: unknown) => logger.warn({ err }, 'the NATS metrics feed failed');
+  const feedError = (err: unknown) => logger.warn({ err }, 'a NATS feed (metrics, sync runs) failed');
   if (statsFeed) publishStats(stats, statsFeed, feedError);
   const statsFollower = statsFeed && (has('api') || has('scheduler')) ? await followStats(stats, statsFeed, feedError) : null;
   // The router thread prunes old figures; without it, this process does.
@@ -226,6 +227,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   if (nats && has('ingest') && !has('router')) await ensureDestinationLanes(nats, store, logger);
   if (nats && has('ingest') && !has('loader')) await ensureStorageLanes(nats, warehouseConfigs, lakeConfigs, logger);
   const syncHistory = new SyncHistory(paths.warehouseSyncs);
+  // Sync history of loaders with another DATA_DIR (their runs travel on a NATS feed).
+  const syncsFollower = nats && has('api') ? await replicate(syncHistory, await nats.feed('syncs', SYNC_FEED_MAX_AGE_MS), feedError) : null;
 
   const fatal = (what: string) => (err: Error) => {
     logger.fatal({ err }, `${what} died; exiting so a supervisor restarts Switchyard`);
@@ -335,6 +338,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
         await registry.close();
         await statsFollower?.stop();
+        await syncsFollower?.stop();
         if (nats) await nats.close();
         syncHistory.close();
         clearInterval(statsTimer);

@@ -20,7 +20,8 @@ import type { NatsLogSettings } from '../log/nats/settings.js';
 import { Lease, LocalLeases, type LeaseStore } from '../log/leases.js';
 import type { EventLog } from '../log/types.js';
 import { openDuckDb, openPostgres } from '../storage/warehouse/dialects.js';
-import { SyncHistory } from '../storage/warehouse/history.js';
+import { SYNC_FEED_MAX_AGE_MS, SyncHistory } from '../storage/warehouse/history.js';
+import { publisher } from '../core/feed.js';
 import { syncTiming } from '../storage/scheduled-sync.js';
 import { WarehouseLoader } from '../storage/warehouse/loader.js';
 import type { WarehouseConfig } from '../storage/warehouse/types.js';
@@ -103,6 +104,8 @@ async function main(): Promise<void> {
     }
   };
   const history = new SyncHistory(data.historyPath);
+  // API processes on other machines list these runs (they replay the feed; server/main.ts).
+  if (nats) history.onRecord = publisher(await nats.feed('syncs', SYNC_FEED_MAX_AGE_MS), history.origin(), (err) => logger.warn({ err }, 'publishing a sync run to the NATS feed failed'));
   const running = new Map<string, Running>();
 
   const start = async (c: WarehouseConfig): Promise<Running> => {

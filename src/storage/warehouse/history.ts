@@ -1,12 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
+import type { FeedReplica } from '../../core/feed.js';
 import type { SyncRecord } from './types.js';
+
+/** A run as recorded (epoch ms), and as it travels between processes (core/feed.ts). */
+export type NewSyncRecord = Omit<SyncRecord, 'id' | 'startedAt' | 'finishedAt'> & { startedAt: number; finishedAt: number };
 
 /**
  * Sync history (seed: Warehouse Syncs → Sync History: start, finish, status, rows
  * per collection, error), one row per warehouse, source and run, in its own
  * SQLite file so the HTTP thread reads it while the loader thread writes (WAL).
  */
-export class SyncHistory {
+/** How long runs travel on the feed between processes: health shows 30 days. */
+export const SYNC_FEED_MAX_AGE_MS = 31 * 86_400_000;
+
+export class SyncHistory implements FeedReplica<NewSyncRecord> {
+  /** Called for each run recorded here (not for runs applied from other processes). */
+  onRecord?: (r: NewSyncRecord) => void;
   private readonly db: Database.Database;
   private readonly insertStmt: Database.Statement;
   private readonly listStmt: Database.Statement;
@@ -28,7 +38,10 @@ export class SyncHistory {
         rows TEXT NOT NULL,
         error TEXT
       );
-      CREATE INDEX IF NOT EXISTS warehouse_syncs_by_warehouse ON warehouse_syncs (warehouse_id, id);`);
+      CREATE INDEX IF NOT EXISTS warehouse_syncs_by_warehouse ON warehouse_syncs (warehouse_id, id);
+      CREATE TABLE IF NOT EXISTS sync_history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`);
+      // Identifies this file: processes sharing it (one DATA_DIR) hold the same runs already.
+      this.db.prepare(`INSERT OR IGNORE INTO sync_history_meta (key, value) VALUES ('origin', ?)`).run(randomUUID());
     } else this.db.pragma('busy_timeout = 5000');
     this.insertStmt = this.db.prepare(`INSERT INTO warehouse_syncs (warehouse_id, source_id, run_id, started_at, finished_at, status, rows, error)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -37,8 +50,31 @@ export class SyncHistory {
     this.listStmt = this.db.prepare(`SELECT * FROM warehouse_syncs WHERE warehouse_id = ? AND (? IS NULL OR source_id = ?) ORDER BY id DESC LIMIT ?`);
   }
 
-  record(r: Omit<SyncRecord, 'id' | 'startedAt' | 'finishedAt'> & { startedAt: number; finishedAt: number }): void {
+  record(r: NewSyncRecord): void {
+    this.insert(r);
+    this.onRecord?.(r);
+  }
+
+  private insert(r: NewSyncRecord): void {
     this.insertStmt.run(r.warehouseId, r.sourceId, r.runId, r.startedAt, r.finishedAt, r.status, JSON.stringify(r.rows), r.error);
+  }
+
+  origin(): string {
+    return this.db.prepare(`SELECT value FROM sync_history_meta WHERE key = 'origin'`).pluck().get() as string;
+  }
+
+  remoteCursor(feed: string): number {
+    return Number(this.db.prepare(`SELECT value FROM sync_history_meta WHERE key = ?`).pluck().get(`cursor:${feed}`) ?? 0);
+  }
+
+  /** A run another process recorded, once: the feed position is stored in the same transaction. */
+  applyRemote(feed: string, seq: number, r: NewSyncRecord): boolean {
+    return this.db.transaction(() => {
+      if (seq <= this.remoteCursor(feed)) return false;
+      this.insert(r);
+      this.db.prepare(`INSERT INTO sync_history_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(`cursor:${feed}`, String(seq));
+      return true;
+    }).immediate();
   }
 
   list(warehouseId: string, opts: { sourceId?: string; limit?: number } = {}): SyncRecord[] {
