@@ -138,6 +138,11 @@ test('processes with their own DATA_DIR: API processes show the figures and the 
       }, { timeoutMs: 20_000 });
     }
 
+    // *Sync now* on an API process runs on the loader process that holds the lease.
+    const synced = await fetch(`${api.url}/api/v1/warehouses/local/sync`, { method: 'POST' });
+    assert.equal(synced.status, 200, await synced.clone().text());
+    assert.equal((await fetch(`${api.url}/api/v1/warehouses/nope/sync`, { method: 'POST' })).status, 404);
+
     const res = await fetch(`${api.url}/destinations/orders-webhook/delivery-metrics?sourceId=web-prod`);
     const summary = ((await res.json()) as { data: { deliveryMetricsSummary: { metrics: { metricName: string; total: number }[] } } }).data.deliveryMetricsSummary;
     assert.equal(summary.metrics.find((m) => m.metricName === 'successes')?.total, 30, 'Event Delivery on the API process counts the router\'s deliveries');

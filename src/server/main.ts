@@ -48,6 +48,9 @@ export interface RunningServer {
  * scheduler = work that runs once per deployment (alert checks); api = the
  * management API and console. Every process serves /health and /ready.
  */
+/** How long *Sync now* waits for a loader in another process to finish the run. */
+const SYNC_NOW_TIMEOUT_MS = 120_000;
+
 export const ROLES = ['ingest', 'router', 'loader', 'scheduler', 'api'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -251,6 +254,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // With several processes, ingest ones relay their debugger samples to the API ones.
   const sourceDebugger = config.debugger && (has('ingest') || has('api')) ? new SourceDebugger() : undefined;
   const stopRelay = nats && sourceDebugger ? relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') }) : () => {};
+  // *Sync now*: the loader thread of this process, else (NATS) the loader process that
+  // holds the lease, asked over core NATS; false when none runs it.
+  const syncNow = async (kind: 'warehouse' | 'lake', id: string): Promise<boolean> => {
+    if (warehouses && (await (kind === 'lake' ? warehouses.syncLake(id) : warehouses.syncNow(id)))) return true;
+    if (!nats) return false;
+    return (await nats.ask('syncnow', JSON.stringify({ kind, id }), SYNC_NOW_TIMEOUT_MS)) !== undefined;
+  };
   const app = !has('ingest') && !has('api') ? null : buildApp({
     logger,
     trustedProxies: config.trustedProxies,
@@ -271,8 +281,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     warehouses: {
       history: syncHistory,
       warehouses: () => warehouseConfigs,
-      syncNow: (id) => warehouses ? warehouses.syncNow(id) : Promise.resolve(false),
-      lakes: { history: syncHistory, lakes: () => lakeConfigs, syncNow: (id) => (warehouses ? warehouses.syncLake(id) : Promise.resolve(false)) },
+      syncNow: (id) => syncNow('warehouse', id),
+      lakes: { history: syncHistory, lakes: () => lakeConfigs, syncNow: (id) => syncNow('lake', id) },
     },
     publicApi: {
       store,

@@ -193,6 +193,16 @@ async function main(): Promise<void> {
     if (current.some((w) => !running.has(w.id) && idle(`warehouse:${w.id}`)) || currentLakes.some((l) => !lakes.has(l.id) && idle(`datalake:${l.id}`))) void apply(current);
   }, OPEN_RETRY_MS);
 
+  // With NATS, *Sync now* from an API process elsewhere reaches the loader that holds
+  // the warehouse's (or lake's) lease; the others stay silent.
+  const stopServing = nats?.serve('syncnow', async (data) => {
+    const { kind, id } = JSON.parse(data) as { kind: 'warehouse' | 'lake'; id: string };
+    const r = kind === 'lake' ? lakes.get(id) : running.get(id);
+    if (!r) return undefined;
+    await r.loader.syncNow();
+    return JSON.stringify({ found: true });
+  }) ?? (() => {});
+
   port.on('message', (msg: ToWarehouses) => {
     if (msg.type === 'config') void apply(msg.warehouses, msg.lakes).then(() => port.postMessage({ type: 'applied' } satisfies FromWarehouses));
     else if (msg.type === 'sync' && msg.kind === 'lake') {
@@ -205,6 +215,7 @@ async function main(): Promise<void> {
         port.postMessage({ type: 'synced', requestId: msg.requestId, found: r !== undefined } satisfies FromWarehouses));
     } else if (msg.type === 'stop') {
       clearInterval(reopen);
+      stopServing();
       void (async () => {
         await applying;
         for (const r of running.values()) await r.loader.stop().catch((err: unknown) => logger.error({ err }, 'stopping a loader failed'));

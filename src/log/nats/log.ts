@@ -356,6 +356,36 @@ export class NatsEventLog implements EventLog {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Answers requests on `<subjectRoot>_<channel>.<workspace>` (core NATS
+   * request/reply); `handler` resolves to the reply, or to undefined to stay silent
+   * (another process may answer: the requester takes the first reply).
+   */
+  serve(channel: string, handler: (data: string) => Promise<string | undefined>): () => void {
+    const decoder = new TextDecoder();
+    const sub = this.nc.subscribe(this.broadcastSubject(channel), {
+      callback: (_err, msg) => {
+        void handler(decoder.decode(msg.data)).then(
+          (reply) => reply !== undefined && msg.respond(encoder.encode(reply)),
+          () => {},
+        );
+      },
+    });
+    return () => sub.unsubscribe();
+  }
+
+  /** Asks whichever process serves `channel`; undefined when none answers within `timeoutMs`. */
+  async ask(channel: string, data: string, timeoutMs: number): Promise<string | undefined> {
+    try {
+      const reply = await this.nc.request(this.broadcastSubject(channel), encoder.encode(data), { timeout: timeoutMs });
+      return new TextDecoder().decode(reply.data);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'TIMEOUT' || code === '503') return undefined;
+      throw err;
+    }
+  }
+
   private broadcastSubject(channel: string): string {
     return `${this.naming.subjectRoot}_${token(channel)}.${token(this.options.workspaceId)}`;
   }
