@@ -9,16 +9,22 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PG_URL, pgQuery } from './helpers/pg.js';
 import { connect } from 'nats';
 import { Analytics } from '@segment/analytics-node';
 import { Lease } from '../src/log/leases.js';
 import { NatsLeases } from '../src/log/nats/leases.js';
+import { token, untoken } from '../src/log/nats/names.js';
 import { NatsEventLog } from '../src/log/nats/log.js';
 import { Harness } from './helpers/harness.js';
 import { sleep, waitUntil } from './helpers/e2e.js';
+import type { StatusReport } from '../src/cli/main.js';
 
+const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 const NATS = process.env.SWITCHYARD_TEST_NATS ?? '127.0.0.1:4222';
 const id = randomBytes(4).toString('hex');
 
@@ -33,6 +39,8 @@ test('NATS leases: one holder at a time, renewal, release hands over at once, ex
     assert.equal(await store.tryAcquire('alerts', 'b'), false, 'a held lease is refused to others');
     assert.equal(await store.tryAcquire('alerts', 'a'), true, 'the holder renews');
     assert.equal(await store.tryAcquire('warehouse:pg', 'b'), true, 'leases are independent (names with any character)');
+    assert.deepEqual((await store.list()).map((l) => [l.name, l.owner]), [['alerts', 'a'], ['warehouse:pg', 'b']], 'status lists every lease and its holder');
+    assert.equal(untoken(token('datalake:é 1')), 'datalake:é 1');
     await store.release('alerts', 'b');
     assert.equal(await store.tryAcquire('alerts', 'b'), false, 'only the holder releases');
     await store.release('alerts', 'a');
@@ -116,6 +124,10 @@ warehouses:
     await send(1000, 1000);
     await waitUntil('the standby loader to take the lease (TTL 15 s) and load the next 1,000', async () => (await counts()).n >= 2000, { timeoutMs: 90_000 });
     assert.ok(gained(standby), 'the standby gained the lease');
+    // `switchyard status` names the holder.
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'status', '--data-dir', dataDir, '--json'], { env: { ...process.env, ...env } });
+    const lease = (JSON.parse(stdout) as StatusReport).leases.find((l) => l.name === 'warehouse:pg');
+    assert.ok(lease && lease.holder.includes(`-${loaders[standby]!.child.pid}-`), `status shows the standby holding warehouse:pg: ${stdout.slice(0, 300)}`);
     await sleep(2000);
     const final = await counts();
     assert.equal(final.d, 2000, 'every event is in the warehouse');

@@ -92,6 +92,8 @@ export interface StatusReport {
   destinations: { id: string; name: string; type: string; enabled: boolean; lane: boolean; pending: number; retrying: number }[];
   /** Lanes as the log sees them; with NATS one row per (lane, source) consumer. */
   consumers: { lane: string; source: string | null; pending: number; ackPending: number; redelivered: number | null; lastActive: number | null }[];
+  /** Work that runs in one process (NATS KV leases): who holds what. Empty with the embedded log (one process). */
+  leases: { name: string; holder: string; renewedAgoMs: number }[];
 }
 
 async function tokens(args: string[]): Promise<void> {
@@ -140,7 +142,7 @@ async function status(args: string[]): Promise<void> {
     if (!(err instanceof ControlPlaneEmptyError)) throw err;
   }
   const now = Date.now();
-  const report: StatusReport = { log: { kind: 'sqlite', path: paths.log }, processes: [], destinations: [], consumers: [] };
+  const report: StatusReport = { log: { kind: 'sqlite', path: paths.log }, processes: [], destinations: [], consumers: [], leases: [] };
   const backlog = new Map<string, { pending: number; retrying: number }>();
   try {
     if (natsSettings) {
@@ -158,6 +160,7 @@ async function status(args: string[]): Promise<void> {
         }
         const registry = await log.processes();
         report.processes = (await registry.list()).map((p) => ({ ...p, ageMs: now - p.beatAt, stale: now - p.beatAt > STALE_MS }));
+        report.leases = (await (await log.leases()).list()).map((l) => ({ name: l.name, holder: l.owner, renewedAgoMs: Math.max(0, now - l.renewedAt) }));
       } finally {
         await log.close();
       }
@@ -212,6 +215,10 @@ function formatStatus(r: StatusReport, now: number): string {
   out.push(...table(['LANE', 'SOURCE', 'LAG', 'ACK PENDING', 'REDELIVERED', 'LAST ACTIVE'], r.consumers.map((c) => [
     c.lane, c.source ?? '*', String(c.pending), String(c.ackPending), c.redelivered === null ? '-' : String(c.redelivered), c.lastActive === null ? '-' : `${ago(now - c.lastActive)} ago`,
   ])));
+  if (r.log.kind === 'nats') {
+    out.push('', 'Leases (work that runs in one process)');
+    out.push(...table(['LEASE', 'HOLDER', 'RENEWED'], r.leases.map((l) => [l.name, l.holder, `${ago(l.renewedAgoMs)} ago`])));
+  }
   return `${out.join('\n')}\n`;
 }
 

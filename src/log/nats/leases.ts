@@ -1,6 +1,6 @@
 import type { KV, NatsConnection } from 'nats';
 import type { LeaseStore } from '../leases.js';
-import { token } from './names.js';
+import { token, untoken } from './names.js';
 
 /** How long a lease lives without renewal (its holder renews every third of it). */
 export const LEASE_TTL_MS = 15_000;
@@ -34,6 +34,18 @@ export class NatsLeases implements LeaseStore {
       if (isWrongLastSequence(err)) return false;
       throw err;
     }
+  }
+
+  /** Every lease held now: its name, its holder (a process id) and when it was last renewed. */
+  async list(): Promise<{ name: string; owner: string; renewedAt: number }[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) keys.push(k);
+    const out: { name: string; owner: string; renewedAt: number }[] = [];
+    for (const k of keys.sort()) {
+      const e = await this.kv.get(k);
+      if (e && e.operation === 'PUT' && e.value.length > 0) out.push({ name: untoken(k), owner: e.string(), renewedAt: e.created.getTime() });
+    }
+    return out;
   }
 
   async release(name: string, owner: string): Promise<void> {

@@ -19,6 +19,11 @@ export function token(id: string): string {
   return out || '_';
 }
 
+/** The inverse of token(). */
+export function untoken(t: string): string {
+  return t.replace(/(?:_[0-9A-F]{2})+/g, (run) => Buffer.from(run.split('_').slice(1).map((h) => parseInt(h, 16))).toString('utf8'));
+}
+
 export interface Naming {
   /** Prefix of stream names; the workspace token follows. Default `SWITCHYARD_`. */
   streamPrefix: string;
