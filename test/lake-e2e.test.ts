@@ -13,10 +13,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { duckQuery } from './helpers/duckdb.js';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Harness } from './helpers/harness.js';
-import type { SwitchyardProcess } from './helpers/switchyard.js';
+import { api, type SwitchyardProcess } from './helpers/switchyard.js';
 import { waitUntil } from './helpers/e2e.js';
 
 const GOOD_KEY = 'AKIDSWITCHYARDTEST';
@@ -80,25 +80,8 @@ async function fakeS3(): Promise<{ url: string; objects: Map<string, Buffer>; re
   };
 }
 
-async function duck<T = Record<string, unknown>>(sql: string, initFile?: string): Promise<T[]> {
-  const i = await DuckDBInstance.create(':memory:');
-  const c = await i.connect();
-  try {
-    if (initFile) {
-      const text = fs.readFileSync(initFile, 'utf8').split('\n').filter((l) => !l.startsWith('--') && l.trim()).join('\n');
-      for (const stmt of text.split(/;\n/).map((x) => x.replace(/;\s*$/, '')).filter(Boolean)) await c.run(stmt);
-    }
-    return (await c.runAndReadAll(sql)).getRowObjectsJS() as T[];
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
-}
-
-async function api(sy: SwitchyardProcess, method: string, p: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${sy.url}${p}`, { method });
-  return { status: res.status, body: await res.json() };
-}
+/** A query over the lake, after its catalog script (`initFile`) when given. */
+const duck = <T = Record<string, unknown>>(sql: string, initFile?: string) => duckQuery<T>(sql, { init: initFile && fs.readFileSync(initFile, 'utf8') });
 
 function workspace(s3url: string): string {
   const s3 = (key: string, endpoint = s3url) => `{ bucket: ${BUCKET}, region: us-east-1, endpoint: "${endpoint}", accessKeyId: ${key}, secretAccessKey: fake-secret, prefix: lakes/acme }`;

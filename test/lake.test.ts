@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { duckQuery } from './helpers/duckdb.js';
 import { SyncHistory } from '../src/storage/warehouse/history.js';
 import { LakeLoader, lakePaths } from '../src/storage/lake/loader.js';
 import { dataKey, newRunId, partitionOf, partitionPath, reportKey, reportTime } from '../src/storage/lake/layout.js';
@@ -77,18 +77,7 @@ class MemLane implements LoaderLane {
   async close(): Promise<void> {}
 }
 
-async function duck<T = Record<string, unknown>>(sql: string, init?: string): Promise<T[]> {
-  const i = await DuckDBInstance.create(':memory:');
-  const c = await i.connect();
-  try {
-    if (init) for (const stmt of splitSql(init)) await c.run(stmt);
-    return (await c.runAndReadAll(sql)).getRowObjectsJS() as T[];
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
-}
-const splitSql = (text: string) => text.split('\n').filter((l) => !l.startsWith('--') && l.trim()).join('\n').split(/;\n/).map((s) => s.replace(/;\s*$/, '')).filter(Boolean);
+const duck = <T = Record<string, unknown>>(sql: string, init?: string) => duckQuery<T>(sql, { init });
 
 function setup(opts: { partitioning?: Partitioning; sourceId?: string; batchSize?: number } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-lake-'));

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import { DEFAULT_LOAD_BATCH } from '../src/storage/warehouse/loader.js';
 import { PG_URL, pgQuery } from './helpers/pg.js';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { startSwitchyard, tempDir, type SwitchyardProcess } from './helpers/switchyard.js';
+import { duckQuery } from './helpers/duckdb.js';
+import { api, startSwitchyard, tempDir } from './helpers/switchyard.js';
 import { postTracking, sleep } from './helpers/e2e.js';
 import { SelectiveSyncApi } from '@segment/public-api-sdk-typescript';
 
@@ -39,21 +39,7 @@ warehouses:
 `;
 }
 
-async function duckQuery(file: string, sql: string): Promise<Record<string, unknown>[]> {
-  const i = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
-  const c = await i.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
-}
-
-async function api(sy: SwitchyardProcess, method: string, p: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${sy.url}${p}`, { method });
-  return { status: res.status, body: await res.json() };
-}
+const duckAt = (file: string, sql: string) => duckQuery(sql, { file });
 
 after(async () => {
   await pgQuery(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
@@ -98,7 +84,7 @@ test('analytics-node → Switchyard → DuckDB and PostgreSQL with Segment\'s sc
     assert.equal(syncs.body.data.syncs.reduce((n: number, s: { rows: Record<string, number> }) => n + (s.rows.tracks ?? 0), 0), 7);
     assert.equal((await api(sy, 'GET', '/api/v1/warehouses/nope/syncs')).status, 404);
     // The loader releases the DuckDB file between syncs: a user can open it while Switchyard runs.
-    const live = await duckQuery(path.join(dataDir, 'warehouse.duckdb'), `SELECT count(*) AS n FROM "${SCHEMA}".tracks`);
+    const live = await duckAt(path.join(dataDir, 'warehouse.duckdb'), `SELECT count(*) AS n FROM "${SCHEMA}".tracks`);
     assert.equal(Number(live[0]!.n), 7);
     // The official SDK's SelectiveSyncApi reads the same history.
     const sdk = new SelectiveSyncApi(sy.url);
@@ -159,18 +145,18 @@ test('analytics-node → Switchyard → DuckDB and PostgreSQL with Segment\'s sc
 
   // DuckDB, opened read-only once the server has released the file.
   const file = path.join(dataDir, 'warehouse.duckdb');
-  const dTables = (await duckQuery(file, `SELECT table_name FROM information_schema.tables WHERE table_schema = '${SCHEMA}' ORDER BY 1`)).map((r) => r.table_name);
+  const dTables = (await duckAt(file, `SELECT table_name FROM information_schema.tables WHERE table_schema = '${SCHEMA}' ORDER BY 1`)).map((r) => r.table_name);
   assert.deepEqual(dTables, ['accounts', 'aliases', 'discards', 'groups', 'identifies', 'order_completed', 'pages', 'signed_up', 'tracks', 'users']);
-  const dTypes = Object.fromEntries((await duckQuery(file, `SELECT column_name, data_type FROM information_schema.columns
+  const dTypes = Object.fromEntries((await duckAt(file, `SELECT column_name, data_type FROM information_schema.columns
     WHERE table_schema = '${SCHEMA}' AND table_name = 'order_completed'`)).map((r) => [r.column_name, r.data_type]));
   assert.equal(dTypes.revenue, 'DOUBLE');
   assert.equal(dTypes.received_at, 'TIMESTAMP WITH TIME ZONE');
   assert.equal(dTypes.order_id, 'VARCHAR');
-  const dUsers = await duckQuery(file, `SELECT DATE(sent_at) AS Day, COUNT(DISTINCT(user_id)) AS Users FROM "${SCHEMA}".identifies GROUP BY day ORDER BY day`);
+  const dUsers = await duckAt(file, `SELECT DATE(sent_at) AS Day, COUNT(DISTINCT(user_id)) AS Users FROM "${SCHEMA}".identifies GROUP BY day ORDER BY day`);
   assert.deepEqual(dUsers.map((r) => Number(r.Users)), [3]);
-  const dEvents = await duckQuery(file, `SELECT DATE(sent_at) AS Day, event, COUNT(event) AS n FROM "${SCHEMA}".tracks GROUP BY day, event ORDER BY day, event`);
+  const dEvents = await duckAt(file, `SELECT DATE(sent_at) AS Day, event, COUNT(event) AS n FROM "${SCHEMA}".tracks GROUP BY day, event ORDER BY day, event`);
   assert.deepEqual(dEvents.map((r) => [r.event, Number(r.n)]), [['order_completed', 46], ['signed_up', 1]]);
-  const dCount = await duckQuery(file, `SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${SCHEMA}".order_completed`);
+  const dCount = await duckAt(file, `SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${SCHEMA}".order_completed`);
   assert.deepEqual([Number(dCount[0]!.n), Number(dCount[0]!.d)], [46, 46]);
   console.log(`warehouse e2e took ${Date.now() - started} ms`);
 });
@@ -219,7 +205,7 @@ test('kill -9 in the middle of a load: after restart no row is missing or duplic
   }
   const file = path.join(dataDir, 'warehouse.duckdb');
   for (const table of ['item_viewed', 'tracks']) {
-    const r = await duckQuery(file, `SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${SCHEMA}".${table}`);
+    const r = await duckAt(file, `SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${SCHEMA}".${table}`);
     assert.deepEqual([Number(r[0]!.n), Number(r[0]!.d)], [N, N], table);
   }
 });

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import Database from 'better-sqlite3';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { duckQuery } from './helpers/duckdb.js';
 import { PG_URL, pgQuery } from './helpers/pg.js';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -39,16 +39,7 @@ function client<T extends { accessToken: string | (() => string) }>(Api: new (ba
   return api;
 }
 
-async function duckCount(file: string, sql: string): Promise<number> {
-  const i = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
-  const c = await i.connect();
-  try {
-    return Number((await c.runAndReadAll(sql)).getRowObjectsJS()[0]!.n);
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
-}
+const duckCount = async (file: string, sql: string) => Number((await duckQuery<{ n: unknown }>(sql, { file }))[0]!.n);
 
 /** The raw JSON body the SDK received (its models drop fields they do not declare, like `message`). */
 const rawBody = (r: { response: unknown }) => (r.response as { body: { data: Record<string, unknown> } }).body.data;

@@ -115,3 +115,9 @@ destinations:
       sharedSecret: s3cret
 ${extra}`;
 }
+
+/** One bodiless call to a running server's API (no auth: open mode), the JSON answer parsed. */
+export async function api(sy: SwitchyardProcess, method: string, p: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${sy.url}${p}`, { method });
+  return { status: res.status, body: await res.json() };
+}
