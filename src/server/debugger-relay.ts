@@ -16,7 +16,9 @@ interface Relayed {
  * debugger, so the console shows what every ingest process receives.
  * Not stored: a process that starts later sees events from then on.
  */
-export function relayDebugger(log: NatsEventLog, dbg: SourceDebugger, me: string, roles: { publish: boolean; receive: boolean }): () => void {
+export function relayDebugger(
+  log: NatsEventLog, dbg: SourceDebugger, me: string, roles: { publish: boolean; receive: boolean }, onError: (err: unknown) => void,
+): () => void {
   if (roles.publish) {
     dbg.onKept = (sourceId, entry) => log.broadcast(CHANNEL, JSON.stringify({ from: me, sourceId, entry } satisfies Relayed));
   }
@@ -25,7 +27,8 @@ export function relayDebugger(log: NatsEventLog, dbg: SourceDebugger, me: string
       let m: Relayed;
       try {
         m = JSON.parse(data) as Relayed;
-      } catch {
+      } catch (err) {
+        onError(err);
         return;
       }
       // Its own samples are in its debugger already.

@@ -253,7 +253,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   };
   // With several processes, ingest ones relay their debugger samples to the API ones.
   const sourceDebugger = config.debugger && (has('ingest') || has('api')) ? new SourceDebugger() : undefined;
-  const stopRelay = nats && sourceDebugger ? relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') }) : () => {};
+  const stopRelay = nats && sourceDebugger ? relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') },
+    (err) => logger.warn({ err }, 'a debugger sample relayed over NATS could not be read; dropped')) : () => {};
   // *Sync now*: the loader thread of this process, else (NATS) the loader process that
   // holds the lease, asked over core NATS; false when none runs it.
   const syncNow = async (kind: 'warehouse' | 'lake', id: string): Promise<boolean> => {

@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     if (!r) return undefined;
     await r.loader.syncNow();
     return JSON.stringify({ found: true });
-  }) ?? (() => {});
+  }, (err) => logger.error({ err }, 'a Sync now request from another process failed')) ?? (() => {});
 
   port.on('message', (msg: ToWarehouses) => {
     if (msg.type === 'config') void apply(msg.warehouses, msg.lakes).then(() => port.postMessage({ type: 'applied' } satisfies FromWarehouses));

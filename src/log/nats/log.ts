@@ -359,15 +359,16 @@ export class NatsEventLog implements EventLog {
   /**
    * Answers requests on `<subjectRoot>_<channel>.<workspace>` (core NATS
    * request/reply); `handler` resolves to the reply, or to undefined to stay silent
-   * (another process may answer: the requester takes the first reply).
+   * (another process may answer: the requester takes the first reply). A handler
+   * that throws answers nothing (the requester times out) and goes to `onError`.
    */
-  serve(channel: string, handler: (data: string) => Promise<string | undefined>): () => void {
+  serve(channel: string, handler: (data: string) => Promise<string | undefined>, onError: (err: unknown) => void): () => void {
     const decoder = new TextDecoder();
     const sub = this.nc.subscribe(this.broadcastSubject(channel), {
       callback: (_err, msg) => {
         void handler(decoder.decode(msg.data)).then(
           (reply) => reply !== undefined && msg.respond(encoder.encode(reply)),
-          () => {},
+          onError,
         );
       },
     });
