@@ -114,6 +114,8 @@ const waits = new Map<string, number>();
 function timed(db: Dialect): Dialect {
   const add = (k: string, t0: number) => waits.set(k, (waits.get(k) ?? 0) + (performance.now() - t0) / 1000);
   const stage = db.stage?.bind(db);
+  const stageJson = db.stageJson?.bind(db);
+  const copyNew = db.copyNew?.bind(db);
   return {
     ...db,
     async exec(sql) {
@@ -139,6 +141,26 @@ function timed(db: Dialect): Dialect {
           return await stage(...a);
         } finally {
           add('stage', t0);
+        }
+      },
+    } : {}),
+    ...(stageJson ? {
+      async stageJson(...a: Parameters<typeof stageJson>) {
+        const t0 = performance.now();
+        try {
+          return await stageJson(...a);
+        } finally {
+          add('stage JSON', t0);
+        }
+      },
+    } : {}),
+    ...(copyNew ? {
+      async copyNew(...a: Parameters<typeof copyNew>) {
+        const t0 = performance.now();
+        try {
+          return await copyNew(...a);
+        } finally {
+          add('COPY new rows', t0);
         }
       },
     } : {}),

@@ -119,16 +119,40 @@ export type FlatValue = string | number | boolean | null;
  * overwrite earlier ones, as a JSON object with duplicate keys would.
  */
 export function flatten(value: Record<string, unknown>, prefix = '', out: Map<string, FlatValue> = new Map()): Map<string, FlatValue> {
-  for (const [key, v] of Object.entries(value)) {
+  walkFlat(value, prefix, [], (name, v) => {
+    out.set(name, v);
+  });
+  return out;
+}
+
+/**
+ * The walk behind `flatten`, for callers that also need where each value sits:
+ * `visit` gets the flattened name, the value (arrays already as JSON strings) and
+ * the keys leading to it (a shared stack: copy it to keep it), and whether the
+ * value was an array. Returning false stops the walk.
+ */
+export function walkFlat(
+  value: Record<string, unknown>,
+  prefix: string,
+  path: string[],
+  visit: (name: string, v: string | number | boolean, path: string[], array: boolean) => boolean | void,
+): boolean {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const v = value[key];
     const part = snakecase(key);
     if (part === '') continue;
-    const name = prefix ? `${prefix}_${part}` : part;
     if (v === null || v === undefined) continue;
-    if (Array.isArray(v)) out.set(name, JSON.stringify(v));
-    else if (typeof v === 'object') flatten(v as Record<string, unknown>, name, out);
-    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.set(name, v);
+    const name = prefix ? `${prefix}_${part}` : part;
+    path.push(key);
+    let go: boolean | void = true;
+    if (Array.isArray(v)) go = visit(name, JSON.stringify(v), path, true);
+    else if (typeof v === 'object') go = walkFlat(v as Record<string, unknown>, name, path, visit);
+    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') go = visit(name, v, path, false);
+    path.pop();
+    if (go === false) return false;
   }
-  return out;
+  return true;
 }
 
 /**

@@ -1,3 +1,6 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import nodePath from 'node:path';
 import type { Writable } from 'node:stream';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import pg from 'pg';
@@ -11,6 +14,7 @@ import type { ColumnType, Dialect } from './types.js';
  */
 const quote = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 const str = (s: string) => `'${s.replace(/'/g, "''")}'`;
+let stageFiles = 0;
 
 function literal(sqlType: (t: ColumnType) => string) {
   return (value: string | number | boolean | null, t: ColumnType): string => {
@@ -69,6 +73,23 @@ export async function openDuckDb(path: string): Promise<Dialect> {
         appender.endRow();
       }
       appender.closeSync();
+      return `temp.main.${quote(name)}`;
+    },
+    // read_json parses the file on DuckDB's own threads, straight into typed columns.
+    async stageJson(name, columns, lines) {
+      const file = nodePath.join(os.tmpdir(), `switchyard-stage-${process.pid}-${++stageFiles}.ndjson`);
+      const out = await fs.open(file, 'w');
+      try {
+        // In slices: a batch of large events would not fit in one string.
+        for (let i = 0; i < lines.length; i += 1000) await out.write(`${lines.slice(i, i + 1000).join('\n')}\n`);
+        await out.close();
+        const spec = Object.entries(columns).map(([k, t]) => `${str(k)}: ${str(t)}`).join(', ');
+        await conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(name)} AS
+          SELECT * FROM read_json(${str(file)}, format = 'newline_delimited', columns = {${spec}})`);
+      } finally {
+        await out.close().catch(() => {});
+        await fs.rm(file, { force: true });
+      }
       return `temp.main.${quote(name)}`;
     },
     async exec(sql) {
@@ -185,6 +206,17 @@ export async function openPostgres(url: string): Promise<Dialect> {
       await copyFrom(client, `COPY ${t} (${columns.map(([c]) => quote(c)).join(', ')}) FROM STDIN`, copyLines(rows));
       await client.query(`ANALYZE ${t}`);
       return t;
+    },
+    async copyNew(table, columns, rows) {
+      const existing = new Set<string>();
+      const ids = rows.map((r) => r[0] as string);
+      for (let i = 0; i < ids.length; i += 10_000) {
+        const found = await client.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000)]);
+        for (const r of found.rows) existing.add(r.id);
+      }
+      const fresh = existing.size > 0 ? rows.filter((r) => !existing.has(r[0] as string)) : rows;
+      if (fresh.length === 0) return 0;
+      return copyFrom(client, `COPY ${table} (${columns.map(quote).join(', ')}) FROM STDIN`, copyLines(fresh));
     },
     async exec(sql) {
       return (await client.query(sql)).rowCount ?? 0;

@@ -1,6 +1,7 @@
 import type { FlatValue } from '../../protocol/warehouse-naming.js';
 import { schemaName } from '../../protocol/warehouse-naming.js';
 import { castTo, inferType, widen } from './columns.js';
+import { fieldSql, JsonSpec, readType, TrackShapes, type TrackShape } from './json-load.js';
 import { DISCARDS_TABLE, FIXED_TYPES, rowsFor, type WarehouseRow } from './rows.js';
 import type { ColumnType, Dialect, LoaderMessage, WarehouseConfig } from './types.js';
 
@@ -30,6 +31,16 @@ interface TablePlan {
   rows: WarehouseRow[];
 }
 
+/** The track events of one source and one shape, on their way to the JSON path (json-load.ts). */
+interface ShapeBatch {
+  shape: TrackShape;
+  sourceId: string;
+  schema: string;
+  events: { payload: string; values: (string | number | boolean)[] }[];
+  /** Per scalar: its type, widened over these events (as evolve widens a batch's values). */
+  kinds: (ColumnType | undefined)[];
+}
+
 const DISCARD_COLUMNS: [string, ColumnType][] = [
   ['id', 'varchar'], ['table_name', 'varchar'], ['column_name', 'varchar'], ['column_type', 'varchar'],
   ['value', 'varchar'], ['reason', 'varchar'], ['received_at', 'timestamp'], ['uuid_ts', 'timestamp'],
@@ -57,16 +68,44 @@ export class WarehouseEngine {
       if (o.enabled) this.off.delete(key);
       else this.off.add(key);
     }
+    for (const key of this.off) this.offSources.add(key.slice(0, key.indexOf('\0')));
   }
 
   /** Selective sync: `source\0table` and `source\0table\0column` turned off. */
   private readonly off = new Set<string>();
+  /** Sources with any of those (their events take the row-by-row path). */
+  private readonly offSources = new Set<string>();
+  /** Track event structures seen, for the JSON path. */
+  private readonly shapes = new TrackShapes();
 
   async load(messages: readonly LoaderMessage[], now = new Date()): Promise<LoadResult> {
     const uuidTs = now.toISOString();
     const plans = new Map<string, TablePlan>();
     const tableSource = new Map<string, string>();
     const seen = new Set<string>();
+    const shaped = new Map<string, Map<TrackShape, ShapeBatch>>(); // source → shape → events
+    const addRows = (sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean) => {
+      for (const row of rowsFor(msg, uuidTs).rows) {
+        if (this.off.size > 0) {
+          if (this.off.has(`${sourceId}\0${row.table}`)) continue;
+          for (const col of row.values.keys()) {
+            if (col !== 'id' && !FIXED_TYPES.has(col) && this.off.has(`${sourceId}\0${row.table}\0${col}`)) row.values.delete(col);
+          }
+        }
+        const key = `${schema}.${row.table}`;
+        // Same id twice in a batch: keep the first (upserts merge instead).
+        if (dedupe && !row.upsert) {
+          const idKey = `${key}\0${String(row.values.get('id'))}`;
+          if (seen.has(idKey)) continue;
+          seen.add(idKey);
+        }
+        let plan = plans.get(key);
+        if (!plan) plans.set(key, (plan = { schema, table: row.table, upsert: row.upsert, rows: [] }));
+        plan.rows.push(row);
+        tableSource.set(key, sourceId);
+      }
+    };
+    const json = this.db.stageJson !== undefined || this.db.copyNew !== undefined;
     for (const m of messages) {
       const slug = this.slugOf(m.sourceId);
       if (!slug) continue;
@@ -77,32 +116,101 @@ export class WarehouseEngine {
       } catch {
         continue; // the log only holds validated JSON; nothing to load from anything else
       }
-      for (const row of rowsFor(msg, uuidTs).rows) {
-        if (this.off.size > 0) {
-          if (this.off.has(`${m.sourceId}\0${row.table}`)) continue;
-          for (const col of row.values.keys()) {
-            if (col !== 'id' && !FIXED_TYPES.has(col) && this.off.has(`${m.sourceId}\0${row.table}\0${col}`)) row.values.delete(col);
+      if (json && msg.type === 'track' && !this.offSources.has(m.sourceId)) {
+        const values: (string | number | boolean)[] = [];
+        const shape = this.shapes.find(msg, values);
+        if (shape) {
+          const id = values[0] as string; // messageId: a shape always has it, first
+          const own = `${schema}.${shape.table}\0${id}`;
+          const tracks = `${schema}.tracks\0${id}`;
+          if (seen.has(own) && seen.has(tracks)) continue;
+          if (!seen.has(own) && !seen.has(tracks)) {
+            seen.add(own);
+            seen.add(tracks);
+            let bySource = shaped.get(m.sourceId);
+            if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
+            let b = bySource.get(shape);
+            if (!b) bySource.set(shape, (b = { shape, sourceId: m.sourceId, schema, events: [], kinds: new Array(shape.columns.length) }));
+            b.events.push({ payload: m.payload, values });
+            for (let i = 0; i < values.length; i++) {
+              if (shape.columns[i] === null) continue;
+              const k = shape.fixed[i] ?? inferType(values[i]!);
+              const prev = b.kinds[i];
+              if (prev !== k) b.kinds[i] = prev ? widen(prev, k) : k;
+            }
+            continue;
           }
         }
-        const key = `${schema}.${row.table}`;
-        // Same id twice in a batch: keep the first (upserts merge instead).
-        if (!row.upsert && seen.has(`${key}\0${String(row.values.get('id'))}`)) continue;
-        if (!row.upsert) seen.add(`${key}\0${String(row.values.get('id'))}`);
-        let plan = plans.get(key);
-        if (!plan) plans.set(key, (plan = { schema, table: row.table, upsert: row.upsert, rows: [] }));
-        plan.rows.push(row);
-        tableSource.set(key, m.sourceId);
       }
+      addRows(m.sourceId, schema, msg, true);
     }
 
-    // Schema evolution first.
-    const discards = new Map<string, string[]>(); // schema → value tuples for discards
-    const inserts: { plan: TablePlan; sql: string[] }[] = [];
-    const staged: string[] = [];
+    // Schema evolution first: the columns every row and every JSON event needs.
+    const wanted = new Map<string, { schema: string; table: string; upsert: boolean; types: Map<string, ColumnType> }>();
+    const want = (schema: string, table: string, upsert: boolean) => {
+      const key = `${schema}.${table}`;
+      let w = wanted.get(key);
+      if (!w) wanted.set(key, (w = { schema, table, upsert, types: new Map([['id', 'varchar']]) }));
+      return w.types;
+    };
+    const note = (types: Map<string, ColumnType>, col: string, t: ColumnType) => {
+      const prev = types.get(col);
+      if (prev !== t) types.set(col, prev ? widen(prev, t) : t);
+    };
     for (const plan of plans.values()) {
       if (plan.upsert) plan.rows = mergeUpserts(plan.rows);
-      const types = await this.evolve(plan);
-      inserts.push({ plan, sql: await this.insertSql(plan, types, discards, staged) });
+      const types = want(plan.schema, plan.table, plan.upsert);
+      for (const row of plan.rows) {
+        for (const [col, v] of row.values) {
+          if (v !== null) note(types, col, FIXED_TYPES.get(col) ?? inferType(v)); // a column is created only for a non-null value
+        }
+      }
+    }
+    const shapeBatches = [...shaped.values()].flatMap((m) => [...m.values()]);
+    for (const b of shapeBatches) {
+      const own = want(b.schema, b.shape.table, false);
+      const tracks = want(b.schema, 'tracks', false);
+      for (const types of [own, tracks]) {
+        note(types, 'uuid_ts', 'timestamp');
+        note(types, 'event', 'varchar');
+        note(types, 'event_text', 'varchar');
+      }
+      b.shape.columns.forEach((col, i) => {
+        if (col === null || b.kinds[i] === undefined) return;
+        note(own, col, b.kinds[i]!);
+        if (b.shape.base[i]) note(tracks, col, b.kinds[i]!);
+      });
+    }
+    const typesOf = new Map<string, Map<string, ColumnType>>();
+    for (const [key, w] of wanted) typesOf.set(key, await this.ensureTable(w.schema, w.table, w.types, w.upsert));
+
+    // JSON events whose values all fit their columns as they are stay on the JSON
+    // path; the others take the row-by-row one (casts, discards) after all.
+    const spec = new JsonSpec();
+    const staged: ShapeBatch[] = [];
+    for (const b of shapeBatches) {
+      const fitting = this.jsonFit(b, typesOf.get(`${b.schema}.${b.shape.table}`)!, typesOf.get(`${b.schema}.tracks`)!, spec);
+      // Parsed again when needed: keeping every event's object for this rare case costs more.
+      for (const e of b.events) if (!fitting.has(e)) addRows(b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
+      if (fitting.size > 0) staged.push({ ...b, events: b.events.filter((e) => fitting.has(e)) });
+    }
+
+    const scratch: string[] = [];
+    let jsonInserts: { sourceId: string; table: string; sql: string }[] = [];
+    if (staged.length > 0 && this.db.stageJson) {
+      try {
+        jsonInserts = await this.jsonInsertSql(staged, spec, typesOf, uuidTs, scratch);
+      } catch {
+        // The target could not read a payload as the spec says (a string it takes for
+        // invalid, say): these events go the row-by-row way, so the batch still loads.
+        for (const b of staged) for (const e of b.events) addRows(b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
+      }
+    }
+    const copies = staged.length > 0 && !this.db.stageJson ? copyGroups(staged, uuidTs) : [];
+    const discards = new Map<string, string[]>(); // schema → value tuples for discards
+    const inserts: { plan: TablePlan; sql: string[] }[] = [];
+    for (const plan of plans.values()) {
+      inserts.push({ plan, sql: await this.insertSql(plan, typesOf.get(`${plan.schema}.${plan.table}`)!, discards, scratch) });
     }
     for (const schema of discards.keys()) await this.ensureTable(schema, DISCARDS_TABLE, new Map(DISCARD_COLUMNS), false);
 
@@ -118,6 +226,20 @@ export class WarehouseEngine {
         result.rows.set(sourceId, counts);
         await this.afterTable?.(plan.table);
       }
+      for (const c of copies) {
+        const n = await this.db.copyNew!(`${this.db.quote(c.schema)}.${this.db.quote(c.table)}`, c.columns, c.rows);
+        const counts = result.rows.get(c.sourceId) ?? {};
+        counts[c.table] = (counts[c.table] ?? 0) + n;
+        result.rows.set(c.sourceId, counts);
+        await this.afterTable?.(c.table);
+      }
+      for (const { sourceId, table, sql } of jsonInserts) {
+        const n = await this.db.exec(sql);
+        const counts = result.rows.get(sourceId) ?? {};
+        counts[table] = (counts[table] ?? 0) + n;
+        result.rows.set(sourceId, counts);
+        await this.afterTable?.(table);
+      }
       for (const [schema, tuples] of discards) {
         const t = `${this.db.quote(schema)}.${this.db.quote(DISCARDS_TABLE)}`;
         const cols = DISCARD_COLUMNS.map(([c]) => this.db.quote(c)).join(', ');
@@ -127,7 +249,7 @@ export class WarehouseEngine {
         }
       }
       await this.db.exec('COMMIT');
-      for (const t of staged) await this.db.exec(`DROP TABLE IF EXISTS ${t}`);
+      for (const t of scratch) await this.db.exec(`DROP TABLE IF EXISTS ${t}`);
     } catch (err) {
       await this.db.exec('ROLLBACK').catch(() => {});
       // What we believe about the target's columns may be stale after a failure.
@@ -136,21 +258,6 @@ export class WarehouseEngine {
       throw err;
     }
     return result;
-  }
-
-  /** Columns the batch needs, created or widened; returns the type of each column. */
-  private async evolve(plan: TablePlan): Promise<Map<string, ColumnType>> {
-    const wanted = new Map<string, ColumnType>();
-    for (const row of plan.rows) {
-      for (const [col, v] of row.values) {
-        if (v === null) continue; // a column is created only for a non-null value
-        const t = FIXED_TYPES.get(col) ?? inferType(v);
-        const prev = wanted.get(col);
-        wanted.set(col, prev ? widen(prev, t) : t);
-      }
-    }
-    wanted.set('id', 'varchar');
-    return this.ensureTable(plan.schema, plan.table, wanted, plan.upsert);
   }
 
   private async ensureTable(schema: string, table: string, wanted: Map<string, ColumnType>, primaryKey: boolean): Promise<Map<string, ColumnType>> {
@@ -190,6 +297,101 @@ export class WarehouseEngine {
     const rows = await this.db.query(`SELECT column_name, data_type FROM information_schema.columns
       WHERE table_schema = ${this.db.literal(schema, 'varchar')} AND table_name = ${this.db.literal(table, 'varchar')}`);
     return new Map(rows.map((r) => [String(r.column_name), this.db.columnType(String(r.data_type))]));
+  }
+
+  /**
+   * The events of a shape whose values all fit their columns as they are (castTo
+   * would hand them back unchanged); none when the shape's scalars cannot be read
+   * with one type each (a context column typed differently in the two tables) or
+   * do not fit the load's read_json spec.
+   */
+  private jsonFit(b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>, spec: JsonSpec): Set<ShapeBatch['events'][number]> {
+    const fitting = new Set<ShapeBatch['events'][number]>();
+    const { columns, base, paths } = b.shape;
+    const ownTypes: (ColumnType | undefined)[] = [];
+    const trackTypes: (ColumnType | undefined)[] = [];
+    const reads: { path: string[]; type: string }[] = [{ path: ['event'], type: 'VARCHAR' }];
+    for (let i = 0; i < columns.length; i++) {
+      const col = columns[i];
+      if (col === null) continue;
+      ownTypes[i] = own.get(col);
+      if (ownTypes[i] === undefined) return fitting;
+      if (base[i]) {
+        trackTypes[i] = tracks.get(col);
+        if (trackTypes[i] === undefined || readType(trackTypes[i]!) !== readType(ownTypes[i]!)) return fitting;
+      }
+      reads.push({ path: paths[i]!, type: readType(ownTypes[i]!) });
+    }
+    const width = this.db.varcharWidth;
+    if (width !== null && b.shape.eventText.length > width) return fitting; // event_text would need truncating
+    if (this.db.stageJson && !spec.add(reads)) return fitting;
+    // quickCast answers exactly when castTo would hand the value back unchanged.
+    next: for (const e of b.events) {
+      for (let i = 0; i < columns.length; i++) {
+        if (columns[i] === null) continue;
+        const v = e.values[i]!;
+        if (quickCast(v, ownTypes[i]!, width) === undefined) continue next;
+        if (base[i] && trackTypes[i] !== ownTypes[i] && quickCast(v, trackTypes[i]!, width) === undefined) continue next;
+      }
+      fitting.add(e);
+    }
+    return fitting;
+  }
+
+  /** Stages the JSON events' payloads and returns one INSERT per event table and one per source's `tracks`. */
+  private async jsonInsertSql(batches: ShapeBatch[], spec: JsonSpec, typesOf: Map<string, Map<string, ColumnType>>, uuidTs: string, scratch: string[]) {
+    const q = this.db.quote;
+    const lit = (s: string) => this.db.literal(s, 'varchar');
+    interface Group { sourceId: string; schema: string; table: string; index: number; columns: Map<string, string[][]> }
+    const groups = new Map<string, Group>();
+    const group = (sourceId: string, schema: string, table: string) => {
+      const key = `${sourceId}\0${table}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { sourceId, schema, table, index: groups.size, columns: new Map() }));
+      return g;
+    };
+    const use = (g: Group, column: string, path: string[]) => {
+      const paths = g.columns.get(column);
+      if (!paths) g.columns.set(column, [path]);
+      else if (!paths.some((p) => p.length === path.length && p.every((k, i) => k === path[i]))) paths.push(path);
+    };
+    const lines: string[] = [];
+    for (const b of batches) {
+      const own = group(b.sourceId, b.schema, b.shape.table);
+      const tracks = group(b.sourceId, b.schema, 'tracks');
+      b.shape.columns.forEach((col, i) => {
+        if (col === null) return;
+        use(own, col, b.shape.paths[i]!);
+        if (b.shape.base[i]) use(tracks, col, b.shape.paths[i]!);
+      });
+      const head = `{"k":${own.index},"s":${tracks.index},"t":${JSON.stringify(b.shape.table)},"p":`;
+      for (const e of b.events) lines.push(`${head}${e.payload}}`);
+    }
+    const stage = await this.db.stageJson!('_switchyard_json', { k: 'INTEGER', s: 'INTEGER', t: 'VARCHAR', p: spec.sqlType() }, lines);
+    scratch.push(stage);
+    const out: { sourceId: string; table: string; sql: string }[] = [];
+    for (const g of groups.values()) {
+      const types = typesOf.get(`${g.schema}.${g.table}`)!;
+      const cols: string[] = [];
+      const exprs: string[] = [];
+      for (const [column, paths] of g.columns) {
+        const reads = paths.map((p) => fieldSql(p, lit));
+        const read = reads.length === 1 ? reads[0]! : `COALESCE(${reads.join(', ')})`;
+        cols.push(column);
+        exprs.push(types.get(column) === 'timestamp' ? `CAST(${read} AS ${this.db.sqlType('timestamp')})` : read);
+      }
+      cols.push('event', 'event_text', 'uuid_ts');
+      exprs.push('v.t', fieldSql(['event'], lit), this.db.literal(uuidTs, 'timestamp'));
+      const fq = `${q(g.schema)}.${q(g.table)}`;
+      const which = g.table === 'tracks' ? `v.s = ${g.index}` : `v.k = ${g.index}`;
+      out.push({
+        sourceId: g.sourceId,
+        table: g.table,
+        sql: `INSERT INTO ${fq} (${cols.map(q).join(', ')}) SELECT ${exprs.join(', ')} FROM ${stage} AS v
+          WHERE ${which} AND NOT EXISTS (SELECT 1 FROM ${fq} x WHERE x.id = ${fieldSql(['messageId'], lit)})`,
+      });
+    }
+    return out;
   }
 
   private async insertSql(plan: TablePlan, types: Map<string, ColumnType>, discards: Map<string, string[]>, staged: string[]): Promise<string[]> {
@@ -295,4 +497,46 @@ function mergeUpserts(rows: WarehouseRow[]): WarehouseRow[] {
     else for (const [k, v] of r.values) if (v !== null) prev.values.set(k, v);
   }
   return [...byId.values()];
+}
+
+/**
+ * The direct path's rows (a dialect with `copyNew`): per source and table, the
+ * columns its events use (id first) and each event's values in that order.
+ */
+function copyGroups(batches: ShapeBatch[], uuidTs: string) {
+  type Cell = string | number | boolean | null;
+  interface Group { sourceId: string; schema: string; table: string; columns: string[]; at: Map<string, number>; rows: Cell[][] }
+  const groups = new Map<string, Group>();
+  for (const b of batches) {
+    const { columns, base, table, eventText } = b.shape;
+    for (const own of [true, false]) {
+      const name = own ? table : 'tracks';
+      const key = `${b.sourceId}\0${name}`;
+      let g = groups.get(key);
+      if (!g) {
+        const first = ['id', 'event', 'event_text', 'uuid_ts'];
+        groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table: name, columns: first, at: new Map(first.map((c, i) => [c, i])), rows: [] }));
+      }
+      // Where each of the shape's values goes in this table's rows (-1: not one of its columns).
+      const slots = columns.map((c, i) => {
+        if (c === null || (!own && !base[i])) return -1;
+        let at = g.at.get(c);
+        if (at === undefined) {
+          g.at.set(c, (at = g.columns.length));
+          g.columns.push(c);
+        }
+        return at;
+      });
+      for (const e of b.events) {
+        const row: Cell[] = [null, table, eventText, uuidTs];
+        for (let i = 0; i < slots.length; i++) if (slots[i]! >= 0) row[slots[i]!] = e.values[i]!;
+        g.rows.push(row);
+      }
+    }
+  }
+  // Columns a later shape added are null in the rows made before it.
+  for (const g of groups.values()) {
+    for (const row of g.rows) for (let i = 0; i < g.columns.length; i++) if (row[i] === undefined) row[i] = null;
+  }
+  return [...groups.values()];
 }

@@ -63,6 +63,21 @@ export interface Dialect {
    * Without it, rows go in as VALUES lists.
    */
   stage?(schema: string, name: string, columns: [string, ColumnType][], rows: (string | number | boolean | null)[][]): Promise<string>;
+  /**
+   * Optional JSON path (DuckDB): (re)creates the session's temporary table `name`
+   * from newline-delimited JSON `lines`, read with these top-level columns (name →
+   * the target's type; structs spell out every field to read), and returns its
+   * name. The loader's track events go through it (json-load.ts).
+   */
+  stageJson?(name: string, columns: Record<string, string>, lines: readonly string[]): Promise<string>;
+  /**
+   * Optional direct path (PostgreSQL): appends to a target table (`"schema"."table"`),
+   * in the open transaction, the rows whose id (the first column) it does not hold
+   * yet; values are already of their columns' types. Returns the rows written. The
+   * loader's track events go through it. The id check holds because one loader
+   * writes to a warehouse at a time (its lease).
+   */
+  copyNew?(table: string, columns: readonly string[], rows: (string | number | boolean | null)[][]): Promise<number>;
   exec(sql: string): Promise<number>;
   query(sql: string): Promise<Record<string, unknown>[]>;
   /** Maps the target's reported data_type back to ours. */

@@ -1,0 +1,304 @@
+/**
+ * The loader's JSON path for track events, on targets that can read JSON
+ * themselves (a dialect with `stageJson`: DuckDB). Track events are most of any
+ * event stream, and building their rows in JavaScript (flatten, name, cast, one
+ * value at a time) was most of a load. On this path JavaScript only looks at
+ * each event: its leaves, their column names (the same walk and names as
+ * rows.ts) and their types. The target then reads the stored payloads as they
+ * are, with a typed `read_json`, and the event table and `tracks` are filled by
+ * two `INSERT ... SELECT` per table.
+ *
+ * An event takes this path only when the result is certain to be the row-by-row
+ * path's: every leaf a scalar (no arrays), no two keys naming one column, ids and
+ * Segment's timestamps plain strings, and after schema evolution every value
+ * already of its column's type (timestamps in canonical ISO form). Anything else
+ * (a value to cast or discard, an array, a key spelled two ways) goes through
+ * rows.ts, in the same transaction.
+ */
+import {
+  eventTableName, MAX_IDENTIFIER_LENGTH, RESERVED_COLUMNS, SEGMENT_TABLES, sqlName, walkFlat,
+} from '../../protocol/warehouse-naming.js';
+import { inferType } from './columns.js';
+import { DISCARDS_TABLE, FIXED_TYPES } from './rows.js';
+import type { ColumnType } from './types.js';
+
+/** A scalar of the event and where it sits in the payload. */
+export interface Leaf {
+  column: string;
+  path: string[];
+  value: string | number | boolean;
+  kind: ColumnType;
+}
+
+export interface TrackLeaves {
+  /** The event's own table (`Order Completed` → `order_completed`). */
+  table: string;
+  /** Columns of both rows: ids, timestamps, context_*. */
+  base: Leaf[];
+  /** Properties, as columns of the event table only. */
+  props: Leaf[];
+}
+
+const ROOT_FIELDS: readonly [string, string][] = [
+  ['id', 'messageId'], ['anonymous_id', 'anonymousId'], ['user_id', 'userId'], ['received_at', 'receivedAt'],
+  ['sent_at', 'sentAt'], ['timestamp', 'timestamp'], ['original_timestamp', 'originalTimestamp'],
+];
+const ROW_COLUMNS = new Set(['id', 'anonymous_id', 'user_id', 'received_at', 'sent_at', 'timestamp', 'original_timestamp', 'uuid_ts', 'event', 'event_text']);
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * A track event's leaves, or null when it must take the row-by-row path (see the
+ * module comment). Names follow rows.ts: `context_*` flattened and cut to 63
+ * characters, properties flattened, reserved columns dropped, sqlName applied.
+ */
+export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
+  const eventText = msg.event;
+  if (typeof eventText !== 'string' || eventText === '') return null;
+  let table = eventTableName(eventText);
+  if (table === '') return null;
+  if (SEGMENT_TABLES.has(table) || table === DISCARDS_TABLE) table = `_${table}`;
+  const base: Leaf[] = [];
+  let hasId = false;
+  for (const [column, key] of ROOT_FIELDS) {
+    const v = msg[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || v === '') return null;
+    if (column === 'id') hasId = true;
+    base.push({ column, path: [key], value: v, kind: FIXED_TYPES.get(column)! });
+  }
+  if (!hasId) return null;
+  const columns = new Set<string>();
+  const ctx = msg.context;
+  if (ctx !== undefined && ctx !== null) {
+    if (!isObject(ctx)) return null;
+    const ok = walkFlat(ctx, 'context', ['context'], (name, value, path, array) => {
+      const column = name.slice(0, MAX_IDENTIFIER_LENGTH);
+      if (array || columns.has(column)) return false;
+      columns.add(column);
+      base.push({ column, path: path.slice(), value, kind: inferType(value) });
+    });
+    if (!ok) return null;
+  }
+  const props: Leaf[] = [];
+  const p = msg.properties;
+  if (isObject(p)) {
+    const ok = walkFlat(p, '', ['properties'], (name, value, path, array) => {
+      if (array) return false;
+      if (RESERVED_COLUMNS.has(name) || name.startsWith('context_')) return true; // dropped, as customColumns does
+      const column = sqlName(name);
+      if (columns.has(column) || ROW_COLUMNS.has(column)) return false;
+      columns.add(column);
+      props.push({ column, path: path.slice(), value, kind: FIXED_TYPES.get(column) ?? inferType(value) });
+    });
+    if (!ok) return null;
+  }
+  return { table, base, props };
+}
+
+/**
+ * A structure of track event (its event name and the keys that lead to scalars,
+ * in the order a walk meets them), with each scalar's column, computed once by
+ * trackLeaves. Most events of a stream share a handful of structures, so the
+ * per-event work is a walk that collects values and follows a trie.
+ */
+export interface TrackShape {
+  table: string;
+  /** The event's name as sent (the `event_text` column); a shape is per name. */
+  eventText: string;
+  /** Per scalar in walk order: its column, or null when rows.ts drops it (a reserved name). */
+  columns: (string | null)[];
+  paths: string[][];
+  /** Whether the scalar is a column of both rows (ids, timestamps, context) or of the event table only. */
+  base: boolean[];
+  /** The type Segment's schema fixes for the column (timestamps, ids), if any. */
+  fixed: (ColumnType | undefined)[];
+}
+
+interface TrieNode {
+  scalar?: Map<string, TrieNode>;
+  object?: Map<string, TrieNode>;
+  close?: TrieNode;
+  /** undefined: not built yet; null: events of this structure take the row path. */
+  shape?: TrackShape | null;
+}
+
+const ROOT_KEYS = ROOT_FIELDS.map(([, key]) => key);
+const MAX_SHAPES = 10_000;
+
+function child(map: Map<string, TrieNode> | undefined, key: string, set: (m: Map<string, TrieNode>) => void): TrieNode {
+  let m = map;
+  if (!m) set((m = new Map()));
+  let n = m.get(key);
+  if (!n) m.set(key, (n = {}));
+  return n;
+}
+
+/** Finds (or builds, once) the shape of each track event. */
+export class TrackShapes {
+  private roots = new Map<string, TrieNode>();
+  private shapes = 0;
+
+  /**
+   * The event's shape, with its scalars pushed onto `values` in walk order; null when
+   * it must take the row path (an array, a non-string id or timestamp, a structure
+   * trackLeaves refuses).
+   */
+  find(msg: Record<string, unknown>, values: (string | number | boolean)[]): TrackShape | null {
+    const eventText = msg.event;
+    if (typeof eventText !== 'string' || eventText === '') return null;
+    let node = this.roots.get(eventText);
+    if (!node) this.roots.set(eventText, (node = {}));
+    values.length = 0;
+    for (const key of ROOT_KEYS) {
+      const v = msg[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string' || v === '') return null;
+      const n: TrieNode = node;
+      node = child(n.scalar, key, (m) => (n.scalar = m));
+      values.push(v);
+    }
+    for (const key of ['context', 'properties']) {
+      const v = msg[key];
+      if (v === undefined || v === null) continue;
+      if (!isObject(v)) {
+        if (key === 'context') return null;
+        continue;
+      }
+      const n: TrieNode = node;
+      const walked = this.walk(child(n.object, key, (m) => (n.object = m)), v, values);
+      if (!walked) return null;
+      node = walked.close ?? (walked.close = {});
+    }
+    if (node.shape === undefined) {
+      if (++this.shapes > MAX_SHAPES) {
+        // A stream of ever-new structures: start over rather than grow without bound.
+        this.roots = new Map();
+        this.shapes = 1;
+      }
+      node.shape = buildShape(msg);
+    }
+    return node.shape;
+  }
+
+  private walk(node: TrieNode, obj: Record<string, unknown>, values: (string | number | boolean)[]): TrieNode | null {
+    for (const key in obj) {
+      if (!Object.hasOwn(obj, key)) continue;
+      const v = obj[key];
+      if (v === undefined || v === null) continue;
+      const n: TrieNode = node;
+      if (typeof v === 'object') {
+        if (Array.isArray(v)) return null;
+        const walked = this.walk(child(n.object, key, (m) => (n.object = m)), v as Record<string, unknown>, values);
+        if (!walked) return null;
+        node = walked.close ?? (walked.close = {});
+      } else {
+        node = child(n.scalar, key, (m) => (n.scalar = m));
+        values.push(v as string | number | boolean);
+      }
+    }
+    return node;
+  }
+}
+
+/** The shape of `msg`'s structure: the scalars a walk meets, named by trackLeaves. */
+function buildShape(msg: Record<string, unknown>): TrackShape | null {
+  const leaves = trackLeaves(msg);
+  if (!leaves) return null;
+  const named = new Map<string, { leaf: Leaf; base: boolean }>();
+  for (const l of leaves.base) named.set(JSON.stringify(l.path), { leaf: l, base: true });
+  for (const l of leaves.props) named.set(JSON.stringify(l.path), { leaf: l, base: false });
+  const shape: TrackShape = { table: leaves.table, eventText: msg.event as string, columns: [], paths: [], base: [], fixed: [] };
+  const visit = (path: string[]) => {
+    const n = named.get(JSON.stringify(path));
+    named.delete(JSON.stringify(path));
+    shape.columns.push(n ? n.leaf.column : null);
+    shape.paths.push(path.slice());
+    shape.base.push(n ? n.base : false);
+    shape.fixed.push(n ? FIXED_TYPES.get(n.leaf.column) : undefined);
+  };
+  for (const key of ROOT_KEYS) if (typeof msg[key] === 'string') visit([key]);
+  const walk = (obj: Record<string, unknown>, path: string[]) => {
+    for (const key in obj) {
+      if (!Object.hasOwn(obj, key)) continue;
+      const v = obj[key];
+      if (v === undefined || v === null) continue;
+      path.push(key);
+      if (typeof v === 'object') walk(v as Record<string, unknown>, path);
+      else visit(path);
+      path.pop();
+    }
+  };
+  for (const key of ['context', 'properties']) if (isObject(msg[key])) walk(msg[key] as Record<string, unknown>, [key]);
+  // Every column trackLeaves named must have been met by the walk.
+  return named.size === 0 ? shape : null;
+}
+
+/** The type `read_json` reads a leaf as, for a column of type `t`. */
+export function readType(t: ColumnType): 'VARCHAR' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN' {
+  return t === 'bigint' ? 'BIGINT' : t === 'double' ? 'DOUBLE' : t === 'boolean' ? 'BOOLEAN' : 'VARCHAR';
+}
+
+interface SpecNode {
+  fields: Map<string, SpecNode | string>;
+  /** Lower-cased key → key: DuckDB matches struct fields without regard to case. */
+  lower: Map<string, string>;
+}
+
+const node = (): SpecNode => ({ fields: new Map(), lower: new Map() });
+
+/**
+ * The `read_json` column spec of one load: the union of every staged event's
+ * paths. An event whose paths do not fit (a key spelled with other letter case,
+ * an object where another event has a scalar) is refused and left unchanged.
+ */
+export class JsonSpec {
+  private readonly root = node();
+
+  /** Adds every leaf's path, or nothing (and returns false) if one does not fit. */
+  add(leaves: readonly { path: string[]; type: string }[]): boolean {
+    const added: [SpecNode, string][] = [];
+    for (const { path, type } of leaves) {
+      let at = this.root;
+      for (let i = 0; i < path.length; i++) {
+        const key = path[i]!;
+        const last = i === path.length - 1;
+        let next = at.fields.get(key);
+        if (next === undefined) {
+          if (at.lower.has(key.toLowerCase())) return this.undo(added);
+          next = last ? type : node();
+          at.fields.set(key, next);
+          at.lower.set(key.toLowerCase(), key);
+          added.push([at, key]);
+        } else if (last ? next !== type : typeof next === 'string') {
+          return this.undo(added);
+        }
+        if (!last) at = next as SpecNode;
+      }
+    }
+    return true;
+  }
+
+  private undo(added: [SpecNode, string][]): false {
+    for (let i = added.length - 1; i >= 0; i--) {
+      const [at, key] = added[i]!;
+      at.fields.delete(key);
+      at.lower.delete(key.toLowerCase());
+    }
+    return false;
+  }
+
+  /** The payload's type, as DuckDB writes it: `STRUCT("messageId" VARCHAR, "properties" STRUCT(...))`. */
+  sqlType(): string {
+    const render = (n: SpecNode): string =>
+      `STRUCT(${[...n.fields].map(([k, v]) => `"${k.replace(/"/g, '""')}" ${typeof v === 'string' ? v : render(v)}`).join(', ')})`;
+    return render(this.root);
+  }
+}
+
+/** `struct_extract` down a path, from the staged payload column `p`. */
+export function fieldSql(path: readonly string[], literal: (s: string) => string): string {
+  let expr = 'v.p';
+  for (const key of path) expr = `struct_extract(${expr}, ${literal(key)})`;
+  return expr;
+}

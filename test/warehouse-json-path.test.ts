@@ -1,0 +1,128 @@
+/**
+ * The loader's paths for track events (json-load.ts: DuckDB reads the payloads
+ * itself; PostgreSQL gets the values COPYed straight into the tables) must give
+ * exactly the tables the row-by-row path gives. The same batches, full of the
+ * cases each path treats differently, go twice into each target: through the
+ * dialect as it is, and through the same dialect without `stageJson` and
+ * `copyNew`. Every table, column, type and value must match, discards included.
+ * PostgreSQL is the server on 127.0.0.1:5432 (schemas *_test_*, dropped after).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDuckDb, openPostgres } from '../src/storage/warehouse/dialects.js';
+import { WarehouseEngine } from '../src/storage/warehouse/engine.js';
+import type { Dialect, LoaderMessage } from '../src/storage/warehouse/types.js';
+
+const T = '2026-11-24T10:00:00.000Z';
+let seq = 0;
+function track(sourceId: string, n: number, extra: Record<string, unknown>): LoaderMessage {
+  const messageId = (extra.messageId as string | undefined) ?? `m-${sourceId}-${n}`;
+  const payload = JSON.stringify({
+    type: 'track', event: 'Order Completed', userId: `u${n % 7}`, messageId, receivedAt: T, sentAt: T, timestamp: T, originalTimestamp: T,
+    context: { library: { name: 'analytics-node', version: '2' }, ip: '127.0.0.1' }, properties: { total: n, sku: `s${n}` }, ...extra,
+  });
+  return { seq: ++seq, sourceId, messageId, payload, receivedAt: Date.parse(T) };
+}
+
+/** Batches covering what the JSON path takes and what it hands back to the row path. */
+function batches(): LoaderMessage[][] {
+  const first: LoaderMessage[] = [];
+  for (let i = 0; i < 50; i++) first.push(track('src-a', i, {}));
+  first.push(
+    track('src-a', 100, { properties: { total: 1.5, nested: { deepKey: { x: 1 } }, 'weird "key"': 'q', "it's": 'a', Select: true } }),
+    track('src-a', 101, { properties: { tags: ['a', 'b'], total: 2 } }), // array: row path
+    track('src-a', 102, { properties: { Sku: 'upper', sku: 'lower' } }), // two spellings of one column
+    track('src-a', 103, { properties: { when: '2026-01-02T03:04:05Z', total: 3 } }), // non-canonical timestamp
+    track('src-a', 104, { properties: { when: '2026-01-02T03:04:05.000Z', total: 4 } }),
+    track('src-a', 105, { userId: 42 }), // number as user id
+    track('src-a', 106, { anonymousId: '', properties: { total: 6, user_id: 'collides', contextual: 'ok', context_x: 'dropped' } }),
+    track('src-a', 107, { event: 'Tracks' }), // named like Segment's own table
+    track('src-a', 108, { event: '!!!' }), // no table name
+    track('src-a', 109, { messageId: 'm-src-a-0' }), // same id as an earlier event of the batch
+    track('src-a', 110, { context: { page: { url: 'http://x', Path: '/p' }, traits: { list: [1] } } }),
+    track('src-a', 111, { context: 'not an object' }),
+    track('src-a', 112, { event: `Long ${'e'.repeat(600)}` }), // event_text over 512 characters (PostgreSQL truncates)
+    track('src-a', 113, { event: 'Signed Up', properties: { plan: 'pro', seats: 3, Plan: undefined } }),
+    track('src-b', 1, { event: 'Signed Up', properties: { plan: 'team', seats: 2.5 } }),
+    track('src-b', 2, { sentAt: undefined, properties: { Total: 5 } }),
+    { seq: ++seq, sourceId: 'src-a', messageId: 'id-1', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u1', messageId: 'id-1', receivedAt: T, traits: { name: 'A' } }) },
+    { seq: ++seq, sourceId: 'src-a', messageId: 'p-1', receivedAt: 0, payload: JSON.stringify({ type: 'page', anonymousId: 'a1', messageId: 'p-1', receivedAt: T, name: 'Home', properties: { title: 'T' } }) },
+  );
+  const second: LoaderMessage[] = [
+    track('src-a', 200, { properties: { total: 7.25, sku: 's', newProp: 'later' } }),
+    track('src-a', 201, { properties: { total: 8, when: 'not a time' } }), // into a timestamp column: discard
+    track('src-a', 202, { properties: { sku: 99 } }), // number into varchar: cast on the row path
+    track('src-a', 203, { properties: { total: 'not a number' } }), // into a double column: discarded
+    track('src-a', 5, {}), // loaded in the first batch already
+    track('src-b', 3, { event: 'Signed Up', properties: { plan: 'x', seats: 1 } }),
+  ];
+  return [first, second];
+}
+
+/** Every table of the two schemas, by their role ('a', 'b'), rows compared as sorted JSON. */
+async function dump(db: Dialect, schemas: { a: string; b: string }): Promise<Record<string, unknown>> {
+  const role = new Map([[schemas.a, 'a'], [schemas.b, 'b']]);
+  const cols = await db.query(`SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns
+    WHERE table_schema IN ('${schemas.a}', '${schemas.b}') ORDER BY table_schema, table_name, column_name`);
+  const out: Record<string, unknown> = {
+    columns: cols.map((c) => `${role.get(String(c.table_schema))}.${String(c.table_name)}.${String(c.column_name)} ${String(c.data_type)}`),
+  };
+  for (const t of new Set(cols.map((c) => `${String(c.table_schema)}\0${String(c.table_name)}`))) {
+    const [schema, table] = t.split('\0') as [string, string];
+    // Columns compared by name: the two paths may add a batch's new columns in another order.
+    const rows = await db.query(`SELECT * FROM "${schema}"."${table}"`);
+    out[`${role.get(schema)}.${table}`] = rows
+      .map((r) => {
+        delete r.uuid_ts;
+        const sorted = Object.fromEntries(Object.entries(r).sort(([x], [y]) => x.localeCompare(y)));
+        return JSON.stringify(sorted, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      })
+      .sort();
+  }
+  return out;
+}
+
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+for (const target of ['duckdb', 'postgres'] as const) {
+  test(`${target}: the track event path loads exactly what the row-by-row path loads`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-json-path-'));
+    const tag = `${process.pid}`;
+    // Each engine gets its own schemas (PostgreSQL: one database for both).
+    const slugs = { fast: { a: `jp_test_${tag}_fast_a`, b: `jp_test_${tag}_fast_b` }, rows: { a: `jp_test_${tag}_rows_a`, b: `jp_test_${tag}_rows_b` } };
+    const open = (name: string) => (target === 'duckdb' ? openDuckDb(path.join(dir, `${name}.duckdb`)) : openPostgres(PG_URL));
+    const fastDb = await open('fast');
+    const rowsDb = await open('rows');
+    const rowsOnly: Dialect = Object.create(rowsDb, { stageJson: { value: undefined }, copyNew: { value: undefined } }) as Dialect;
+    assert.ok(target === 'duckdb' ? fastDb.stageJson : fastDb.copyNew, 'the dialect has its track event path');
+    let taken = 0;
+    const counting: Dialect = Object.create(fastDb, target === 'duckdb'
+      ? { stageJson: { value: async (...a: Parameters<NonNullable<Dialect['stageJson']>>) => { taken += a[2].length; return fastDb.stageJson!(...a); } } }
+      : { copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (!a[0].endsWith('"tracks"')) taken += a[2].length; return fastDb.copyNew!(...a); } } }) as Dialect;
+    const a = new WarehouseEngine(counting, (id) => (id === 'src-a' ? slugs.fast.a : slugs.fast.b));
+    const b = new WarehouseEngine(rowsOnly, (id) => (id === 'src-a' ? slugs.rows.a : slugs.rows.b));
+    try {
+      for (const batch of batches()) {
+        const ra = await a.load(batch, new Date(T));
+        const rb = await b.load(batch, new Date(T));
+        assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
+      }
+      assert.ok(taken >= 55, `most track events took the ${target} path (${taken})`);
+      const da = await dump(fastDb, slugs.fast);
+      const dr = await dump(rowsDb, slugs.rows);
+      assert.deepEqual(da, dr);
+      assert.ok(((da['a.discards'] as string[] | undefined) ?? []).length >= 2, 'casts that fail are discarded on both paths');
+      assert.ok((da['a.order_completed'] as string[]).length > 50);
+    } finally {
+      if (target === 'postgres') {
+        for (const s of [...Object.values(slugs.fast), ...Object.values(slugs.rows)]) await fastDb.exec(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+      }
+      await fastDb.close();
+      await rowsDb.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
