@@ -31,6 +31,19 @@ interface TablePlan {
   rows: WarehouseRow[];
 }
 
+/** A batch after its JavaScript half (WarehouseEngine.prepare), ready to write. */
+export interface PreparedLoad {
+  uuidTs: string;
+  plans: Map<string, TablePlan>;
+  tableSource: Map<string, string>;
+  /** schema.table\0id of every row in the batch: the first of an id wins. */
+  seen: Set<string>;
+  /** source → shape → its track events. */
+  shaped: Map<string, Map<TrackShape, ShapeBatch>>;
+}
+
+const PREPARE_SLICE = 1000;
+
 /** The track events of one source and one shape, on their way to the JSON path (json-load.ts). */
 interface ShapeBatch {
   shape: TrackShape;
@@ -78,35 +91,24 @@ export class WarehouseEngine {
   /** Track event structures seen, for the JSON path. */
   private readonly shapes = new TrackShapes();
 
+  /** Loads one batch: prepare (JavaScript only), then write (the target). */
   async load(messages: readonly LoaderMessage[], now = new Date()): Promise<LoadResult> {
-    const uuidTs = now.toISOString();
-    const plans = new Map<string, TablePlan>();
-    const tableSource = new Map<string, string>();
-    const seen = new Set<string>();
-    const shaped = new Map<string, Map<TrackShape, ShapeBatch>>(); // source → shape → events
-    const addRows = (sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean) => {
-      for (const row of rowsFor(msg, uuidTs).rows) {
-        if (this.off.size > 0) {
-          if (this.off.has(`${sourceId}\0${row.table}`)) continue;
-          for (const col of row.values.keys()) {
-            if (col !== 'id' && !FIXED_TYPES.has(col) && this.off.has(`${sourceId}\0${row.table}\0${col}`)) row.values.delete(col);
-          }
-        }
-        const key = `${schema}.${row.table}`;
-        // Same id twice in a batch: keep the first (upserts merge instead).
-        if (dedupe && !row.upsert) {
-          const idKey = `${key}\0${String(row.values.get('id'))}`;
-          if (seen.has(idKey)) continue;
-          seen.add(idKey);
-        }
-        let plan = plans.get(key);
-        if (!plan) plans.set(key, (plan = { schema, table: row.table, upsert: row.upsert, rows: [] }));
-        plan.rows.push(row);
-        tableSource.set(key, sourceId);
-      }
-    };
+    return this.write(await this.prepare(messages, now));
+  }
+
+  /**
+   * The JavaScript half of a load, which needs nothing from the target: parses every
+   * payload, finds each track event's shape, builds the other events' rows. It yields
+   * to the event loop every PREPARE_SLICE events, so the loader can prepare the next
+   * batch while the target is busy writing this one (its COPY data keeps flowing).
+   */
+  async prepare(messages: readonly LoaderMessage[], now = new Date()): Promise<PreparedLoad> {
+    const p: PreparedLoad = { uuidTs: now.toISOString(), plans: new Map(), tableSource: new Map(), seen: new Set(), shaped: new Map() };
+    const { seen, shaped } = p;
     const json = this.db.stageJson !== undefined || this.db.copyNew !== undefined;
-    for (const m of messages) {
+    for (let n = 0; n < messages.length; n++) {
+      if (n % PREPARE_SLICE === PREPARE_SLICE - 1) await new Promise((r) => setImmediate(r));
+      const m = messages[n]!;
       const slug = this.slugOf(m.sourceId);
       if (!slug) continue;
       const schema = schemaName(slug);
@@ -142,9 +144,38 @@ export class WarehouseEngine {
           }
         }
       }
-      addRows(m.sourceId, schema, msg, true);
+      this.addRows(p, m.sourceId, schema, msg, true);
     }
+    return p;
+  }
 
+  /** A message's rows (rows.ts) into the load's table plans, selective sync applied. */
+  private addRows(p: PreparedLoad, sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean): void {
+    for (const row of rowsFor(msg, p.uuidTs).rows) {
+      if (this.off.size > 0) {
+        if (this.off.has(`${sourceId}\0${row.table}`)) continue;
+        for (const col of row.values.keys()) {
+          if (col !== 'id' && !FIXED_TYPES.has(col) && this.off.has(`${sourceId}\0${row.table}\0${col}`)) row.values.delete(col);
+        }
+      }
+      const key = `${schema}.${row.table}`;
+      // Same id twice in a batch: keep the first (upserts merge instead).
+      if (dedupe && !row.upsert) {
+        const idKey = `${key}\0${String(row.values.get('id'))}`;
+        if (p.seen.has(idKey)) continue;
+        p.seen.add(idKey);
+      }
+      let plan = p.plans.get(key);
+      if (!plan) p.plans.set(key, (plan = { schema, table: row.table, upsert: row.upsert, rows: [] }));
+      plan.rows.push(row);
+      p.tableSource.set(key, sourceId);
+    }
+  }
+
+  /** The target half of a load: schema evolution, then one transaction for every table. */
+  async write(p: PreparedLoad): Promise<LoadResult> {
+    const { uuidTs, plans, tableSource, shaped } = p;
+    const addRows = (sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean) => this.addRows(p, sourceId, schema, msg, dedupe);
     // Schema evolution first: the columns every row and every JSON event needs.
     const wanted = new Map<string, { schema: string; table: string; upsert: boolean; types: Map<string, ColumnType> }>();
     const want = (schema: string, table: string, upsert: boolean) => {

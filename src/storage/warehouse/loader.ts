@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ScheduledSync } from '../scheduled-sync.js';
 import type { Logger } from 'pino';
-import { WarehouseEngine } from './engine.js';
+import { WarehouseEngine, type PreparedLoad } from './engine.js';
 import type { SyncHistory } from './history.js';
 import type { Dialect, LoaderLane, LoaderMessage, WarehouseConfig } from './types.js';
 
@@ -39,6 +39,17 @@ export interface LoaderOptions {
   disabledSourceDelayMs?: number;
 }
 
+interface Batch {
+  messages: LoaderMessage[];
+  now: number;
+  prepared: Promise<PreparedLoad>;
+}
+
+function batch(messages: LoaderMessage[], now: number, prepared: Promise<PreparedLoad>): Batch {
+  prepared.catch(() => {}); // awaited when its turn comes
+  return { messages, now, prepared };
+}
+
 export class WarehouseLoader extends ScheduledSync {
   private readonly slugs: Map<string, string>;
   private readonly sourceOff = new Set<string>();
@@ -63,23 +74,52 @@ export class WarehouseLoader extends ScheduledSync {
     const batches = this.o.maxBatchesPerRun ?? 100;
     let dialect: Dialect | undefined;
     let engine: WarehouseEngine | undefined;
+    const loadable = (messages: LoaderMessage[]) => messages.filter((m) => !this.sourceOff.has(m.sourceId));
+    /** The next batch, fetched and being prepared while the target writes the current one. */
+    let ahead: Batch | null = null;
     for (let i = 0; i < batches; i++) {
-      const now = Date.now();
-      let messages: LoaderMessage[];
-      try {
-        messages = await lane.fetch(this.o.batchSize ?? DEFAULT_LOAD_BATCH, now);
-      } catch (err) {
-        error = `reading the event log failed: ${(err as Error).message}`;
-        break;
+      let cur = ahead;
+      ahead = null;
+      if (!cur) {
+        const now = Date.now();
+        let messages: LoaderMessage[];
+        try {
+          messages = await lane.fetch(this.o.batchSize ?? DEFAULT_LOAD_BATCH, now);
+        } catch (err) {
+          error = `reading the event log failed: ${(err as Error).message}`;
+          break;
+        }
+        if (messages.length === 0) break;
+        try {
+          if (!engine) {
+            dialect = await this.o.openDialect();
+            engine = new WarehouseEngine(dialect, (id) => this.slugs.get(id), this.o.afterTable, config.syncOverrides);
+          }
+        } catch (err) {
+          error = `loading into ${config.type} failed: ${(err as Error).message}`;
+          logger.error({ err, warehouse: config.id }, 'warehouse load failed; the next sync retries it');
+          for (const m of messages) lane.retry(m, now, now);
+          await lane.flush().catch((e: unknown) => logger.error({ err: e }, 'putting a failed batch back failed'));
+          break;
+        }
+        cur = batch(messages, now, engine.prepare(loadable(messages), new Date(now)));
       }
-      if (messages.length === 0) break;
+      const { messages, now } = cur;
       for (const m of messages) if (!this.sourceOff.has(m.sourceId)) touched.add(m.sourceId);
       try {
-        if (!engine) {
-          dialect = await this.o.openDialect();
-          engine = new WarehouseEngine(dialect, (id) => this.slugs.get(id), this.o.afterTable, config.syncOverrides);
+        const writing = engine!.write(await cur.prepared);
+        writing.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+        // While the target writes, the next batch is read and parsed: on two cores the
+        // target's work and the JavaScript half of a load overlap.
+        if (i + 1 < batches) {
+          const nextNow = Date.now();
+          const next = await lane.fetch(this.o.batchSize ?? DEFAULT_LOAD_BATCH, nextNow).catch((err: unknown) => {
+            error = `reading the event log failed: ${(err as Error).message}`;
+            return [] as LoaderMessage[];
+          });
+          if (next.length > 0) ahead = batch(next, nextNow, engine!.prepare(loadable(next), new Date(nextNow)));
         }
-        const result = await engine.load(messages.filter((m) => !this.sourceOff.has(m.sourceId)), new Date(now));
+        const result = await writing;
         for (const m of messages) {
           // A source turned off keeps its events in the lane: re-enabling it catches up.
           if (this.sourceOff.has(m.sourceId)) lane.retry(m, now + (this.o.disabledSourceDelayMs ?? 60_000), now);
@@ -91,14 +131,21 @@ export class WarehouseLoader extends ScheduledSync {
           for (const [t, n] of Object.entries(counts)) acc[t] = (acc[t] ?? 0) + n;
           rows.set(sourceId, acc);
         }
+        if (error !== null) break;
       } catch (err) {
         error = `loading into ${config.type} failed: ${(err as Error).message}`;
         logger.error({ err, warehouse: config.id }, 'warehouse load failed; the next sync retries it');
-        // Back on the lane, due now: the next run loads them first.
-        for (const m of messages) lane.retry(m, now, now);
+        // Back on the lane, due now: the next run loads them first (the batch read ahead too).
+        for (const m of [...messages, ...(ahead?.messages ?? [])]) lane.retry(m, now, now);
+        ahead = null;
         await lane.flush().catch((e: unknown) => logger.error({ err: e }, 'putting a failed batch back failed'));
         break;
       }
+    }
+    if (ahead) {
+      // Read ahead but not loaded (the run's last batch): back on the lane for the next run.
+      for (const m of ahead.messages) lane.retry(m, ahead.now, ahead.now);
+      await lane.flush().catch((e: unknown) => logger.error({ err: e }, 'putting a batch back failed'));
     }
     await dialect?.close().catch((err: unknown) => logger.error({ err, warehouse: config.id }, 'closing the warehouse connection failed'));
     const finishedAt = Date.now();
