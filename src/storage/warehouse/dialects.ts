@@ -163,15 +163,19 @@ function copyText(v: string | number | boolean | null): string {
   if (v === null) return '\\N';
   if (typeof v === 'boolean') return v ? 't' : 'f';
   if (typeof v === 'number') return String(v);
-  return /[\\\t\n\r\0]/.test(v) ? v.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]!) : v;
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]!) : v;
 }
+const COPY_SPECIAL = /[\\\t\n\r\0]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
 
 /** Rows as COPY text, a few hundred lines per chunk so the server parses while we format. */
 function* copyLines(rows: (string | number | boolean | null)[][]): Generator<string> {
   let out = '';
   for (let i = 0; i < rows.length; i++) {
-    out += rows[i]!.map(copyText).join('\t') + '\n';
+    const row = rows[i]!;
+    let line = copyText(row[0]!);
+    for (let j = 1; j < row.length; j++) line += `\t${copyText(row[j]!)}`;
+    out += `${line}\n`;
     if (i % 500 === 499) {
       yield out;
       out = '';

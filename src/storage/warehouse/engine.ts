@@ -538,36 +538,38 @@ function copyGroups(batches: ShapeBatch[], uuidTs: string) {
   type Cell = string | number | boolean | null;
   interface Group { sourceId: string; schema: string; table: string; columns: string[]; at: Map<string, number>; rows: Cell[][] }
   const groups = new Map<string, Group>();
-  for (const b of batches) {
-    const { columns, base, table, eventText } = b.shape;
-    for (const own of [true, false]) {
-      const name = own ? table : 'tracks';
-      const key = `${b.sourceId}\0${name}`;
-      let g = groups.get(key);
-      if (!g) {
-        const first = ['id', 'event', 'event_text', 'uuid_ts'];
-        groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table: name, columns: first, at: new Map(first.map((c, i) => [c, i])), rows: [] }));
-      }
-      // Where each of the shape's values goes in this table's rows (-1: not one of its columns).
-      const slots = columns.map((c, i) => {
-        if (c === null || (!own && !base[i])) return -1;
-        let at = g.at.get(c);
-        if (at === undefined) {
-          g.at.set(c, (at = g.columns.length));
-          g.columns.push(c);
-        }
-        return at;
-      });
-      for (const e of b.events) {
-        const row: Cell[] = [null, table, eventText, uuidTs];
-        for (let i = 0; i < slots.length; i++) if (slots[i]! >= 0) row[slots[i]!] = e.values[i]!;
-        g.rows.push(row);
-      }
+  // First every table's columns, so each row is made at its full length (a packed array).
+  const plans = batches.flatMap((b) => [true, false].map((own) => {
+    const { columns, base, table } = b.shape;
+    const name = own ? table : 'tracks';
+    const key = `${b.sourceId}\0${name}`;
+    let g = groups.get(key);
+    if (!g) {
+      const first = ['id', 'event', 'event_text', 'uuid_ts'];
+      groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table: name, columns: first, at: new Map(first.map((c, i) => [c, i])), rows: [] }));
     }
-  }
-  // Columns a later shape added are null in the rows made before it.
-  for (const g of groups.values()) {
-    for (const row of g.rows) for (let i = 0; i < g.columns.length; i++) if (row[i] === undefined) row[i] = null;
+    // Where each of the shape's values goes in this table's rows (-1: not one of its columns).
+    const slots = columns.map((c, i) => {
+      if (c === null || (!own && !base[i])) return -1;
+      let at = g.at.get(c);
+      if (at === undefined) {
+        g.at.set(c, (at = g.columns.length));
+        g.columns.push(c);
+      }
+      return at;
+    });
+    return { b, g, slots };
+  }));
+  for (const { b, g, slots } of plans) {
+    const width = g.columns.length;
+    for (const e of b.events) {
+      const row = new Array<Cell>(width).fill(null);
+      row[1] = b.shape.table;
+      row[2] = b.shape.eventText;
+      row[3] = uuidTs;
+      for (let i = 0; i < slots.length; i++) if (slots[i]! >= 0) row[slots[i]!] = e.values[i]!;
+      g.rows.push(row);
+    }
   }
   return [...groups.values()];
 }
