@@ -113,58 +113,24 @@ function writeRawFiles(dir: string): RawTable[] {
 /** Seconds spent waiting on the target (exec, query, stage), per statement kind; the rest of a load is JavaScript. */
 const waits = new Map<string, number>();
 function timed(db: Dialect): Dialect {
-  const add = (k: string, t0: number) => waits.set(k, (waits.get(k) ?? 0) + (performance.now() - t0) / 1000);
-  const stage = db.stage?.bind(db);
-  const stageJson = db.stageJson?.bind(db);
-  const copyNew = db.copyNew?.bind(db);
+  /** `fn`, adding the seconds each call waits to `waits` under `kind` (or what it names from the first argument). */
+  const clock = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, kind: string | ((first: unknown) => string)) =>
+    async (...a: A): Promise<R> => {
+      const t0 = performance.now();
+      try {
+        return await fn(...a);
+      } finally {
+        const k = typeof kind === 'string' ? kind : kind(a[0]);
+        waits.set(k, (waits.get(k) ?? 0) + (performance.now() - t0) / 1000);
+      }
+    };
   return {
     ...db,
-    async exec(sql) {
-      const t0 = performance.now();
-      try {
-        return await db.exec(sql);
-      } finally {
-        add(sql.trimStart().split(/\s/, 1)[0]!.toUpperCase(), t0);
-      }
-    },
-    async query(sql) {
-      const t0 = performance.now();
-      try {
-        return await db.query(sql);
-      } finally {
-        add('query', t0);
-      }
-    },
-    ...(stage ? {
-      async stage(...a: Parameters<typeof stage>) {
-        const t0 = performance.now();
-        try {
-          return await stage(...a);
-        } finally {
-          add('stage', t0);
-        }
-      },
-    } : {}),
-    ...(stageJson ? {
-      async stageJson(...a: Parameters<typeof stageJson>) {
-        const t0 = performance.now();
-        try {
-          return await stageJson(...a);
-        } finally {
-          add('stage JSON', t0);
-        }
-      },
-    } : {}),
-    ...(copyNew ? {
-      async copyNew(...a: Parameters<typeof copyNew>) {
-        const t0 = performance.now();
-        try {
-          return await copyNew(...a);
-        } finally {
-          add('COPY new rows', t0);
-        }
-      },
-    } : {}),
+    exec: clock(db.exec.bind(db), (sql) => String(sql).trimStart().split(/\s/, 1)[0]!.toUpperCase()),
+    query: clock(db.query.bind(db), 'query'),
+    ...(db.stage ? { stage: clock(db.stage.bind(db), 'stage') } : {}),
+    ...(db.stageJson ? { stageJson: clock(db.stageJson.bind(db), 'stage JSON') } : {}),
+    ...(db.copyNew ? { copyNew: clock(db.copyNew.bind(db), 'COPY new rows') } : {}),
   };
 }
 
