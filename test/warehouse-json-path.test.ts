@@ -94,6 +94,9 @@ for (const target of ['duckdb', 'postgres'] as const) {
     // Each engine gets its own schemas (PostgreSQL: one database for both).
     const slugs = { fast: { a: `jp_test_${tag}_fast_a`, b: `jp_test_${tag}_fast_b` }, rows: { a: `jp_test_${tag}_rows_a`, b: `jp_test_${tag}_rows_b` } };
     const open = (name: string) => (target === 'duckdb' ? openDuckDb(path.join(dir, `${name}.duckdb`)) : openPostgres(PG_URL));
+    // A stage file a killed loader left behind (no process has pid 2^22+1: above Linux's pid_max) goes at open.
+    const orphan = path.join(dir, `.fast.duckdb.stage-${2 ** 22 + 1}-1.ndjson`);
+    fs.writeFileSync(orphan, '{}\n');
     const fastDb = await open('fast');
     const rowsDb = await open('rows');
     const rowsOnly: Dialect = Object.create(rowsDb, { stageJson: { value: undefined }, copyNew: { value: undefined } }) as Dialect;
@@ -111,6 +114,10 @@ for (const target of ['duckdb', 'postgres'] as const) {
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
       assert.ok(taken >= 55, `most track events took the ${target} path (${taken})`);
+      if (target === 'duckdb') {
+        assert.equal(fs.existsSync(orphan), false, 'the orphan stage file was removed');
+        assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')), [], 'no stage file is left after the loads');
+      }
       const da = await dump(fastDb, slugs.fast);
       const dr = await dump(rowsDb, slugs.rows);
       assert.deepEqual(da, dr);

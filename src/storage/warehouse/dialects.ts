@@ -43,6 +43,11 @@ const fromDataType = (d: string): ColumnType => {
 export async function openDuckDb(path: string): Promise<Dialect> {
   const instance = await DuckDBInstance.create(path);
   const conn: DuckDBConnection = await instance.connect();
+  // Staged payloads are event data: they sit beside the database file, readable by its
+  // owner only, and files a killed process left behind are removed here.
+  const stageDir = path === ':memory:' ? os.tmpdir() : nodePath.dirname(path);
+  const stagePrefix = `.${nodePath.basename(path)}.stage-`;
+  await removeOrphanStages(stageDir, stagePrefix);
   const sqlType = (t: ColumnType) =>
     ({ timestamp: 'TIMESTAMP WITH TIME ZONE', bigint: 'BIGINT', double: 'DOUBLE', boolean: 'BOOLEAN', varchar: 'VARCHAR' })[t];
   return {
@@ -77,8 +82,8 @@ export async function openDuckDb(path: string): Promise<Dialect> {
     },
     // read_json parses the file on DuckDB's own threads, straight into typed columns.
     async stageJson(name, columns, lines) {
-      const file = nodePath.join(os.tmpdir(), `switchyard-stage-${process.pid}-${++stageFiles}.ndjson`);
-      const out = await fs.open(file, 'w');
+      const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.ndjson`);
+      const out = await fs.open(file, 'w', 0o600);
       try {
         // In slices: a batch of large events would not fit in one string.
         for (let i = 0; i < lines.length; i += 1000) await out.write(`${lines.slice(i, i + 1000).join('\n')}\n`);
@@ -104,6 +109,23 @@ export async function openDuckDb(path: string): Promise<Dialect> {
       instance.closeSync();
     },
   };
+}
+
+/** Deletes `<prefix><pid>-<n>.ndjson` files in `dir` whose process is gone. */
+async function removeOrphanStages(dir: string, prefix: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.ndjson')) continue;
+    const pid = Number(name.slice(prefix.length).split('-', 1)[0]);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // still running (this process, or another loader)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    await fs.rm(nodePath.join(dir, name), { force: true });
+  }
 }
 
 /** Resolves when the socket drains or closes (a closed one fails the query through the client). */
