@@ -35,6 +35,7 @@ export async function moveStatsTablesToStore(
   } catch (err) {
     throw new Error(`moving alert rules and failure-log collections from stats.db into the control-plane store failed: ${(err as Error).message}`, { cause: err });
   }
-  statsDb.prepare(`INSERT INTO moved_to_store (name, at) VALUES (?, ?)`).run(MARKER, Date.now());
+  // OR IGNORE: processes sharing this DATA_DIR may start together (the store import ran once, under its lock).
+  statsDb.prepare(`INSERT OR IGNORE INTO moved_to_store (name, at) VALUES (?, ?)`).run(MARKER, Date.now());
   return report;
 }
