@@ -158,7 +158,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(store.sourceByWriteKey('wk_web_prod'), undefined);
     await loc.open({ secretKey: key });
     const migrations = await loc.query<{ version: number }>("SELECT version FROM schema_migrations WHERE component = 'control_plane' ORDER BY version");
-    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4]);
+    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4, 5]);
     assert.deepEqual(await loc.query('SELECT seq FROM log_events'), []);
   });
 
@@ -168,7 +168,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     else for (let i = 0; i < 3; i++) stores.push(await loc.open({ secretKey: key }));
     assert.deepEqual(stores.map((s) => s.version()), [0, 0, 0]);
     const migrations = await loc.query<{ version: number }>("SELECT version FROM schema_migrations WHERE component = 'control_plane' ORDER BY version");
-    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4]);
+    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4, 5]);
   });
 
   t('renaming the workspace id moves its sources and destinations', async (loc) => {
@@ -382,5 +382,88 @@ sources:
     const page = await iam.listAudit({ resourceId: 's1', offset: 0, count: 10 });
     assert.equal(page.total, 2);
     assert.deepEqual(page.entries[0]!.after, { enabled: false });
+  });
+
+  t('alert rules, their states and notifications are shared by every store on the location', async (loc) => {
+    const a = await loc.open({ secretKey: key });
+    const b = await loc.open({ secretKey: key });
+    const at = '2026-01-01T00:00:00.000Z';
+    const rule = {
+      kind: 'delivery_rate' as const, destinationId: 'orders-webhook', belowPercent: 90, channels: [{ type: 'in_app' as const }], enabled: true,
+      id: 'alert_b', createdBy: 'admin token', createdAt: at, updatedAt: at,
+    };
+    const volume = {
+      kind: 'source_volume' as const, sourceId: 'web-prod', percentChange: 50, direction: 'any' as const,
+      channels: [{ type: 'slack' as const, webhookUrl: 'https://hooks.example.com/x' }], enabled: false,
+      id: 'alert_a', createdBy: 'ada', createdAt: at, updatedAt: at,
+    };
+    assert.deepEqual(await b.listAlertRules(), []);
+    await a.putAlertRule(rule);
+    await a.putAlertRule(volume);
+    // No cache, no refresh(): the other store reads the rule at once.
+    assert.deepEqual(await b.listAlertRules(), [{ rule: volume, state: 'ok' }, { rule, state: 'ok' }], 'ordered by id, new rules start ok');
+    await b.setAlertRuleState('alert_b', 'firing');
+    const edited = { ...rule, belowPercent: 50, updatedAt: '2026-01-02T00:00:00.000Z' };
+    await a.putAlertRule(edited);
+    assert.deepEqual(await b.getAlertRule('alert_b'), { rule: edited, state: 'firing' }, 'an edit keeps the state');
+    assert.equal(await b.getAlertRule('nope'), undefined);
+    assert.equal(a.version(), 0, 'alert writes are not configuration: no version bump');
+
+    const first = await a.addAlertNotification({ alertId: 'alert_b', at: 1_767_225_600_000, status: 'firing', message: 'rate 0%' });
+    const second = await b.addAlertNotification({ alertId: 'alert_b', at: 1_767_225_660_000, status: 'resolved', message: 'rate 100%' });
+    assert.ok(second > first, 'ids increase');
+    await a.addAlertNotification({ alertId: 'alert_a', at: 1_767_225_720_000, status: 'firing', message: 'volume +80%' });
+    assert.deepEqual(await b.listAlertNotifications(2), [
+      { id: second + 1, alertId: 'alert_a', at: 1_767_225_720_000, status: 'firing', message: 'volume +80%' },
+      { id: second, alertId: 'alert_b', at: 1_767_225_660_000, status: 'resolved', message: 'rate 100%' },
+    ], 'the latest first, at most the limit');
+    assert.equal((await a.listAlertNotifications(10)).length, 3);
+
+    assert.equal(await b.deleteAlertRule('alert_b'), true);
+    assert.equal(await a.deleteAlertRule('alert_b'), false, 'already gone');
+    assert.deepEqual((await a.listAlertRules()).map((r) => r.rule.id), ['alert_a']);
+    assert.equal((await a.listAlertNotifications(10)).length, 3, 'a deleted rule\'s notifications stay');
+  });
+
+  t('failure-log collections: one per destination, its id kept across toggles, found by id, enabled ones listed', async (loc) => {
+    const a = await loc.open({ secretKey: key });
+    const b = await loc.open({ secretKey: key });
+    assert.equal(await a.getFailureLogCollection('orders-webhook'), undefined);
+    assert.deepEqual(await b.enabledFailureLogCollections(), new Map());
+    const on = await a.putFailureLogCollection({ destinationId: 'orders-webhook', collectionId: 'col_1', enabled: true, updatedAt: 1000 });
+    assert.deepEqual(on, { destinationId: 'orders-webhook', collectionId: 'col_1', enabled: true, updatedAt: 1000 });
+    await a.putFailureLogCollection({ destinationId: 'other-hook', collectionId: 'col_2', enabled: true, updatedAt: 1500 });
+    assert.deepEqual(await b.enabledFailureLogCollections(), new Map([['orders-webhook', 'col_1'], ['other-hook', 'col_2']]));
+
+    // Turned off on another store with a fresh id: the destination keeps its collection id.
+    const off = await b.putFailureLogCollection({ destinationId: 'orders-webhook', collectionId: 'col_new', enabled: false, updatedAt: 2000 });
+    assert.deepEqual(off, { destinationId: 'orders-webhook', collectionId: 'col_1', enabled: false, updatedAt: 2000 });
+    assert.deepEqual(await a.getFailureLogCollection('orders-webhook'), off);
+    assert.deepEqual(await a.enabledFailureLogCollections(), new Map([['other-hook', 'col_2']]));
+    assert.deepEqual(await a.failureLogCollectionById('col_1'), off, 'a collection turned off is still found (its files stay downloadable)');
+    assert.equal(await a.failureLogCollectionById('col_new'), undefined);
+    assert.equal(a.version(), 0, 'no version bump');
+  });
+
+  t('rows of an older stats.db are imported once, into store tables that are still empty', async (loc) => {
+    const store = await loc.open({ secretKey: key });
+    const body = (id: string) => JSON.stringify({ kind: 'delivery_rate', destinationId: 'd', belowPercent: 90, channels: [{ type: 'in_app' }], enabled: true, id, createdBy: 'x', createdAt: 'c', updatedAt: 'u' });
+    const legacy = {
+      alertRules: [{ id: 'alert_1', body: body('alert_1'), state: 'firing' }, { id: 'alert_2', body: body('alert_2'), state: 'ok' }],
+      alertNotifications: Array.from({ length: 450 }, (_, i) => ({ alert_id: 'alert_1', at: 1000 + i, status: i % 2 ? 'resolved' : 'firing', message: `n${i}` })),
+      failureLogCollections: [{ destination_id: 'd', collection_id: 'col_old', enabled: 1, updated_at: 5 }],
+    };
+    assert.deepEqual(await store.importLegacyObservability(legacy), { alertRules: 2, alertNotifications: 450, failureLogCollections: 1 });
+    assert.deepEqual((await store.listAlertRules()).map((r) => [r.rule.id, r.state]), [['alert_1', 'firing'], ['alert_2', 'ok']]);
+    const notes = await store.listAlertNotifications(500);
+    assert.equal(notes.length, 450);
+    assert.deepEqual(notes.slice(0, 2).map((n) => [n.message, n.at]), [['n449', 1449], ['n448', 1448]], 'the old order is kept');
+    assert.deepEqual(await store.enabledFailureLogCollections(), new Map([['d', 'col_old']]));
+
+    // Another process's stats.db: the store's tables have rows now, nothing more comes in.
+    await store.deleteAlertRule('alert_2');
+    const other = { alertRules: [{ id: 'alert_9', body: body('alert_9'), state: 'ok' }], alertNotifications: [], failureLogCollections: [] };
+    assert.deepEqual(await store.importLegacyObservability(other), { alertRules: 0, alertNotifications: 0, failureLogCollections: 0 });
+    assert.deepEqual((await store.listAlertRules()).map((r) => r.rule.id), ['alert_1']);
   });
 }

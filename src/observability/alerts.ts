@@ -48,14 +48,6 @@ export interface AlertNotification {
 
 const DAY_MS = 86_400_000;
 
-export function migrateAlerts(db: Database.Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS alert_rules (id TEXT PRIMARY KEY, body TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'ok');
-    CREATE TABLE IF NOT EXISTS alert_notifications (
-      id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, at INTEGER NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL);
-  `);
-}
-
 /** What the rule sees: the figures of the last two days, from the step counters. */
 export function evaluate(db: Database.Database, rule: AlertRule, now: number): { firing: boolean; message: string } {
   const sum = (step: string, key: 'source_id' | 'destination_id', id: string, from: number, to: number): number =>
@@ -86,32 +78,4 @@ export function evaluate(db: Database.Database, rule: AlertRule, now: number): {
 export interface Notifier {
   slack(webhookUrl: string, text: string): Promise<void>;
   email(to: string[], subject: string, text: string): Promise<void>;
-}
-
-/**
- * Checks every enabled rule; on a change of state records an in-app notification
- * and sends it to the rule's other channels. A channel that fails is logged and
- * does not stop the others.
- */
-export async function checkAlerts(db: Database.Database, notifier: Notifier, now: number, onError: (err: unknown, rule: AlertRule) => void): Promise<void> {
-  const rows = db.prepare(`SELECT id, body, state FROM alert_rules`).all() as { id: string; body: string; state: string }[];
-  for (const row of rows) {
-    const rule = JSON.parse(row.body) as AlertRule;
-    if (!rule.enabled) continue;
-    const { firing, message } = evaluate(db, rule, now);
-    const state = firing ? 'firing' : 'ok';
-    if (state === row.state) continue;
-    db.prepare(`UPDATE alert_rules SET state = ? WHERE id = ?`).run(state, rule.id);
-    const status = firing ? 'firing' : 'resolved';
-    const text = `[Switchyard] ${rule.kind === 'source_volume' ? 'Source volume' : 'Successful delivery rate'} alert ${status}: ${message}`;
-    db.prepare(`INSERT INTO alert_notifications (alert_id, at, status, message) VALUES (?, ?, ?, ?)`).run(rule.id, now, status, text);
-    for (const c of rule.channels) {
-      try {
-        if (c.type === 'slack') await notifier.slack(c.webhookUrl, text);
-        else if (c.type === 'email') await notifier.email(c.to, text.slice(0, 120), text);
-      } catch (err) {
-        onError(err, rule);
-      }
-    }
-  }
 }

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import type { Exchange } from '../core/result.js';
 
 /**
@@ -31,20 +30,6 @@ export interface FailedAttempt {
   /** True when the event is given up (discarded or out of retries), false when it will be retried. */
   discarded: boolean;
   exchanges: Exchange[];
-}
-
-export function migrateFailureLog(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS failure_log_collections (
-    destination_id TEXT PRIMARY KEY, collection_id TEXT NOT NULL UNIQUE, enabled INTEGER NOT NULL, updated_at INTEGER NOT NULL)`);
-}
-
-/** Collection ids of the destinations with collection on (destination id → collection id). */
-export function enabledCollections(db: Database.Database): Map<string, string> {
-  const rows = db.prepare(`SELECT destination_id, collection_id FROM failure_log_collections WHERE enabled = 1`).all() as {
-    destination_id: string;
-    collection_id: string;
-  }[];
-  return new Map(rows.map((r) => [r.destination_id, r.collection_id]));
 }
 
 /** The three observability events for one failed attempt, in Segment's shapes. */

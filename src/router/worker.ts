@@ -15,7 +15,7 @@ import { NatsEventLog } from '../log/nats/log.js';
 import { STATS_FEED_MAX_AGE_MS, publishStats } from '../observability/stats-feed.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
-import { FailureLogWriter, enabledCollections, migrateFailureLog } from '../observability/failure-log.js';
+import { FailureLogWriter } from '../observability/failure-log.js';
 import { openControlPlane, type PostgresStoreSettings } from '../store/control-plane.js';
 import { Router, type RouterLog } from './router.js';
 
@@ -73,7 +73,6 @@ async function main(): Promise<void> {
   const controlDb = data.controlStore ? null : openDatabase(data.controlPath, data.sync, 4);
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: data.controlStore! },
     { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
-  migrateFailureLog(statsDb);
   const failureLog = new FailureLogWriter(data.failureLogDir);
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency, overrides: data.outboundOverrides });
   const router = new Router({
@@ -103,12 +102,21 @@ async function main(): Promise<void> {
   const stopOnChange = store.onChange(() => void sync());
   // Appends in any ingest process announce themselves: fetch now rather than at the idle poll.
   const unsubscribe = nats?.onAppend(() => router.wake()) ?? (() => {});
+  // Which destinations log their failures: set through any API process, so read from
+  // the store. One read at a time; a failed one keeps the previous set (the next second tries again).
+  let readingCollections: Promise<void> | undefined;
+  const readCollections = () => {
+    readingCollections ??= store.enabledFailureLogCollections()
+      .then((collections) => router.setFailureLogCollections(collections))
+      .catch((err: unknown) => logger.warn({ err }, 'reading the failure-log collections from the store failed; keeping the previous ones'))
+      .finally(() => (readingCollections = undefined));
+  };
   const timers = [
     setInterval(() => void sync(), SYNC_POLL_MS),
     setInterval(() => {
       stats.flush();
+      readCollections();
       try {
-        router.setFailureLogCollections(enabledCollections(statsDb));
         failureLog.flush();
       } catch (err) {
         logger.error({ err }, 'writing failure logs failed');
@@ -144,6 +152,7 @@ async function main(): Promise<void> {
       stopOnChange();
       void (async () => {
         await syncing;
+        await readingCollections;
         await router.stop();
         stats.flush();
         failureLog.flush();

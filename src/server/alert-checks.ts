@@ -2,7 +2,8 @@ import type Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import type { Logger } from 'pino';
 import type { RequestFn } from '../core/request.js';
-import { checkAlerts, migrateAlerts, type Notifier } from '../observability/alerts.js';
+import { evaluate, type AlertRule, type Notifier } from '../observability/alerts.js';
+import type { ControlPlaneStore } from '../store/types.js';
 
 /**
  * Checks the alert rules on a timer (in the HTTP thread: a few indexed sums a
@@ -10,14 +11,16 @@ import { checkAlerts, migrateAlerts, type Notifier } from '../observability/aler
  * client, email over SMTP (nodemailer).
  */
 export function startAlertChecks(
+  /** stats.db: the figures the rules are checked against. */
   db: Database.Database,
+  /** Where the rules, their states and the notifications are. */
+  store: ControlPlaneStore,
   config: { smtpUrl?: string; from: string; intervalMs: number },
   request: RequestFn,
   logger: Logger,
   /** Checked before each run: only the holder of the `alerts` lease sends notifications. */
   shouldRun: () => boolean = () => true,
 ): { stop(): void } {
-  migrateAlerts(db);
   const mail = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
   const notifier: Notifier = {
     async slack(webhookUrl, text) {
@@ -33,7 +36,7 @@ export function startAlertChecks(
   const timer = setInterval(() => {
     if (running || !shouldRun()) return;
     running = true;
-    checkAlerts(db, notifier, Date.now(), (err, rule) => logger.error({ err, alert: rule.id }, 'sending an alert notification failed'))
+    checkAlerts(db, store, notifier, Date.now(), (err, rule) => logger.error({ err, alert: rule.id }, 'sending an alert notification failed'))
       .catch((err: unknown) => logger.error({ err }, 'checking alerts failed'))
       .finally(() => (running = false));
   }, config.intervalMs);
@@ -44,4 +47,38 @@ export function startAlertChecks(
       mail?.close();
     },
   };
+}
+
+/**
+ * Checks every enabled rule; on a change of state records an in-app notification
+ * and sends it to the rule's other channels. A channel that fails is logged and
+ * does not stop the others. Rules, states and notifications are in the
+ * control-plane store (every process sees them); the figures come from `db` (stats.db).
+ */
+export async function checkAlerts(
+  db: Database.Database,
+  store: Pick<ControlPlaneStore, 'listAlertRules' | 'setAlertRuleState' | 'addAlertNotification'>,
+  notifier: Notifier,
+  now: number,
+  onError: (err: unknown, rule: AlertRule) => void,
+): Promise<void> {
+  for (const stored of await store.listAlertRules()) {
+    const rule = stored.rule as AlertRule;
+    if (!rule.enabled) continue;
+    const { firing, message } = evaluate(db, rule, now);
+    const state = firing ? 'firing' : 'ok';
+    if (state === stored.state) continue;
+    await store.setAlertRuleState(rule.id, state);
+    const status = firing ? 'firing' : 'resolved';
+    const text = `[Switchyard] ${rule.kind === 'source_volume' ? 'Source volume' : 'Successful delivery rate'} alert ${status}: ${message}`;
+    await store.addAlertNotification({ alertId: rule.id, at: now, status, message: text });
+    for (const c of rule.channels) {
+      try {
+        if (c.type === 'slack') await notifier.slack(c.webhookUrl, text);
+        else if (c.type === 'email') await notifier.email(c.to, text.slice(0, 120), text);
+      } catch (err) {
+        onError(err, rule);
+      }
+    }
+  }
 }

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { alertInput, migrateAlerts, type AlertNotification, type AlertRule } from '../observability/alerts.js';
-import type { ControlPlaneStore } from '../store/types.js';
+import { alertInput, type AlertNotification, type AlertRule } from '../observability/alerts.js';
+import type { ControlPlaneStore, StoredAlertRule } from '../store/types.js';
 
 export interface AlertsApiDeps {
+  /** Holds the rules and notifications too, so every API process shows the same ones. */
   store: ControlPlaneStore;
-  statsDb: Database.Database;
   /** Email channels need an SMTP server; without one they are refused at creation. */
   emailConfigured: boolean;
   /** Who is acting: until users and tokens exist (issue #7), the admin token or nobody. */
@@ -15,15 +14,7 @@ export interface AlertsApiDeps {
 
 /** Alerts: create, list, edit, delete, and the in-app notifications. */
 export function registerAlertsApi(app: FastifyInstance, deps: AlertsApiDeps): void {
-  migrateAlerts(deps.statsDb);
-  const q = {
-    all: deps.statsDb.prepare(`SELECT body, state FROM alert_rules ORDER BY id`),
-    get: deps.statsDb.prepare(`SELECT body, state FROM alert_rules WHERE id = ?`),
-    put: deps.statsDb.prepare(`INSERT INTO alert_rules (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`),
-    del: deps.statsDb.prepare(`DELETE FROM alert_rules WHERE id = ?`),
-    notifications: deps.statsDb.prepare(`SELECT id, alert_id, at, status, message FROM alert_notifications ORDER BY id DESC LIMIT ?`),
-  };
-  const view = (row: { body: string; state: string }) => ({ ...(JSON.parse(row.body) as AlertRule), state: row.state });
+  const view = ({ rule, state }: StoredAlertRule) => ({ ...(rule as AlertRule), state });
   const errors = (reply: FastifyReply, status: number, list: { message: string; field?: string }[]) =>
     reply.code(status).send({ errors: list.map((e) => ({ type: status === 404 ? 'not-found' : 'validation', ...e })) });
 
@@ -55,45 +46,43 @@ export function registerAlertsApi(app: FastifyInstance, deps: AlertsApiDeps): vo
     }
   };
 
-  app.get('/api/v1/alerts', async () => ({ data: { alerts: (q.all.all() as { body: string; state: string }[]).map(view) } }));
+  app.get('/api/v1/alerts', async () => ({ data: { alerts: (await deps.store.listAlertRules()).map(view) } }));
 
   app.post('/api/v1/alerts', async (req, reply) => {
     const checked = check(body(req));
     if (!checked.ok) return errors(reply, 400, checked.errors);
     const now = new Date().toISOString();
     const rule: AlertRule = { ...checked.value, id: `alert_${randomBytes(9).toString('base64url')}`, createdBy: deps.actor(req), createdAt: now, updatedAt: now };
-    q.put.run(rule.id, JSON.stringify(rule));
+    await deps.store.putAlertRule(rule);
     return reply.code(201).send({ data: { alert: { ...rule, state: 'ok' } } });
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/alerts/:id', async (req, reply) => {
-    const row = q.get.get(req.params.id) as { body: string; state: string } | undefined;
-    return row ? { data: { alert: view(row) } } : errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
+    const stored = await deps.store.getAlertRule(req.params.id);
+    return stored ? { data: { alert: view(stored) } } : errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
   });
 
   app.patch<{ Params: { id: string } }>('/api/v1/alerts/:id', async (req, reply) => {
-    const row = q.get.get(req.params.id) as { body: string; state: string } | undefined;
-    if (!row) return errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
-    const current = JSON.parse(row.body) as AlertRule;
-    const { id, createdBy, createdAt, updatedAt: _u, ...editable } = current;
+    const stored = await deps.store.getAlertRule(req.params.id);
+    if (!stored) return errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
+    const { id, createdBy, createdAt, updatedAt: _u, ...editable } = stored.rule as AlertRule;
     const patch = body(req);
     if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return errors(reply, 400, [{ message: 'the body must be a JSON object', field: 'body' }]);
     const checked = check({ ...editable, ...patch });
     if (!checked.ok) return errors(reply, 400, checked.errors);
     const rule: AlertRule = { ...checked.value, id, createdBy, createdAt, updatedAt: new Date().toISOString() };
-    q.put.run(id, JSON.stringify(rule));
-    return { data: { alert: { ...rule, state: row.state } } };
+    await deps.store.putAlertRule(rule);
+    return { data: { alert: { ...rule, state: stored.state } } };
   });
 
   app.delete<{ Params: { id: string } }>('/api/v1/alerts/:id', async (req, reply) => {
-    if (q.del.run(req.params.id).changes === 0) return errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
+    if (!(await deps.store.deleteAlertRule(req.params.id))) return errors(reply, 404, [{ message: `no alert ${req.params.id}` }]);
     return { data: { status: 'SUCCESS' } };
   });
 
   app.get<{ Querystring: { limit?: string } }>('/api/v1/alerts/notifications', async (req) => {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 100) || 100));
-    const rows = q.notifications.all(limit) as { id: number; alert_id: string; at: number; status: 'firing' | 'resolved'; message: string }[];
-    const notifications: AlertNotification[] = rows.map((r) => ({ id: r.id, alertId: r.alert_id, at: new Date(r.at).toISOString(), status: r.status, message: r.message }));
+    const notifications: AlertNotification[] = (await deps.store.listAlertNotifications(limit)).map((n) => ({ ...n, at: new Date(n.at).toISOString() }));
     return { data: { notifications } };
   });
 }

@@ -109,7 +109,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerEventTester(app, { store: deps.store, types: destinationTypes, request: deps.testerRequest });
   registerAlertsApi(app, {
     store: deps.store,
-    statsDb: deps.statsDb,
     emailConfigured: deps.emailConfigured,
     actor: (req) => (req.principal ? actorName(req.principal) : 'unknown'),
   });

@@ -2,12 +2,14 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bucketFile, hourBucket, migrateFailureLog } from '../observability/failure-log.js';
-import type { ControlPlaneStore } from '../store/types.js';
+import { bucketFile, hourBucket } from '../observability/failure-log.js';
+import type { ControlPlaneStore, FailureLogCollection } from '../store/types.js';
 import { findDestination } from './lookup.js';
 
 export interface FailureLogApiDeps {
+  /** Holds the collection settings, so the routers of every process follow them. */
   store: ControlPlaneStore;
+  /** The download rate limit's bucket (per process). */
   statsDb: Database.Database;
   dir: string;
   /** Signs download URLs, so they stay valid across restarts for their two hours. */
@@ -26,15 +28,8 @@ const REFILL_PER_HOUR = DAILY_REQUESTS / 24;
  * two hours, rate limited to 120 requests a day per workspace with rate-limit headers.
  */
 export function registerFailureLogApi(app: FastifyInstance, deps: FailureLogApiDeps): void {
-  migrateFailureLog(deps.statsDb);
   deps.statsDb.exec(`CREATE TABLE IF NOT EXISTS api_rate_limits (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL)`);
   const q = {
-    get: deps.statsDb.prepare(`SELECT collection_id, enabled FROM failure_log_collections WHERE destination_id = ?`),
-    upsert: deps.statsDb.prepare(
-      `INSERT INTO failure_log_collections (destination_id, collection_id, enabled, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (destination_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at`,
-    ),
-    byCollection: deps.statsDb.prepare(`SELECT destination_id FROM failure_log_collections WHERE collection_id = ?`),
     bucket: deps.statsDb.prepare(`SELECT tokens, updated_at FROM api_rate_limits WHERE key = ?`),
     setBucket: deps.statsDb.prepare(
       `INSERT INTO api_rate_limits (key, tokens, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`,
@@ -42,14 +37,11 @@ export function registerFailureLogApi(app: FastifyInstance, deps: FailureLogApiD
   };
   const destination = (id: string) => findDestination(deps.store, id);
   const notFound = (reply: FastifyReply, what: string) => reply.code(404).send({ errors: [{ type: 'not-found', message: what }] });
-  const view = (id: string) => {
-    const row = q.get.get(id) as { collection_id: string; enabled: number } | undefined;
-    return { destinationId: id, enabled: row?.enabled === 1, collectionId: row?.collection_id ?? null };
-  };
+  const view = (id: string, c: FailureLogCollection | undefined) => ({ destinationId: id, enabled: c?.enabled === true, collectionId: c?.collectionId ?? null });
 
   app.get<{ Params: { id: string } }>('/api/v1/destinations/:id/log-collection', async (req, reply) => {
     if (!destination(req.params.id)) return notFound(reply, `no destination ${req.params.id}`);
-    return { data: view(req.params.id) };
+    return { data: view(req.params.id, await deps.store.getFailureLogCollection(req.params.id)) };
   });
 
   app.put<{ Params: { id: string } }>('/api/v1/destinations/:id/log-collection', async (req, reply) => {
@@ -58,10 +50,12 @@ export function registerFailureLogApi(app: FastifyInstance, deps: FailureLogApiD
     if (typeof (body as { enabled?: unknown } | null)?.enabled !== 'boolean') {
       return reply.code(400).send({ errors: [{ type: 'validation', message: '"enabled" must be true or false', field: 'enabled' }] });
     }
-    const existing = q.get.get(req.params.id) as { collection_id: string } | undefined;
-    const collectionId = existing?.collection_id ?? `col_${randomBytes(12).toString('base64url')}`;
-    q.upsert.run(req.params.id, collectionId, (body as { enabled: boolean }).enabled ? 1 : 0, Date.now());
-    return { data: view(req.params.id) };
+    // A destination that has a collection keeps its id (the store ignores this one then).
+    const stored = await deps.store.putFailureLogCollection({
+      destinationId: req.params.id, collectionId: `col_${randomBytes(12).toString('base64url')}`,
+      enabled: (body as { enabled: boolean }).enabled, updatedAt: Date.now(),
+    });
+    return { data: view(req.params.id, stored) };
   });
 
   app.post<{ Querystring: { collectionId?: string; hour?: string } }>('/customer-insights/download', async (req, reply) => {
@@ -77,7 +71,7 @@ export function registerFailureLogApi(app: FastifyInstance, deps: FailureLogApiD
     if (!collectionId) return reply.code(400).send({ errors: [{ type: 'validation', message: '"collectionId" is required', field: 'collectionId' }] });
     const at = hour ? Date.parse(hour) : Number.NaN;
     if (Number.isNaN(at)) return reply.code(400).send({ errors: [{ type: 'validation', message: '"hour" must be an ISO 8601 date-time, e.g. 2025-03-23T20:00:00Z', field: 'hour' }] });
-    if (!q.byCollection.get(collectionId)) return notFound(reply, `no collection ${collectionId}`);
+    if (!(await deps.store.failureLogCollectionById(collectionId))) return notFound(reply, `no collection ${collectionId}`);
     const expiresAt = Date.now() + URL_TTL_MS;
     const token = sign(deps.signingKey, { c: collectionId, h: hourBucket(at), e: expiresAt });
     const base = `${req.protocol}://${req.headers.host ?? 'localhost'}`;

@@ -26,6 +26,7 @@ import { buildApp } from './app.js';
 import { createRequestClient } from '../core/request.js';
 import { IngestPool } from './ingest-pool.js';
 import { startAlertChecks } from './alert-checks.js';
+import { moveStatsTablesToStore } from './move-to-store.js';
 import { SourceDebugger } from '../observability/debugger.js';
 import type { Config } from './config.js';
 import type { WorkspacePlan } from '../store/plan.js';
@@ -169,6 +170,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const laneBacklog = (id: string): LaneBacklog | null => (sqlite ? sqlite.laneBacklog(id) : backlogs!.get(id));
   const statsDb = openDatabase(paths.stats, 'normal', 4);
   const stats = new StatsRecorder(statsDb, Date.now, config.metrics);
+  if (has('api') || has('scheduler')) {
+    const moved = await moveStatsTablesToStore(statsDb, store);
+    if (moved && (moved.alertRules > 0 || moved.alertNotifications > 0 || moved.failureLogCollections > 0)) {
+      logger.info(moved, 'alert rules, alert notifications and failure-log collections moved from stats.db into the control-plane store');
+    }
+  }
   const statsTimer = setInterval(() => stats.flush(), 1000);
   // With NATS, metrics travel between processes that do not share a DATA_DIR: every
   // process publishes its figures; API and scheduler processes add the others' to theirs.
@@ -307,7 +314,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       onError: (err) => logger.warn({ err, lease: 'alerts' }, 'renewing a lease failed'),
     });
   await alertsLease?.start();
-  const alerts = alertsLease ? startAlertChecks(statsDb, config.alerts, testerHttp.request, logger, () => alertsLease.held) : undefined;
+  const alerts = alertsLease ? startAlertChecks(statsDb, store, config.alerts, testerHttp.request, logger, () => alertsLease.held) : undefined;
   const probe = app ? null : probeServer(isReady);
   const address = app
     ? await app.listen({ port: config.port, host: config.host })

@@ -8,11 +8,13 @@ import { createSecretUpdater } from './secret.js';
 import { createAdmin, type ControlPlaneAdmin } from './admin.js';
 import { openIamStore, type IamStore } from './iam.js';
 import { readWarehouses } from './warehouses.js';
+import { createObservabilityStore, type LegacyImportReport, type LegacyObservabilityRows } from './observability.js';
 import { postgresDb, sqliteDb, type ControlPlaneDb, type PostgresStoreSettings, type Tx } from './db.js';
 
 export { ControlPlaneConflictError } from './apply.js';
 export { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './errors.js';
 export type { PostgresStoreSettings } from './db.js';
+export type { LegacyImportReport, LegacyObservabilityRows } from './observability.js';
 
 /**
  * The control plane: workspace, sources, destination instances, and the IAM
@@ -48,6 +50,12 @@ export interface ControlPlane extends ControlPlaneStore {
   readonly admin: ControlPlaneAdmin;
   /** Users, sessions, invites, tokens, audit trail (no version bump: not configuration). */
   readonly iam: IamStore;
+  /**
+   * Upgrade from a version that kept alert rules, alert notifications and
+   * failure-log collections in stats.db: copies those rows into each of the
+   * store's tables that is still empty; resolves to how many rows each got.
+   */
+  importLegacyObservability(rows: LegacyObservabilityRows): Promise<LegacyImportReport>;
   /** Calls `listener` after the cache moved to a new version (any writer, any process). Returns an unsubscribe. */
   onChange(listener: (version: number) => void): () => void;
   close(): Promise<void>;
@@ -180,7 +188,13 @@ async function openOn(cp: ControlPlaneDb, opts: ControlPlaneOptions): Promise<Co
     return thenRefresh((fn as (...a: unknown[]) => Promise<unknown>)(...args));
   }])) as unknown as ControlPlaneAdmin;
 
+  const observability = Object.fromEntries(Object.entries(createObservabilityStore(cp)).map(([name, fn]) => [name, (...args: unknown[]) => {
+    open();
+    return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+  }])) as unknown as ReturnType<typeof createObservabilityStore>;
+
   return {
+    ...observability,
     dialect: cp.dialect,
     admin,
     iam: openIamStore(cp),

@@ -40,6 +40,9 @@ export interface ControlPlaneTables {
     sync_overrides: string; schedule: string | null; origin: string; created_at: number; updated_at: number;
   };
   cp_warehouse_sources: { warehouse_id: string; source_id: string };
+  cp_alert_rules: { id: string; body: string; state: Generated<string> };
+  cp_alert_notifications: { id: Generated<number>; alert_id: string; at: number; status: string; message: string };
+  cp_failure_log_collections: { destination_id: string; collection_id: string; enabled: number; updated_at: number };
   schema_migrations: { component: string; version: number; name: string; applied_at: number };
 }
 

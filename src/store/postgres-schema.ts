@@ -4,8 +4,9 @@
  * SQLite's only where types or features do: epoch-ms times are BIGINT, foreign
  * keys are DEFERRABLE INITIALLY DEFERRED (SQLite defers them per transaction with
  * a pragma), case-insensitive emails are a unique index on lower(email) (SQLite:
- * COLLATE NOCASE), the audit sequence is BIGSERIAL, and there is no trigger for
- * destination names (the queries copy a destination's name onto its links).
+ * COLLATE NOCASE), the audit and alert-notification sequences are BIGSERIAL,
+ * and there is no trigger for destination names (the queries copy a
+ * destination's name onto its links).
  * Never edit one that has shipped; add the script of each new migration here.
  */
 export const POSTGRES_MIGRATIONS: Readonly<Record<number, string>> = {
@@ -148,5 +149,25 @@ export const POSTGRES_MIGRATIONS: Readonly<Record<number, string>> = {
         PRIMARY KEY (warehouse_id, source_id)
       );
       CREATE INDEX cp_warehouse_sources_source ON cp_warehouse_sources (source_id);
+  `,
+  5: `
+      CREATE TABLE cp_alert_rules (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'ok'
+      );
+      CREATE TABLE cp_alert_notifications (
+        id BIGSERIAL PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL
+      );
+      CREATE TABLE cp_failure_log_collections (
+        destination_id TEXT PRIMARY KEY,
+        collection_id TEXT NOT NULL UNIQUE,
+        enabled INTEGER NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
   `,
 };

@@ -196,4 +196,32 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cp_warehouse_sources_source ON cp_warehouse_sources (source_id);
     `,
   },
+  {
+    version: 5,
+    name: 'alert rules, alert notifications, failure-log collections',
+    sql: `
+      -- These lived in each process's stats.db, so processes with their own DATA_DIR
+      -- did not see each other's (src/server/move-to-store.ts imports them once).
+      -- body: the rule as JSON, as the API took it; state: ok or firing.
+      CREATE TABLE cp_alert_rules (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'ok'
+      );
+      -- No foreign key: a deleted rule's notifications stay in the list.
+      CREATE TABLE cp_alert_notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL
+      );
+      CREATE TABLE cp_failure_log_collections (
+        destination_id TEXT PRIMARY KEY,
+        collection_id TEXT NOT NULL UNIQUE,
+        enabled INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -96,10 +96,67 @@ export interface ControlPlaneSnapshot {
   warehouses: StoredWarehouse[];
 }
 
+/** Whether an alert's condition held at the last check. */
+export type AlertState = 'ok' | 'firing';
+
+/**
+ * An alert rule as the API took it (src/observability/alerts.ts `AlertRule`); the
+ * store keeps it as JSON and needs only its id.
+ */
+export type AlertRuleBody = { id: string } & Record<string, unknown>;
+
+/** An alert rule as stored (`cp_alert_rules`): its body and its state. */
+export interface StoredAlertRule<R extends AlertRuleBody = AlertRuleBody> {
+  rule: R;
+  state: AlertState;
+}
+
+/** An in-app alert notification (`cp_alert_notifications`); `at` in epoch ms. */
+export interface StoredAlertNotification {
+  id: number;
+  alertId: string;
+  at: number;
+  status: 'firing' | 'resolved';
+  message: string;
+}
+
+/** Failure log collection of one destination (`cp_failure_log_collections`); `updatedAt` in epoch ms. */
+export interface FailureLogCollection {
+  destinationId: string;
+  collectionId: string;
+  enabled: boolean;
+  updatedAt: number;
+}
+
 export interface ControlPlaneStore {
   snapshot(): ControlPlaneSnapshot;
   /** The cached snapshot's version (no I/O). */
   version(): number;
   /** Re-reads the version and reloads the snapshot when it changed (other threads and processes write too). */
   refresh(): Promise<void>;
+
+  // Alerts and failure-log collection: read from the database on each call (no
+  // cache, no version bump: they are not routing configuration), so every process
+  // on the store sees the same rules and settings.
+  /** Ordered by id. */
+  listAlertRules(): Promise<StoredAlertRule[]>;
+  getAlertRule(id: string): Promise<StoredAlertRule | undefined>;
+  /** Creates or replaces the rule `rule.id`: a new one starts `ok`, an edited one keeps its state. */
+  putAlertRule(rule: AlertRuleBody): Promise<void>;
+  /** False when there was no such rule. */
+  deleteAlertRule(id: string): Promise<boolean>;
+  setAlertRuleState(id: string, state: AlertState): Promise<void>;
+  /** Resolves to the new notification's id. */
+  addAlertNotification(n: Omit<StoredAlertNotification, 'id'>): Promise<number>;
+  /** The latest `limit` notifications, newest first. */
+  listAlertNotifications(limit: number): Promise<StoredAlertNotification[]>;
+  getFailureLogCollection(destinationId: string): Promise<FailureLogCollection | undefined>;
+  /**
+   * Turns a destination's collection on or off. A destination that has one keeps
+   * its collection id (`c.collectionId` is used only for a new one). Resolves to what is stored.
+   */
+  putFailureLogCollection(c: FailureLogCollection): Promise<FailureLogCollection>;
+  failureLogCollectionById(collectionId: string): Promise<FailureLogCollection | undefined>;
+  /** Collection ids of the destinations with collection on (destination id → collection id). */
+  enabledFailureLogCollections(): Promise<Map<string, string>>;
 }
