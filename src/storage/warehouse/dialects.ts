@@ -43,6 +43,11 @@ const fromDataType = (d: string): ColumnType => {
 export async function openDuckDb(path: string): Promise<Dialect> {
   const instance = await DuckDBInstance.create(path);
   const conn: DuckDBConnection = await instance.connect();
+  // Each load commits ~20,000 events; with the default 16 MB threshold nearly every
+  // commit checkpointed, rewriting the table's last, partly filled row group each time
+  // (measured: commits 4× slower). Checkpoints now come every few hundred MB of WAL and
+  // when the loader closes the file after a run.
+  await conn.run(`SET checkpoint_threshold = '256MB'`);
   // Staged payloads are event data: they sit beside the database file, readable by its
   // owner only, and files a killed process left behind are removed here.
   const stageDir = path === ':memory:' ? os.tmpdir() : nodePath.dirname(path);
