@@ -8,15 +8,18 @@ import type { ColumnType, Dialect, LoaderMessage, WarehouseConfig } from './type
 /**
  * Loads one batch of log messages into a warehouse, the same way for every
  * dialect:
- * 1. messages → rows per (schema, table) (rows.ts);
- * 2. schema evolution: tables and columns created when first seen, bigint columns
- *    widened to double when a float arrives (DDL runs before the data
- *    transaction: it is idempotent, and DuckDB refuses some ALTERs inside one);
+ * 1. `prepare` (JavaScript only): track events → their shape and values
+ *    (json-load.ts), other messages → rows per (schema, table) (rows.ts);
+ * 2. `write`: schema evolution (tables and columns created when first seen,
+ *    bigint columns widened to double when a float arrives; the DDL runs before the
+ *    data transaction: it is idempotent, and DuckDB refuses some ALTERs inside one);
+ *    track events whose values do not fit their columns as they are join the rows;
  * 3. one transaction for every table of the batch: rows go in with
- *    `INSERT ... WHERE NOT EXISTS (same id)`, users/accounts are upserted keeping
- *    the latest non-null traits, uncastable values go to `discards`.
+ *    `INSERT ... WHERE NOT EXISTS (same id)`, track events by the dialect's bulk path
+ *    (with the same id check), users/accounts are upserted keeping the latest
+ *    non-null traits, uncastable values go to `discards`.
  * The caller acknowledges the batch on the log only after this resolves: a crash
- * before the commit loads nothing, a crash after it re-loads rows that NOT EXISTS
+ * before the commit loads nothing, a crash after it re-loads rows that the id check
  * skips, so no row is ever missing or duplicated.
  */
 export interface LoadResult {

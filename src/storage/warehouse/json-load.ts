@@ -1,12 +1,13 @@
 /**
- * The loader's JSON path for track events, on targets that can read JSON
- * themselves (a dialect with `stageJson`: DuckDB). Track events are most of any
- * event stream, and building their rows in JavaScript (flatten, name, cast, one
- * value at a time) was most of a load. On this path JavaScript only looks at
- * each event: its leaves, their column names (the same walk and names as
- * rows.ts) and their types. The target then reads the stored payloads as they
- * are, with a typed `read_json`, and the event table and `tracks` are filled by
- * two `INSERT ... SELECT` per table.
+ * The loader's path for track events by shape. Track events are most of any event
+ * stream, and building their rows in JavaScript (flatten, name, cast, one value at a
+ * time into Maps) was most of a load. Here an event's structure (its name and the
+ * keys that lead to scalars, in walk order) is named once, by trackLeaves with the
+ * same walk and names as rows.ts, and found again through a trie (TrackShapes): per
+ * event, JavaScript only parses the payload and collects its values. The engine
+ * then hands the events to the target in bulk: DuckDB (`stageJson`) reads the
+ * payloads itself with a typed `read_json` (JsonSpec), PostgreSQL (`copyNew`) gets
+ * the values by COPY.
  *
  * An event takes this path only when the result is certain to be the row-by-row
  * path's: every leaf a scalar (no arrays), no two keys naming one column, ids and
