@@ -14,7 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { openDuckDb, openPostgres } from '../src/storage/warehouse/dialects.js';
 import { WarehouseEngine } from '../src/storage/warehouse/engine.js';
-import type { Dialect, LoaderMessage } from '../src/storage/warehouse/types.js';
+import pino from 'pino';
+import { SyncHistory } from '../src/storage/warehouse/history.js';
+import { WarehouseLoader } from '../src/storage/warehouse/loader.js';
+import type { Dialect, LoaderLane, LoaderMessage } from '../src/storage/warehouse/types.js';
 
 const T = '2026-11-24T10:00:00.000Z';
 let seq = 0;
@@ -133,3 +136,48 @@ for (const target of ['duckdb', 'postgres'] as const) {
     }
   });
 }
+
+test('a loader asked to stop ends after the batch in hand and puts the batch it read ahead back on the lane', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-loader-stop-'));
+  const messages = Array.from({ length: 1000 }, (_, i) => track('src-a', i, {}));
+  let next = 0;
+  const acked: string[] = [];
+  const returned: string[] = [];
+  const lane: LoaderLane = {
+    async fetch(max) {
+      const out = messages.slice(next, next + max);
+      next += out.length;
+      return out;
+    },
+    ack: (m) => void acked.push(m.messageId),
+    retry: (m) => void returned.push(m.messageId),
+    async flush() {},
+    async close() {},
+  };
+  let stopping: Promise<void> | undefined;
+  const loader: WarehouseLoader = new WarehouseLoader({
+    config: { id: 'stop', type: 'duckdb', sources: [{ id: 'src-a', slug: 'stop_test' }], settings: {} },
+    lane,
+    openDialect: () => openDuckDb(path.join(dir, 'wh.duckdb')),
+    history: new SyncHistory(path.join(dir, 'history.db')),
+    logger: pino({ level: 'silent' }),
+    batchSize: 100,
+    // Inside the first batch's transaction: the lease is lost.
+    afterTable: async () => {
+      stopping ??= loader.stop();
+    },
+  });
+  try {
+    await loader.syncNow();
+    await stopping;
+    assert.equal(acked.length, 100, 'the batch in hand was loaded and acknowledged');
+    assert.deepEqual(returned, messages.slice(100, 200).map((m) => m.messageId), 'the batch read ahead went back on the lane');
+    assert.equal(next, 200, 'nothing more was read');
+    const db = await openDuckDb(path.join(dir, 'wh.duckdb'));
+    const n = await db.query(`SELECT count(*) AS n FROM stop_test.order_completed`);
+    await db.close();
+    assert.equal(Number(n[0]!.n), 100);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -156,6 +156,11 @@ export abstract class ScheduledSync {
     return this.running;
   }
 
+  /** True once stop was asked for: a long run should end after the step it is in. */
+  protected get stopping(): boolean {
+    return this.stopped;
+  }
+
   /** Stops the timer and waits for the run in progress. */
   protected async stopSchedule(): Promise<void> {
     this.stopped = true;

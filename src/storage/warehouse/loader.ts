@@ -78,6 +78,9 @@ export class WarehouseLoader extends ScheduledSync {
     /** The next batch, fetched and being prepared while the target writes the current one. */
     let ahead: Batch | null = null;
     for (let i = 0; i < batches; i++) {
+      // Stopping (the lease went to another process, the configuration changed): end
+      // after the batch in hand rather than drain up to `batches` more.
+      if (this.stopping) break;
       let cur = ahead;
       ahead = null;
       if (!cur) {
@@ -111,7 +114,7 @@ export class WarehouseLoader extends ScheduledSync {
         writing.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
         // While the target writes, the next batch is read and parsed: on two cores the
         // target's work and the JavaScript half of a load overlap.
-        if (i + 1 < batches) {
+        if (i + 1 < batches && !this.stopping) {
           const nextNow = Date.now();
           const next = await lane.fetch(this.o.batchSize ?? DEFAULT_LOAD_BATCH, nextNow).catch((err: unknown) => {
             error = `reading the event log failed: ${(err as Error).message}`;
