@@ -389,6 +389,28 @@ test('loader: a crash after the files are in place and before the commit neither
   }
 });
 
+test('loader: asked to stop mid-run, it ends after the batch in hand; the rest waits in the lane', async () => {
+  const s = setup({ batchSize: 5 });
+  try {
+    for (let i = 0; i < 20; i++) s.lane.push(s.sourceId, { type: 'track', event: 'Order Completed', userId: `u${i}`, properties: { n: i } });
+    let stopping: Promise<void> | undefined;
+    const loader: LakeLoader = s.make({
+      // The first batch's files are in place: the lease is lost.
+      afterPut: async () => {
+        stopping ??= loader.stop();
+      },
+    });
+    await loader.syncNow();
+    await stopping;
+    assert.equal(s.lane.acked, 5, 'one batch was written and acknowledged');
+    assert.equal(s.lane.queue.length, 15, 'the others were not read');
+    const n = await duck<{ n: bigint }>('SELECT count(*) AS n FROM ios_prod.order_completed', s.catalog());
+    assert.equal(Number(n[0]!.n), 5);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('dedupe window: a messageId is a duplicate for 7 days after its sync, not after', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-lake-state-'));
   const state = new LakeState(path.join(dir, 's.db'));

@@ -117,6 +117,9 @@ export class LakeLoader extends ScheduledSync {
     }
     const batches = this.o.maxBatchesPerRun ?? 100;
     for (let i = 0; i < batches && !failure; i++) {
+      // Stopping (the lease went to another process, the configuration changed): end
+      // after the batch in hand rather than drain up to `batches` more.
+      if (this.stopping) break;
       const now = Date.now();
       let messages: LoaderMessage[];
       try {
