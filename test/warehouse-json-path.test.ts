@@ -181,3 +181,25 @@ test('a loader asked to stop ends after the batch in hand and puts the batch it 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('duckdb: when the target refuses the staged JSON, the batch loads row by row and the refusal is reported', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-json-fallback-'));
+  const db = await openDuckDb(path.join(dir, 'wh.duckdb'));
+  const refusing: Dialect = Object.create(db, {
+    stageJson: { value: async () => { throw new Error('Invalid Input Error: malformed JSON'); } },
+  }) as Dialect;
+  const reported: unknown[] = [];
+  const engine = new WarehouseEngine(refusing, () => 'fallback_test', undefined, [], (err) => reported.push(err));
+  try {
+    const batch = Array.from({ length: 10 }, (_, i) => track('src-a', i, {}));
+    const result = await engine.load(batch, new Date(T));
+    assert.deepEqual(result.rows.get('src-a'), { order_completed: 10, tracks: 10 });
+    assert.equal(reported.length, 1);
+    assert.match(String(reported[0]), /malformed JSON/);
+    const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM fallback_test.order_completed`);
+    assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [10, 10]);
+  } finally {
+    await db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

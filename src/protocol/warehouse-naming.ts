@@ -156,6 +156,19 @@ export function walkFlat(
 }
 
 /**
+ * The column a flattened property or trait name goes to, or null when it is
+ * discarded: it collides with a reserved column (or the `context_` family).
+ */
+export function customColumnName(flatName: string): string | null {
+  return RESERVED_COLUMNS.has(flatName) || flatName.startsWith('context_') ? null : sqlName(flatName);
+}
+
+/** The column of a flattened `context_*` name (cut to the identifier limit). */
+export function contextColumnName(flatName: string): string {
+  return flatName.slice(0, MAX_IDENTIFIER_LENGTH);
+}
+
+/**
  * Properties or traits as un-prefixed columns: flattened, reserved columns
  * (and the `context_` family) dropped and reported, reserved words prefixed.
  */
@@ -164,11 +177,9 @@ export function customColumns(value: unknown): { columns: Map<string, FlatValue>
   const discarded: string[] = [];
   if (!value || typeof value !== 'object' || Array.isArray(value)) return { columns, discarded };
   for (const [name, v] of flatten(value as Record<string, unknown>)) {
-    if (RESERVED_COLUMNS.has(name) || name.startsWith('context_')) {
-      discarded.push(name);
-      continue;
-    }
-    columns.set(sqlName(name), v);
+    const column = customColumnName(name);
+    if (column === null) discarded.push(name);
+    else columns.set(column, v);
   }
   return { columns, discarded };
 }
@@ -177,6 +188,6 @@ export function customColumns(value: unknown): { columns: Map<string, FlatValue>
 export function contextColumns(context: unknown): Map<string, FlatValue> {
   const out = new Map<string, FlatValue>();
   if (!context || typeof context !== 'object' || Array.isArray(context)) return out;
-  for (const [name, v] of flatten(context as Record<string, unknown>, 'context')) out.set(name.slice(0, MAX_IDENTIFIER_LENGTH), v);
+  for (const [name, v] of flatten(context as Record<string, unknown>, 'context')) out.set(contextColumnName(name), v);
   return out;
 }

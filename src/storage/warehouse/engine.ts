@@ -77,6 +77,8 @@ export class WarehouseEngine {
     /** Test hook: runs inside the data transaction after each table's insert. */
     private readonly afterTable?: (table: string) => Promise<void>,
     overrides: WarehouseConfig['syncOverrides'] = [],
+    /** Told when the target refused the staged track events and they went row by row instead. */
+    private readonly onJsonFallback: (err: unknown) => void = () => {},
   ) {
     for (const o of overrides) {
       if (!o.collection) continue;
@@ -178,7 +180,6 @@ export class WarehouseEngine {
   /** The target half of a load: schema evolution, then one transaction for every table. */
   async write(p: PreparedLoad): Promise<LoadResult> {
     const { uuidTs, plans, tableSource, shaped } = p;
-    const addRows = (sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean) => this.addRows(p, sourceId, schema, msg, dedupe);
     // Schema evolution first: the columns every row and every JSON event needs.
     const wanted = new Map<string, { schema: string; table: string; upsert: boolean; types: Map<string, ColumnType> }>();
     const want = (schema: string, table: string, upsert: boolean) => {
@@ -225,7 +226,7 @@ export class WarehouseEngine {
     for (const b of shapeBatches) {
       const fitting = this.jsonFit(b, typesOf.get(`${b.schema}.${b.shape.table}`)!, typesOf.get(`${b.schema}.tracks`)!, spec);
       // Parsed again when needed: keeping every event's object for this rare case costs more.
-      for (const e of b.events) if (!fitting.has(e)) addRows(b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
+      for (const e of b.events) if (!fitting.has(e)) this.addRows(p, b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
       if (fitting.size > 0) staged.push({ ...b, events: b.events.filter((e) => fitting.has(e)) });
     }
 
@@ -234,10 +235,11 @@ export class WarehouseEngine {
     if (staged.length > 0 && this.db.stageJson) {
       try {
         jsonInserts = await this.jsonInsertSql(staged, spec, typesOf, uuidTs, scratch);
-      } catch {
+      } catch (err) {
         // The target could not read a payload as the spec says (a string it takes for
         // invalid, say): these events go the row-by-row way, so the batch still loads.
-        for (const b of staged) for (const e of b.events) addRows(b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
+        this.onJsonFallback(err);
+        for (const b of staged) for (const e of b.events) this.addRows(p, b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
       }
     }
     const copies = staged.length > 0 && !this.db.stageJson ? copyGroups(staged, uuidTs) : [];

@@ -16,10 +16,7 @@
  * (a value to cast or discard, an array, a key spelled two ways) goes through
  * rows.ts, in the same transaction.
  */
-import {
-  eventTableName, MAX_IDENTIFIER_LENGTH, RESERVED_COLUMNS, SEGMENT_TABLES, sqlName, walkFlat,
-} from '../../protocol/warehouse-naming.js';
-import { inferType } from './columns.js';
+import { contextColumnName, customColumnName, eventTableName, SEGMENT_TABLES, walkFlat } from '../../protocol/warehouse-naming.js';
 import { DISCARDS_TABLE, FIXED_TYPES } from './rows.js';
 import type { ColumnType } from './types.js';
 
@@ -28,7 +25,6 @@ export interface Leaf {
   column: string;
   path: string[];
   value: string | number | boolean;
-  kind: ColumnType;
 }
 
 export interface TrackLeaves {
@@ -66,7 +62,7 @@ export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string' || v === '') return null;
     if (column === 'id') hasId = true;
-    base.push({ column, path: [key], value: v, kind: FIXED_TYPES.get(column)! });
+    base.push({ column, path: [key], value: v });
   }
   if (!hasId) return null;
   const columns = new Set<string>();
@@ -74,10 +70,10 @@ export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
   if (ctx !== undefined && ctx !== null) {
     if (!isObject(ctx)) return null;
     const ok = walkFlat(ctx, 'context', ['context'], (name, value, path, array) => {
-      const column = name.slice(0, MAX_IDENTIFIER_LENGTH);
+      const column = contextColumnName(name);
       if (array || columns.has(column)) return false;
       columns.add(column);
-      base.push({ column, path: path.slice(), value, kind: inferType(value) });
+      base.push({ column, path: path.slice(), value });
     });
     if (!ok) return null;
   }
@@ -86,11 +82,11 @@ export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
   if (isObject(p)) {
     const ok = walkFlat(p, '', ['properties'], (name, value, path, array) => {
       if (array) return false;
-      if (RESERVED_COLUMNS.has(name) || name.startsWith('context_')) return true; // dropped, as customColumns does
-      const column = sqlName(name);
+      const column = customColumnName(name);
+      if (column === null) return true; // dropped, as customColumns does
       if (columns.has(column) || ROW_COLUMNS.has(column)) return false;
       columns.add(column);
-      props.push({ column, path: path.slice(), value, kind: FIXED_TYPES.get(column) ?? inferType(value) });
+      props.push({ column, path: path.slice(), value });
     });
     if (!ok) return null;
   }
@@ -125,20 +121,33 @@ interface TrieNode {
 }
 
 const ROOT_KEYS = ROOT_FIELDS.map(([, key]) => key);
-const MAX_SHAPES = 10_000;
-
-function child(map: Map<string, TrieNode> | undefined, key: string, set: (m: Map<string, TrieNode>) => void): TrieNode {
-  let m = map;
-  if (!m) set((m = new Map()));
-  let n = m.get(key);
-  if (!n) m.set(key, (n = {}));
-  return n;
-}
+/** Trie nodes kept at most (an event's keys are a node each, whether its walk ends in a shape or not). */
+const MAX_NODES = 200_000;
 
 /** Finds (or builds, once) the shape of each track event. */
 export class TrackShapes {
   private roots = new Map<string, TrieNode>();
-  private shapes = 0;
+  private nodes = 0;
+
+  /** The node after an object's last key. */
+  private closeOf(n: TrieNode): TrieNode {
+    if (!n.close) {
+      n.close = {};
+      this.nodes++;
+    }
+    return n.close;
+  }
+
+  private child(map: Map<string, TrieNode> | undefined, key: string, set: (m: Map<string, TrieNode>) => void): TrieNode {
+    let m = map;
+    if (!m) set((m = new Map()));
+    let n = m.get(key);
+    if (!n) {
+      m.set(key, (n = {}));
+      this.nodes++;
+    }
+    return n;
+  }
 
   /**
    * The event's shape, with its scalars pushed onto `values` in walk order; null when
@@ -148,6 +157,11 @@ export class TrackShapes {
   find(msg: Record<string, unknown>, values: (string | number | boolean)[]): TrackShape | null {
     const eventText = msg.event;
     if (typeof eventText !== 'string' || eventText === '') return null;
+    if (this.nodes > MAX_NODES) {
+      // A stream of ever-new keys: start over rather than grow without bound.
+      this.roots = new Map();
+      this.nodes = 0;
+    }
     let node = this.roots.get(eventText);
     if (!node) this.roots.set(eventText, (node = {}));
     values.length = 0;
@@ -156,7 +170,7 @@ export class TrackShapes {
       if (v === undefined || v === null) continue;
       if (typeof v !== 'string' || v === '') return null;
       const n: TrieNode = node;
-      node = child(n.scalar, key, (m) => (n.scalar = m));
+      node = this.child(n.scalar, key, (m) => (n.scalar = m));
       values.push(v);
     }
     for (const key of ['context', 'properties']) {
@@ -167,18 +181,11 @@ export class TrackShapes {
         continue;
       }
       const n: TrieNode = node;
-      const walked = this.walk(child(n.object, key, (m) => (n.object = m)), v, values);
+      const walked = this.walk(this.child(n.object, key, (m) => (n.object = m)), v, values);
       if (!walked) return null;
-      node = walked.close ?? (walked.close = {});
+      node = this.closeOf(walked);
     }
-    if (node.shape === undefined) {
-      if (++this.shapes > MAX_SHAPES) {
-        // A stream of ever-new structures: start over rather than grow without bound.
-        this.roots = new Map();
-        this.shapes = 1;
-      }
-      node.shape = buildShape(msg);
-    }
+    if (node.shape === undefined) node.shape = buildShape(msg);
     return node.shape;
   }
 
@@ -190,11 +197,11 @@ export class TrackShapes {
       const n: TrieNode = node;
       if (typeof v === 'object') {
         if (Array.isArray(v)) return null;
-        const walked = this.walk(child(n.object, key, (m) => (n.object = m)), v as Record<string, unknown>, values);
+        const walked = this.walk(this.child(n.object, key, (m) => (n.object = m)), v as Record<string, unknown>, values);
         if (!walked) return null;
-        node = walked.close ?? (walked.close = {});
+        node = this.closeOf(walked);
       } else {
-        node = child(n.scalar, key, (m) => (n.scalar = m));
+        node = this.child(n.scalar, key, (m) => (n.scalar = m));
         values.push(v as string | number | boolean);
       }
     }

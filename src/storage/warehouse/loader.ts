@@ -96,7 +96,8 @@ export class WarehouseLoader extends ScheduledSync {
         try {
           if (!engine) {
             dialect = await this.o.openDialect();
-            engine = new WarehouseEngine(dialect, (id) => this.slugs.get(id), this.o.afterTable, config.syncOverrides);
+            engine = new WarehouseEngine(dialect, (id) => this.slugs.get(id), this.o.afterTable, config.syncOverrides, (err) =>
+              logger.warn({ err, warehouse: config.id }, 'staging track events as JSON failed; this batch loads them row by row'));
           }
         } catch (err) {
           error = `loading into ${config.type} failed: ${(err as Error).message}`;
