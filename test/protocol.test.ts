@@ -217,7 +217,8 @@ test('properties and traits beyond the limit are dropped (first N kept) and coun
   assert.deepEqual(out.traits, { x: 1, y: 2 });
   assert.equal(droppedProperties, 3);
   assert.deepEqual(properties, { a: 1, b: 2, c: 3, d: 4 }, 'input untouched');
-  const under = enrichMessage(msg, enrichCtx({ maxProperties: 3 }));
+  // enrichMessage owns the validated copy it is given (it enriches it in place): a fresh one.
+  const under = enrichMessage(message({ type: 'identify', properties, traits }), enrichCtx({ maxProperties: 3 }));
   assert.equal(under.droppedProperties, 1);
   assert.deepEqual(under.message.properties, { a: 1, b: 2, c: 3 });
   assert.equal(under.message.traits, traits, 'at the limit the object is shared, not copied');

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import type { Channel, EventType } from '../protocol/types.js';
-import { prepareEvents, type PreparedEvent } from './ingest.js';
+import { prepareEvents, type PreparedRequest } from './ingest.js';
 
 export interface BodyContext {
   call: EventType | 'batch';
@@ -13,14 +13,12 @@ export interface BodyContext {
 
 /** What one Tracking API request body turns into. Plain data: it crosses threads. */
 export type BodyOutcome =
-  | {
+  | (PreparedRequest & {
       kind: 'prepared';
       bodyWriteKey?: string;
-      events: PreparedEvent[];
-      droppedProperties: number;
       /** The events as the client sent them, same order (kept only when asked: the source debugger). */
       raw?: unknown[];
-    }
+    })
   | {
       kind: 'refused';
       /** `body`: the bytes could not be read as JSON (no write key could be read from them either). */
@@ -72,10 +70,9 @@ export function ingestBody(
     const error = e.limit ? { error: e.message, field: e.field, limit: e.limit } : { error: e.message, field: e.field };
     return { kind: 'refused', stage: 'events', reason: e.reason, error, bodyWriteKey };
   }
-  const { events, droppedProperties } = prepared.value;
-  if (!keepRaw) return { kind: 'prepared', bodyWriteKey, events, droppedProperties };
+  if (!keepRaw) return { kind: 'prepared', bodyWriteKey, ...prepared.value };
   const items = ctx.call === 'batch' ? (body as { batch: unknown[] }).batch : [body];
-  return { kind: 'prepared', bodyWriteKey, events, droppedProperties, raw: items };
+  return { kind: 'prepared', bodyWriteKey, ...prepared.value, raw: items };
 }
 
 function refusedBody(reason: string, error: { error: string; field?: string; limit?: string }): BodyOutcome {

@@ -3,14 +3,14 @@
  * receipt: ids, server-side timestamps, clock-skew correction, ip, channel,
  * batch-level defaults and property limits.
  *
- * Runs for every accepted event (target ~1 µs), so: one shallow copy of the
- * message, copies of `context` / `integrations` / `properties` / `traits` only
- * when they must change, no deep clones, no JSON round-trips. The input
- * message and every object nested in it are left untouched, because a batch's
- * `context` and `integrations` are shared by all of its items.
+ * Runs for every accepted event (target ~1 µs), so: no copy of the message
+ * (validation made one), copies of `context` / `integrations` / `properties` /
+ * `traits` only when they must change, no deep clones, no JSON round-trips. Every
+ * object nested in the message is left untouched, because a batch's `context` and
+ * `integrations` are shared by all of its items.
  */
 import type { Channel, JsonObject, SegmentMessage } from './types.js';
-import { copyObject } from './validate.js';
+import { copyObject, dateMs } from './validate.js';
 
 export interface EnrichContext {
   /** When the request reached us, epoch ms. */
@@ -94,11 +94,16 @@ function parseSentAt(sentAt: string): number {
   return lastSentAtMs;
 }
 
+/**
+ * `message` is validateMessage's result: a shallow copy that belongs to the caller,
+ * so it is enriched in place (a second copy per event measured ~5% of batch ingest).
+ * The objects nested in it are shared with the request body and never modified.
+ */
 export function enrichMessage(message: SegmentMessage, ctx: EnrichContext): EnrichResult {
   // analytics.js puts the write key in the body of beacon/text-plain calls. It
   // authenticated the request; it must not travel on to destinations or storage.
   // (Rest-destructuring rather than `delete`, which costs ~800 ns per object.)
-  const out: JsonObject = 'writeKey' in message ? withoutWriteKey(message) : copyObject(message);
+  const out: JsonObject = 'writeKey' in message ? withoutWriteKey(message) : message;
 
   // An empty messageId would make every such event a duplicate of the others.
   if (typeof message.messageId !== 'string' || message.messageId.length === 0) {
@@ -180,7 +185,7 @@ function setTimestamps(out: JsonObject, message: SegmentMessage, ctx: EnrichCont
   const sentAt = message.sentAt ?? ctx.sentAt;
   if (sentAt !== undefined) out.sentAt = sentAt;
 
-  const clientMs = message.timestamp === undefined ? Number.NaN : Date.parse(message.timestamp);
+  const clientMs = message.timestamp === undefined ? Number.NaN : dateMs(message.timestamp);
   if (Number.isNaN(clientMs)) {
     if (out.originalTimestamp !== undefined) delete out.originalTimestamp;
     out.timestamp = received;

@@ -39,9 +39,27 @@ export function copyObject(a: JsonObject, b?: JsonObject): JsonObject {
   return b === undefined ? out : Object.assign(out, b);
 }
 
+// Validation parses an event's `timestamp` and enrichment needs its value next:
+// the last few strings parsed are remembered so each is parsed once (Date.parse
+// is ~3% of batch ingest).
+const DATE_MEMO = 4;
+const memoKeys: string[] = new Array<string>(DATE_MEMO).fill('');
+const memoMs: number[] = new Array<number>(DATE_MEMO).fill(Number.NaN);
+let memoNext = 0;
+
+/** Date.parse, remembering the last few strings. */
+export function dateMs(value: string): number {
+  for (let i = 0; i < DATE_MEMO; i++) if (memoKeys[i] === value) return memoMs[i]!;
+  const ms = Date.parse(value);
+  memoKeys[memoNext] = value;
+  memoMs[memoNext] = ms;
+  memoNext = (memoNext + 1) % DATE_MEMO;
+  return ms;
+}
+
 /** A date Segment accepts: ISO 8601, or any date string Date.parse understands. */
 export function isDateString(value: unknown): value is string {
-  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+  return typeof value === 'string' && !Number.isNaN(dateMs(value));
 }
 
 function fail(field: string, message: string): { ok: false; error: FieldError } {

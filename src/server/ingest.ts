@@ -109,24 +109,16 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     if (!source.enabled) return reject(reply, 401, scope, 'source_disabled', { error: `source ${source.slug} is disabled` });
     if (prepared.kind === 'refused') return reject(reply, 400, scope, prepared.reason, prepared.error);
 
-    const { events, droppedProperties } = prepared;
-    const records: AppendRecord[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      records[i] = { workspaceId: source.workspaceId, sourceId: source.id, messageId: e.messageId, payload: e.payload, receivedAt };
+    const { messageIds, payloads, kinds, droppedProperties } = prepared;
+    const records: AppendRecord[] = new Array(payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      records[i] = { workspaceId: source.workspaceId, sourceId: source.id, messageId: messageIds[i]!, payload: payloads[i]!, receivedAt };
     }
     try {
       const outcome = await log.append(records);
       stats.count(scope, 'received', outcome.accepted);
       // One counter call per distinct (type, name) of the request, not per event.
-      const byName = new Map<string, { type: string; name: string; n: number }>();
-      for (const e of events) {
-        const k = `${e.type}\u0000${e.name ?? ''}`;
-        const c = byName.get(k);
-        if (c) c.n++;
-        else byName.set(k, { type: e.type, name: e.name ?? '', n: 1 });
-      }
-      for (const c of byName.values()) stats.step('successfully_received', { sourceId: source.id, destinationId: '', eventType: c.type, eventName: c.name, reason: '' }, c.n);
+      for (const k of kinds) stats.step('successfully_received', { sourceId: source.id, destinationId: '', eventType: k.type, eventName: k.name, reason: '' }, k.n);
       stats.count(scope, 'duplicate', outcome.duplicates);
       stats.count(scope, 'properties_dropped', droppedProperties);
     } catch (err) {
@@ -135,7 +127,8 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     }
     if (prepared.raw && deps.debugger) {
       const raws = prepared.raw;
-      deps.debugger.record(source.id, receivedAt, events.slice(0, DEBUGGER_PER_REQUEST).map((e, i) => ({ raw: raws[i], enriched: e.payload, messageId: e.messageId })));
+      const n = Math.min(DEBUGGER_PER_REQUEST, payloads.length);
+      deps.debugger.record(source.id, receivedAt, Array.from({ length: n }, (_, i) => ({ raw: raws[i], enriched: payloads[i]!, messageId: messageIds[i]! })));
     }
     return reply.type('application/json').send(OK);
   });
