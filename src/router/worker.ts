@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     dedupeWindowMs: data.dedupeWindowMs,
     retentionMs: data.retentionMs,
     onDuplicates: (sourceId, n) => stats.count(`source:${sourceId}`, 'duplicate', n),
+    onLostPayloads: (lost) => logger.error(lost, 'event payloads missing from the log (power cut under sync=normal?): these events are skipped'),
   });
   const nats = data.nats
     ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })

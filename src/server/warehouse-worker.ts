@@ -76,7 +76,13 @@ async function main(): Promise<void> {
     ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-loader' })
     : null;
   const log: EventLog & { laneIds(): string[] | Promise<string[]> } = nats
-    ?? new SqliteEventLog({ path: data.logPath, sync: data.sync, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs });
+    ?? new SqliteEventLog({
+      path: data.logPath,
+      sync: data.sync,
+      dedupeWindowMs: data.dedupeWindowMs,
+      retentionMs: data.retentionMs,
+      onLostPayloads: (lost) => logger.error(lost, 'event payloads missing from the log (power cut under sync=normal?): these events are skipped'),
+    });
   const leaseStore: LeaseStore = nats ? await nats.leases() : new LocalLeases();
   const laneIdsWith = async (prefix: string) => (await log.laneIds()).filter((id) => id.startsWith(prefix));
   // One lease per warehouse and data lake; gaining or losing one re-applies the configuration.

@@ -1,12 +1,21 @@
 import type Database from 'better-sqlite3';
 import type { Lane, LaneBacklog, LaneMessage, LaneOptions } from '../types.js';
 import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, rowOf, seqOf } from './schema.js';
+import type { PayloadSegments } from './segments.js';
 import type { Sequencer } from './sequencer.js';
 
 interface RowHead {
   seq: number;
   source_id: string;
   received_at: number;
+}
+/** Where a row's payloads are: inline (rows written before segment files) or in a segment. */
+interface RowBody {
+  message_ids: string;
+  payloads: string;
+  seg: number | null;
+  off: number | null;
+  len: number | null;
 }
 interface RetryRow {
   seq: number;
@@ -53,7 +62,9 @@ export class SqliteLane implements Lane {
   constructor(
     private readonly db: Database.Database,
     private readonly sequencer: Sequencer,
+    private readonly segments: PayloadSegments,
     options: LaneOptions,
+    private readonly onLostPayloads?: (info: { laneId: string; row: number; events: number }) => void,
   ) {
     this.id = options.laneId;
     this.sources = new Set(options.sourceIds);
@@ -65,9 +76,9 @@ export class SqliteLane implements Lane {
     this.durableCursor = row.cursor;
     this.stmts = {
       due: db.prepare(`SELECT seq, attempt, first_attempt_at FROM lane_retries WHERE lane_id = ? AND next_at <= ? ORDER BY next_at LIMIT ?`),
-      fullRow: db.prepare(`SELECT seq, source_id, received_at, message_ids, payloads FROM events WHERE seq = ?`),
+      fullRow: db.prepare(`SELECT seq, source_id, received_at, message_ids, payloads, seg, off, len FROM events WHERE seq = ?`),
       heads: db.prepare(`SELECT seq, source_id, received_at FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
-      body: db.prepare(`SELECT message_ids, payloads FROM events WHERE seq = ?`),
+      body: db.prepare(`SELECT message_ids, payloads, seg, off, len FROM events WHERE seq = ?`),
       upsert: db.prepare(
         `INSERT INTO lane_retries (lane_id, seq, next_at, attempt, first_attempt_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (lane_id, seq) DO UPDATE SET next_at = excluded.next_at, attempt = excluded.attempt`,
@@ -97,11 +108,17 @@ export class SqliteLane implements Lane {
       const row = rowOf(r.seq);
       let split = splits.get(row);
       if (split === undefined) {
-        const body = this.stmts.fullRow.get(row) as (RowHead & { message_ids: string; payloads: string }) | undefined;
-        split = body ? splitRow(row, body.message_ids, body.payloads, body.source_id, body.received_at) : null;
+        const body = this.stmts.fullRow.get(row) as (RowHead & RowBody) | undefined;
+        split = body ? this.splitRow(row, body, body.source_id, body.received_at) : null;
         splits.set(row, split);
       }
-      if (!split) continue; // cannot happen: prune keeps rows with pending retries
+      if (!split) {
+        // Prune keeps rows with pending retries, so the row is there but its payloads
+        // are not (reported by splitRow): the retry is dropped with the next flush.
+        this.unflushed.add(r.seq);
+        this.ops.push({ kind: 'delete', seq: r.seq });
+        continue;
+      }
       this.inFlightRetries.add(r.seq);
       out.push(message(r.seq, split.sourceId, split.receivedAt, split, r.seq - row * SEQ_SHIFT, r.attempt, r.first_attempt_at));
     }
@@ -131,12 +148,14 @@ export class SqliteLane implements Lane {
       }
       for (const h of heads) {
         if (this.sources.has(h.source_id)) {
-          const body = this.stmts.body.get(h.seq) as { message_ids: string; payloads: string };
-          this.split = splitRow(h.seq, body.message_ids, body.payloads, h.source_id, h.received_at);
-          this.split.dups = this.sequencer.duplicatesIn(seqOf(h.seq, 0), endOfRow(h.seq));
-          break;
+          const split = this.splitRow(h.seq, this.stmts.body.get(h.seq) as RowBody, h.source_id, h.received_at);
+          if (split) {
+            this.split = split;
+            split.dups = this.sequencer.duplicatesIn(seqOf(h.seq, 0), endOfRow(h.seq));
+            break;
+          }
         }
-        this.readCursor = endOfRow(h.seq); // not this lane's source: skipped unread
+        this.readCursor = endOfRow(h.seq); // not this lane's source (or its payloads are lost): skipped
       }
     }
   }
@@ -154,6 +173,21 @@ export class SqliteLane implements Lane {
     }
     this.readCursor = endOfRow(split.row);
     this.split = null;
+  }
+
+  /**
+   * A row split into its events; null when its payloads are gone (a power cut under
+   * `normal` sync kept the row but not its bytes): reported, and the row is skipped.
+   */
+  private splitRow(row: number, body: RowBody, sourceId: string, receivedAt: number): SplitRow | null {
+    const ids = JSON.parse(body.message_ids) as string[];
+    const text = body.seg === null ? body.payloads : this.segments.read({ seg: body.seg, off: body.off!, len: body.len! });
+    const payloads = text?.split(PAYLOAD_SEPARATOR);
+    if (!payloads || payloads.length !== ids.length) {
+      this.onLostPayloads?.({ laneId: this.id, row, events: ids.length });
+      return null;
+    }
+    return { row, sourceId, receivedAt, ids, payloads, dups: EMPTY };
   }
 
   ack(m: LaneMessage): void {
@@ -212,10 +246,6 @@ export class SqliteLane implements Lane {
   async close(): Promise<void> {
     await this.flush();
   }
-}
-
-function splitRow(row: number, messageIds: string, payloads: string, sourceId: string, receivedAt: number): SplitRow {
-  return { row, sourceId, receivedAt, ids: JSON.parse(messageIds) as string[], payloads: payloads.split(PAYLOAD_SEPARATOR), dups: EMPTY };
 }
 
 const EMPTY: Set<number> = new Set();

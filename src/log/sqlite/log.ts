@@ -4,6 +4,7 @@ import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOpti
 import { openDatabase, type SyncMode } from './db.js';
 import { SqliteLane } from './lane.js';
 import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, migrateLog, rowOf } from './schema.js';
+import { PayloadSegments, type PayloadRef } from './segments.js';
 import { Sequencer } from './sequencer.js';
 
 export interface SqliteLogOptions {
@@ -25,6 +26,19 @@ export interface SqliteLogOptions {
   onDuplicates?: (sourceId: string, count: number) => void;
   /** A WAL this long (frames of one page) is restarted by checkpoint(); default ~64 MB. */
   walRestartFrames?: number;
+  /** Size at which a payload segment file is closed and the next started; default 64 MB. */
+  segmentBytes?: number;
+  /** A lane found a row whose payloads are gone (power cut under `normal` sync): its events are skipped. */
+  onLostPayloads?: (info: { laneId: string; row: number; events: number }) => void;
+}
+
+/** One row about to be inserted: a run of one append's events from one source. */
+interface NewRow {
+  sourceId: string;
+  receivedAt: number;
+  count: number;
+  messageIds: string;
+  payloads: string;
 }
 
 const PRUNE_SLICE = 256;
@@ -34,6 +48,27 @@ const WAL_RESTART_FRAMES = 16_384;
 const WAL_RESTART_WAIT_MS = 200;
 /** After a restart the WAL file is cut back to this size; below it, its blocks are reused. */
 const WAL_SIZE_LIMIT_BYTES = 256 * 1024 * 1024;
+
+/** One row per source and per SEQ_SHIFT events (a request normally makes exactly one). */
+function toRows(records: AppendRecord[]): NewRow[] {
+  const rows: NewRow[] = [];
+  let start = 0;
+  while (start < records.length) {
+    const sourceId = records[start]!.sourceId;
+    let end = start + 1;
+    while (end < records.length && end - start < SEQ_SHIFT && records[end]!.sourceId === sourceId) end++;
+    const slice = records.slice(start, end);
+    rows.push({
+      sourceId,
+      receivedAt: slice[0]!.receivedAt,
+      count: slice.length,
+      messageIds: JSON.stringify(slice.map((r) => r.messageId)),
+      payloads: slice.map((r) => r.payload).join(PAYLOAD_SEPARATOR),
+    });
+    start = end;
+  }
+  return rows;
+}
 
 interface WalCheckpoint {
   busy: number;
@@ -56,11 +91,12 @@ interface PendingAppend {
  */
 export class SqliteEventLog implements EventLog {
   readonly db: Database.Database;
-  private readonly insertRow: Database.Statement<[string, number, number, string, string]>;
+  private readonly insertRow: Database.Statement<[string, number, number, string, number, number, number]>;
+  readonly segments: PayloadSegments;
   private readonly insertMark: Database.Statement<[number, number]>;
   private pending: PendingAppend[] = [];
   private scheduled = false;
-  private readonly commitBatch: (batch: PendingAppend[]) => AppendOutcome[];
+  private readonly commitBatch: (batch: PendingAppend[], rows: NewRow[][], refs: PayloadRef[]) => AppendOutcome[];
   private closed = false;
   private lastMarkAt = 0;
   private row: number;
@@ -73,45 +109,32 @@ export class SqliteEventLog implements EventLog {
     this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     migrateLog(this.db);
     this.row = lastRow(this.db);
-    this.insertRow = this.db.prepare(`INSERT INTO events (source_id, received_at, count, message_ids, payloads) VALUES (?, ?, ?, ?, ?)`);
+    this.segments = new PayloadSegments(options.path, this.db, { sync: options.sync ?? 'normal', segmentBytes: options.segmentBytes });
+    // Payloads go to the segment files; the row keeps where (payloads '' marks such rows).
+    this.insertRow = this.db.prepare(
+      `INSERT INTO events (source_id, received_at, count, message_ids, payloads, seg, off, len) VALUES (?, ?, ?, ?, '', ?, ?, ?)`,
+    );
     // A mark (time, row) a second tells retention which rows are old enough to
     // prune without an index on time.
     this.insertMark = this.db.prepare(`INSERT OR REPLACE INTO seq_marks (at, seq) VALUES (?, ?)`);
-    this.commitBatch = this.db.transaction((batch: PendingAppend[]) => {
+    this.commitBatch = this.db.transaction((batch: PendingAppend[], rows: NewRow[][], refs: PayloadRef[]) => {
       const now = Date.now();
       if (now - this.lastMarkAt >= 1000) {
         this.insertMark.run(now, this.row);
         this.lastMarkAt = now;
       }
-      const outcomes: AppendOutcome[] = [];
-      for (const item of batch) {
-        outcomes.push(this.insertRecords(item.records));
+      const outcomes: AppendOutcome[] = new Array(batch.length);
+      let r = 0;
+      for (let i = 0; i < batch.length; i++) {
+        for (const row of rows[i]!) {
+          const ref = refs[r++]!;
+          this.row = Number(this.insertRow.run(row.sourceId, row.receivedAt, row.count, row.messageIds, ref.seg, ref.off, ref.len).lastInsertRowid);
+        }
+        // Dedupe happens downstream (Sequencer): at append time nothing is known to be a duplicate.
+        outcomes[i] = { accepted: batch[i]!.records.length, duplicates: 0, lastSeq: endOfRow(this.row) };
       }
       return outcomes;
     });
-  }
-
-  /** One row per source and per SEQ_SHIFT events (a request normally makes exactly one). */
-  private insertRecords(records: AppendRecord[]): AppendOutcome {
-    let start = 0;
-    while (start < records.length) {
-      const sourceId = records[start]!.sourceId;
-      let end = start + 1;
-      while (end < records.length && end - start < SEQ_SHIFT && records[end]!.sourceId === sourceId) end++;
-      const slice = records.slice(start, end);
-      this.row = Number(
-        this.insertRow.run(
-          sourceId,
-          slice[0]!.receivedAt,
-          slice.length,
-          JSON.stringify(slice.map((r) => r.messageId)),
-          slice.map((r) => r.payload).join(PAYLOAD_SEPARATOR),
-        ).lastInsertRowid,
-      );
-      start = end;
-    }
-    // Dedupe happens downstream (Sequencer): at append time nothing is known to be a duplicate.
-    return { accepted: records.length, duplicates: 0, lastSeq: endOfRow(this.row) };
   }
 
   append(records: AppendRecord[]): Promise<AppendOutcome> {
@@ -133,10 +156,14 @@ export class SqliteEventLog implements EventLog {
     if (batch.length === 0) return;
     let outcomes: AppendOutcome[];
     try {
-      outcomes = this.commitBatch(batch);
+      const rows = batch.map((item) => toRows(item.records));
+      const refs = this.segments.write(rows.flatMap((group) => group.map((row) => row.payloads)));
+      outcomes = this.commitBatch(batch, rows, refs);
+      this.segments.committed();
     } catch (err) {
-      // Nothing of this group was committed (the transaction rolled back): every
-      // caller gets the error and answers 503, so clients retry.
+      // Nothing of this group was committed (the transaction rolled back; payload
+      // bytes written for it are overwritten by the next group): every caller gets
+      // the error and answers 503, so clients retry.
       for (const item of batch) item.reject(err);
       return;
     }
@@ -154,7 +181,7 @@ export class SqliteEventLog implements EventLog {
   }
 
   lane(options: LaneOptions): Lane {
-    return new SqliteLane(this.db, this.sequencer, options);
+    return new SqliteLane(this.db, this.sequencer, this.segments, options, this.options.onLostPayloads);
   }
 
   async deleteLane(laneId: string): Promise<void> {
@@ -201,6 +228,7 @@ export class SqliteEventLog implements EventLog {
       await new Promise((r) => setImmediate(r));
     }
     this.sequencerInstance?.prune(endOfRow(lastDeletable));
+    this.segments.prune();
     return total;
   }
 
@@ -235,6 +263,7 @@ export class SqliteEventLog implements EventLog {
     // Commit what is queued before closing: those callers are waiting for their 200.
     this.commit();
     this.closed = true;
+    this.segments.close();
     this.db.close();
     this.sequencerDb?.close();
   }
