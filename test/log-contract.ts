@@ -81,6 +81,25 @@ export function logContract(name: string, factory: LogFactory): void {
     await reopened.close();
   });
 
+  test(`${name}: a batch appended as encoded lines reads back as one event per line, in order`, async () => {
+    const log = await open();
+    const lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    const payloads = [{ n: 1, s: 'é ✓' }, { n: 2 }, { n: 3, nested: { a: [1, 2] } }].map((p) => JSON.stringify(p));
+    const messageIds = ['b-1', 'b-2', 'b-3'];
+    const first = await log.appendBatch({ workspaceId: 'ws', sourceId: 'a', receivedAt: 1_700_000_000_000, messageIds, payloads: Buffer.from(payloads.join('\n')) });
+    assert.equal(first.accepted + first.duplicates, 3);
+    // The same ids again (a client retry): acknowledged, handed to lanes once.
+    await log.appendBatch({ workspaceId: 'ws', sourceId: 'a', receivedAt: 1_700_000_000_001, messageIds, payloads: Buffer.from(payloads.join('\n')) });
+    await log.append([rec('a', 4)]);
+    const { got } = await fetchUntil(lane, 4);
+    assert.deepEqual(got.map((m) => m.payload).slice(0, 3), payloads);
+    assert.deepEqual(got.map((m) => m.messageId).slice(0, 3), messageIds);
+    assert.equal(JSON.parse(got[3]!.payload).n, 4);
+    assert.ok(got.slice(0, 3).every((m) => m.sourceId === 'a' && m.receivedAt === 1_700_000_000_000));
+    assert.deepEqual(await lane.fetch(10, Date.now()), [], 'the repeated batch is not handed out again');
+    await log.close();
+  });
+
   test(`${name}: appends made together are committed together and all resolve`, async () => {
     const log = await open();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append([rec('a', i), rec('a', i)])));

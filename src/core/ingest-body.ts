@@ -13,12 +13,18 @@ export interface BodyContext {
 
 /** What one Tracking API request body turns into. Plain data: it crosses threads. */
 export type BodyOutcome =
-  | (PreparedRequest & {
+  | {
       kind: 'prepared';
       bodyWriteKey?: string;
-      /** The events as the client sent them, same order (kept only when asked: the source debugger). */
+      messageIds: string[];
+      /** The enriched events, UTF-8, joined by `\n` (an AppendBatch's payloads). */
+      payloads: Uint8Array;
+      kinds: PreparedRequest['kinds'];
+      droppedProperties: number;
+      /** Kept only when asked (the source debugger): the events as sent, and as enriched, same order. */
       raw?: unknown[];
-    })
+      enriched?: string[];
+    }
   | {
       kind: 'refused';
       /** `body`: the bytes could not be read as JSON (no write key could be read from them either). */
@@ -70,9 +76,11 @@ export function ingestBody(
     const error = e.limit ? { error: e.message, field: e.field, limit: e.limit } : { error: e.message, field: e.field };
     return { kind: 'refused', stage: 'events', reason: e.reason, error, bodyWriteKey };
   }
-  if (!keepRaw) return { kind: 'prepared', bodyWriteKey, ...prepared.value };
-  const items = ctx.call === 'batch' ? (body as { batch: unknown[] }).batch : [body];
-  return { kind: 'prepared', bodyWriteKey, ...prepared.value, raw: items };
+  const { messageIds, payloads, kinds, droppedProperties } = prepared.value;
+  // PAYLOAD separator: JSON.stringify never emits a raw newline.
+  const outcome: BodyOutcome = { kind: 'prepared', bodyWriteKey, messageIds, payloads: Buffer.from(payloads.join('\n')), kinds, droppedProperties };
+  if (!keepRaw) return outcome;
+  return { ...outcome, raw: ctx.call === 'batch' ? (body as { batch: unknown[] }).batch : [body], enriched: payloads };
 }
 
 function refusedBody(reason: string, error: { error: string; field?: string; limit?: string }): BodyOutcome {

@@ -15,6 +15,20 @@ export interface AppendRecord {
   receivedAt: number;
 }
 
+/**
+ * One request's events, as the ingest path hands them over: one source, one
+ * receipt time, and the payloads already encoded (UTF-8 JSON, one per line, joined
+ * by `\n`; line i belongs to `messageIds[i]`). The ingest thread that serialized
+ * them transfers the bytes, so the HTTP thread never holds them as JS strings.
+ */
+export interface AppendBatch {
+  workspaceId: string;
+  sourceId: string;
+  receivedAt: number;
+  messageIds: readonly string[];
+  payloads: Uint8Array;
+}
+
 export interface AppendOutcome {
   /** Records newly written. */
   accepted: number;
@@ -74,6 +88,8 @@ export interface LaneBacklog {
 export interface EventLog {
   /** Resolves once the records are durably committed (group commit). */
   append(records: AppendRecord[]): Promise<AppendOutcome>;
+  /** The same for one request's events in encoded form (the ingest path). */
+  appendBatch(batch: AppendBatch): Promise<AppendOutcome>;
   /** Opens (or creates, starting at the current end of the log) a lane. */
   lane(options: LaneOptions): Lane;
   /** Removes a lane and its pending retries (destination deleted). */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ingestBody } from '../core/ingest-body.js';
 import type { IngestPool } from './ingest-pool.js';
 import type { SourceDebugger } from '../observability/debugger.js';
-import type { AppendRecord, EventLog } from '../log/types.js';
+import type { EventLog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import { MAX_PROPERTIES, MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import type { Channel, EventType } from '../protocol/types.js';
@@ -110,12 +110,8 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     if (prepared.kind === 'refused') return reject(reply, 400, scope, prepared.reason, prepared.error);
 
     const { messageIds, payloads, kinds, droppedProperties } = prepared;
-    const records: AppendRecord[] = new Array(payloads.length);
-    for (let i = 0; i < payloads.length; i++) {
-      records[i] = { workspaceId: source.workspaceId, sourceId: source.id, messageId: messageIds[i]!, payload: payloads[i]!, receivedAt };
-    }
     try {
-      const outcome = await log.append(records);
+      const outcome = await log.appendBatch({ workspaceId: source.workspaceId, sourceId: source.id, receivedAt, messageIds, payloads });
       stats.count(scope, 'received', outcome.accepted);
       // One counter call per distinct (type, name) of the request, not per event.
       for (const k of kinds) stats.step('successfully_received', { sourceId: source.id, destinationId: '', eventType: k.type, eventName: k.name, reason: '' }, k.n);
@@ -125,10 +121,10 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       deps.logger.error({ err, source: source.id }, 'event log append failed');
       return reject(reply, 503, scope, 'storage_unavailable', { error: 'the event log is unavailable; retry later' });
     }
-    if (prepared.raw && deps.debugger) {
-      const raws = prepared.raw;
-      const n = Math.min(DEBUGGER_PER_REQUEST, payloads.length);
-      deps.debugger.record(source.id, receivedAt, Array.from({ length: n }, (_, i) => ({ raw: raws[i], enriched: payloads[i]!, messageId: messageIds[i]! })));
+    if (prepared.raw && prepared.enriched && deps.debugger) {
+      const { raw, enriched } = prepared;
+      const n = Math.min(DEBUGGER_PER_REQUEST, enriched.length);
+      deps.debugger.record(source.id, receivedAt, Array.from({ length: n }, (_, i) => ({ raw: raw[i], enriched: enriched[i]!, messageId: messageIds[i]! })));
     }
     return reply.type('application/json').send(OK);
   });

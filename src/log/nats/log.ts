@@ -14,7 +14,7 @@ import {
   type StreamConfig,
   type Subscription,
 } from 'nats';
-import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
+import type { AppendBatch, AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { NatsLane, isNotFound } from './lane.js';
 import { NatsProcessRegistry } from './processes.js';
 import { NatsLeases } from './leases.js';
@@ -85,6 +85,10 @@ interface PendingAppend {
 const decoder = new TextDecoder();
 
 const encoder = new TextEncoder();
+/** A record on its way out: the payload as text (append) or as encoded bytes (appendBatch). */
+type Outgoing = Omit<AppendRecord, 'payload'> & { payload: string | Uint8Array };
+const NEWLINE = 0x0a;
+const bytesOf = (payload: string | Uint8Array): Uint8Array => (typeof payload === 'string' ? encoder.encode(payload) : payload);
 
 export interface NatsLogStatus {
   stream: string;
@@ -209,7 +213,25 @@ export class NatsEventLog implements EventLog {
    * before an append sees it. A refused publish rejects the whole append; the ones
    * that did land are deduplicated (Nats-Msg-Id) when the client retries.
    */
-  async append(records: AppendRecord[]): Promise<AppendOutcome> {
+  append(records: AppendRecord[]): Promise<AppendOutcome> {
+    return this.publish(records);
+  }
+
+  /** One message per event: the lines of the encoded payloads, published without copying. */
+  appendBatch(batch: AppendBatch): Promise<AppendOutcome> {
+    const { workspaceId, sourceId, receivedAt, messageIds, payloads } = batch;
+    const records: Outgoing[] = new Array(messageIds.length);
+    let start = 0;
+    for (let i = 0; i < messageIds.length; i++) {
+      let end = payloads.indexOf(NEWLINE, start);
+      if (end === -1) end = payloads.byteLength;
+      records[i] = { workspaceId, sourceId, receivedAt, messageId: messageIds[i]!, payload: payloads.subarray(start, end) };
+      start = end + 1;
+    }
+    return this.publish(records);
+  }
+
+  private async publish(records: Outgoing[]): Promise<AppendOutcome> {
     if (this.closed) throw new Error('log is closed');
     if (this.creating.size > 0) await Promise.allSettled([...this.creating]);
     const streams = new Map<string, Promise<string>>();
@@ -220,7 +242,7 @@ export class NatsEventLog implements EventLog {
     return outcome;
   }
 
-  private headersFor(r: AppendRecord) {
+  private headersFor(r: Outgoing) {
     const h = headers();
     h.set('Sy-Source-Id', encodeURIComponent(r.sourceId));
     h.set('Sy-Message-Id', encodeURIComponent(r.messageId));
@@ -229,16 +251,16 @@ export class NatsEventLog implements EventLog {
   }
 
   /** Dedupe is per source: the same messageId from two sources is two events. */
-  private msgId(r: AppendRecord): string {
+  private msgId(r: Outgoing): string {
     return `${token(r.sourceId)}:${encodeURIComponent(r.messageId)}`;
   }
 
   /** One js.publish (a request) per record. */
-  private async publishEach(records: AppendRecord[]): Promise<AppendOutcome> {
+  private async publishEach(records: Outgoing[]): Promise<AppendOutcome> {
     const acks: Promise<PubAck>[] = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      acks[i] = this.js.publish(subjectFor(this.naming, r.workspaceId, r.sourceId), encoder.encode(r.payload), {
+      acks[i] = this.js.publish(subjectFor(this.naming, r.workspaceId, r.sourceId), bytesOf(r.payload), {
         msgID: this.msgId(r),
         headers: this.headersFor(r),
         timeout: this.options.publishTimeoutMs ?? 5_000,
@@ -258,7 +280,7 @@ export class NatsEventLog implements EventLog {
    * log subscribes to; the PubAcks are counted as they come back and the append
    * settles when the last one arrived (or fails at the first error or the timeout).
    */
-  private publishPipelined(records: AppendRecord[]): Promise<AppendOutcome> {
+  private publishPipelined(records: Outgoing[]): Promise<AppendOutcome> {
     if (!this.inbox) {
       this.inbox = createInbox();
       this.inboxSub = this.nc.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.onPubAck(msg) });
@@ -276,7 +298,7 @@ export class NatsEventLog implements EventLog {
           const h = this.headersFor(r);
           h.set('Nats-Msg-Id', this.msgId(r));
           this.awaiting.set(first + i, pending);
-          this.nc.publish(subjectFor(this.naming, r.workspaceId, r.sourceId), encoder.encode(r.payload), { reply: `${this.inbox}.${first + i}`, headers: h });
+          this.nc.publish(subjectFor(this.naming, r.workspaceId, r.sourceId), bytesOf(r.payload), { reply: `${this.inbox}.${first + i}`, headers: h });
         }
       } catch (err) {
         this.settleAppend(pending, err as Error);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import type { AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
+import type { AppendBatch, AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { openDatabase, type SyncMode } from './db.js';
 import { SqliteLane } from './lane.js';
 import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, migrateLog, rowOf } from './schema.js';
@@ -38,7 +38,8 @@ interface NewRow {
   receivedAt: number;
   count: number;
   messageIds: string;
-  payloads: string;
+  /** The events joined by `\n`: as text (append) or already encoded (appendBatch). */
+  payloads: string | Uint8Array;
 }
 
 const PRUNE_SLICE = 256;
@@ -77,7 +78,8 @@ interface WalCheckpoint {
 }
 
 interface PendingAppend {
-  records: AppendRecord[];
+  rows: NewRow[];
+  events: number;
   resolve: (outcome: AppendOutcome) => void;
   reject: (err: unknown) => void;
 }
@@ -96,7 +98,7 @@ export class SqliteEventLog implements EventLog {
   private readonly insertMark: Database.Statement<[number, number]>;
   private pending: PendingAppend[] = [];
   private scheduled = false;
-  private readonly commitBatch: (batch: PendingAppend[], rows: NewRow[][], refs: PayloadRef[]) => AppendOutcome[];
+  private readonly commitBatch: (batch: PendingAppend[], refs: PayloadRef[]) => AppendOutcome[];
   private closed = false;
   private lastMarkAt = 0;
   private row: number;
@@ -117,7 +119,7 @@ export class SqliteEventLog implements EventLog {
     // A mark (time, row) a second tells retention which rows are old enough to
     // prune without an index on time.
     this.insertMark = this.db.prepare(`INSERT OR REPLACE INTO seq_marks (at, seq) VALUES (?, ?)`);
-    this.commitBatch = this.db.transaction((batch: PendingAppend[], rows: NewRow[][], refs: PayloadRef[]) => {
+    this.commitBatch = this.db.transaction((batch: PendingAppend[], refs: PayloadRef[]) => {
       const now = Date.now();
       if (now - this.lastMarkAt >= 1000) {
         this.insertMark.run(now, this.row);
@@ -126,22 +128,33 @@ export class SqliteEventLog implements EventLog {
       const outcomes: AppendOutcome[] = new Array(batch.length);
       let r = 0;
       for (let i = 0; i < batch.length; i++) {
-        for (const row of rows[i]!) {
+        for (const row of batch[i]!.rows) {
           const ref = refs[r++]!;
           this.row = Number(this.insertRow.run(row.sourceId, row.receivedAt, row.count, row.messageIds, ref.seg, ref.off, ref.len).lastInsertRowid);
         }
         // Dedupe happens downstream (Sequencer): at append time nothing is known to be a duplicate.
-        outcomes[i] = { accepted: batch[i]!.records.length, duplicates: 0, lastSeq: endOfRow(this.row) };
+        outcomes[i] = { accepted: batch[i]!.events, duplicates: 0, lastSeq: endOfRow(this.row) };
       }
       return outcomes;
     });
   }
 
   append(records: AppendRecord[]): Promise<AppendOutcome> {
+    return this.enqueue(toRows(records), records.length);
+  }
+
+  appendBatch(batch: AppendBatch): Promise<AppendOutcome> {
+    const count = batch.messageIds.length;
+    if (count > SEQ_SHIFT) return Promise.reject(new Error(`an append holds at most ${SEQ_SHIFT} events`));
+    const row = { sourceId: batch.sourceId, receivedAt: batch.receivedAt, count, messageIds: JSON.stringify(batch.messageIds), payloads: batch.payloads };
+    return this.enqueue(count === 0 ? [] : [row], count);
+  }
+
+  private enqueue(rows: NewRow[], events: number): Promise<AppendOutcome> {
     if (this.closed) return Promise.reject(new Error('log is closed'));
-    if (records.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, lastSeq: endOfRow(this.row) });
+    if (events === 0) return Promise.resolve({ accepted: 0, duplicates: 0, lastSeq: endOfRow(this.row) });
     return new Promise((resolve, reject) => {
-      this.pending.push({ records, resolve, reject });
+      this.pending.push({ rows, events, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.commit());
@@ -156,9 +169,8 @@ export class SqliteEventLog implements EventLog {
     if (batch.length === 0) return;
     let outcomes: AppendOutcome[];
     try {
-      const rows = batch.map((item) => toRows(item.records));
-      const refs = this.segments.write(rows.flatMap((group) => group.map((row) => row.payloads)));
-      outcomes = this.commitBatch(batch, rows, refs);
+      const refs = this.segments.write(batch.flatMap((item) => item.rows.map((row) => row.payloads)));
+      outcomes = this.commitBatch(batch, refs);
       this.segments.committed();
     } catch (err) {
       // Nothing of this group was committed (the transaction rolled back; payload

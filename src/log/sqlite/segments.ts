@@ -37,6 +37,8 @@ export const SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Read descriptors kept open per reader (a lane reads one segment at a time, retries maybe an older one). */
 const OPEN_READERS = 4;
 const SEGMENT_FILE = /^(\d{10})\.seg$/;
+/** Buffers per writev call (the kernel takes at most IOV_MAX, 1024 on Linux). */
+const WRITEV_CHUNKS = 512;
 const OPEN_BRACE = 0x7b;
 
 interface Writer {
@@ -67,27 +69,27 @@ export class PayloadSegments {
   }
 
   /**
-   * Writes one group commit's row texts (UTF-8) in one positional write and returns
-   * where each went. Nothing is visible until the rows pointing at them commit, and
-   * then `committed()` moves the write position past them.
+   * Writes one group commit's rows (text, or bytes already encoded by the ingest
+   * thread) in one positional write and returns where each went. Nothing is visible
+   * until the rows pointing at them commit, and then `committed()` moves the write
+   * position past them.
    */
-  write(texts: readonly string[]): PayloadRef[] {
+  write(rows: readonly (string | Uint8Array)[]): PayloadRef[] {
     const w = this.writer ?? (this.writer = this.openWriter());
     if (w.pos >= (this.options.segmentBytes ?? SEGMENT_BYTES)) this.rotate(w);
-    const lengths = texts.map((t) => Buffer.byteLength(t));
-    const total = lengths.reduce((a, b) => a + b, 0);
-    const buf = Buffer.allocUnsafe(total);
-    const refs: PayloadRef[] = new Array(texts.length);
-    let off = 0;
-    for (let i = 0; i < texts.length; i++) {
-      buf.write(texts[i]!, off);
-      refs[i] = { seg: w.seg, off: w.pos + off, len: lengths[i]! };
-      off += lengths[i]!;
+    const chunks: Uint8Array[] = new Array(rows.length);
+    const refs: PayloadRef[] = new Array(rows.length);
+    let off = w.pos;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const bytes = typeof row === 'string' ? Buffer.from(row) : row;
+      chunks[i] = bytes;
+      refs[i] = { seg: w.seg, off, len: bytes.byteLength };
+      off += bytes.byteLength;
     }
-    let done = 0;
-    while (done < total) done += fs.writeSync(w.fd, buf, done, total - done, w.pos + done);
+    writeAll(w.fd, chunks, w.pos);
     if (this.options.sync === 'full') fs.fdatasyncSync(w.fd);
-    w.pendingPos = w.pos + total;
+    w.pendingPos = off;
     return refs;
   }
 
@@ -209,5 +211,19 @@ export class PayloadSegments {
     } finally {
       fs.closeSync(fd);
     }
+  }
+}
+
+/** Writes every chunk at `pos` onward: writev in slices, finishing any short write. */
+function writeAll(fd: number, chunks: readonly Uint8Array[], pos: number): void {
+  for (let i = 0; i < chunks.length; i += WRITEV_CHUNKS) {
+    const slice = chunks.slice(i, i + WRITEV_CHUNKS);
+    const total = slice.reduce((n, c) => n + c.byteLength, 0);
+    let done = fs.writevSync(fd, slice, pos);
+    if (done < total) {
+      const all = Buffer.concat(slice, total);
+      while (done < total) done += fs.writeSync(fd, all, done, total - done, pos + done);
+    }
+    pos += total;
   }
 }
