@@ -1,38 +1,49 @@
 import { Worker } from 'node:worker_threads';
 import type { BodyContext, BodyOutcome } from '../core/ingest-body.js';
 
-/** Young generation of each pool thread (three semi-spaces' worth). */
-const YOUNG_GENERATION_MB = 48;
-
 interface Job {
   resolve: (outcome: BodyOutcome) => void;
   reject: (err: Error) => void;
 }
 
+/** One body on its way to a pool thread. */
+export interface PoolJob {
+  id: number;
+  raw: Uint8Array;
+  encoding: string | undefined;
+  ctx: BodyContext;
+}
+
+/** What a pool thread answers for one message: each job's outcome. */
+export interface PoolResult {
+  id: number;
+  outcome: BodyOutcome;
+}
+
 /**
- * Worker threads that decode, parse, validate, enrich and serialize large request
- * bodies, so the HTTP thread only answers and commits. On two cores a 100-event
- * batch costs ~5 µs per event in these steps: doing them here lets the HTTP thread
- * and a worker each use a core. Small bodies stay on the HTTP thread, where a
- * thread hop would cost more than it saves.
+ * Worker threads that decode, parse, validate, enrich and serialize request bodies,
+ * so the HTTP thread only answers and commits. Bodies that arrive in one turn of the
+ * event loop go to a thread in one message and come back in one: for single-event
+ * requests (tens of thousands a second) a message per body cost the HTTP thread
+ * about what the work it hands off costs.
  */
 export class IngestPool {
-  private readonly workers: { worker: Worker; jobs: Map<number, Job> }[] = [];
+  private readonly workers: { worker: Worker; jobs: Map<number, Job>; queued: PoolJob[] }[] = [];
+  private flushing = false;
   private next = 0;
   private id = 0;
   private closing = false;
 
   constructor(size: number, onFatal: (err: Error) => void) {
     for (let i = 0; i < size; i++) {
-      // A larger young generation than the default: a 100-event body leaves ~200 KB of
-      // short-lived objects, and with the default most scavenges found some still in
-      // flight and copied them (measured: fresh-page faults during copying, ~3% of ingest).
-      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url));
       const jobs = new Map<number, Job>();
-      worker.on('message', (msg: { id: number; outcome: BodyOutcome }) => {
-        const job = jobs.get(msg.id);
-        jobs.delete(msg.id);
-        job?.resolve(msg.outcome);
+      worker.on('message', (results: PoolResult[]) => {
+        for (const { id, outcome } of results) {
+          const job = jobs.get(id);
+          jobs.delete(id);
+          job?.resolve(outcome);
+        }
       });
       const fail = (err: Error) => {
         if (this.closing) return;
@@ -42,7 +53,7 @@ export class IngestPool {
       };
       worker.on('error', fail);
       worker.on('exit', (code) => code !== 0 && fail(new Error(`ingest worker exited with code ${code}`)));
-      this.workers.push({ worker, jobs });
+      this.workers.push({ worker, jobs, queued: [] });
     }
   }
 
@@ -53,11 +64,24 @@ export class IngestPool {
     // concatenated into a fresh allocation); copy when it is a slice of Node's shared
     // pool, which must never be detached.
     const owned = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && !(raw.buffer instanceof SharedArrayBuffer);
-    const copy = owned ? new Uint8Array(raw.buffer as ArrayBuffer) : Uint8Array.from(raw);
-    return new Promise((resolve, reject) => {
-      w.jobs.set(id, { resolve, reject });
-      w.worker.postMessage({ id, raw: copy, encoding, ctx }, [copy.buffer]);
-    });
+    const body = owned ? new Uint8Array(raw.buffer as ArrayBuffer) : new Uint8Array(raw);
+    w.queued.push({ id, raw: body, encoding, ctx });
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => w.jobs.set(id, { resolve, reject }));
+  }
+
+  /** Sends each thread the bodies queued for it during this turn, in one message. */
+  private flush(): void {
+    this.flushing = false;
+    for (const w of this.workers) {
+      if (w.queued.length === 0) continue;
+      const jobs = w.queued;
+      w.queued = [];
+      w.worker.postMessage(jobs, jobs.map((j) => j.raw.buffer as ArrayBuffer));
+    }
   }
 
   async close(): Promise<void> {

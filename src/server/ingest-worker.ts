@@ -1,14 +1,25 @@
 /** An ingest pool thread: runs ingestBody for large request bodies (see ingest-pool.ts). */
 import { randomUUID } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { ingestBody, type BodyContext } from '../core/ingest-body.js';
+import { ingestBody } from '../core/ingest-body.js';
+import type { PoolJob, PoolResult } from './ingest-pool.js';
 
-parentPort!.on('message', (msg: { id: number; raw: Uint8Array; encoding: string | undefined; ctx: BodyContext }) => {
-  const outcome = ingestBody(msg.raw, msg.encoding, msg.ctx, randomUUID);
-  if (outcome.kind !== 'prepared') return parentPort!.postMessage({ id: msg.id, outcome });
-  // The payload bytes move to the HTTP thread without a copy: they stay off its JS
-  // heap, so its scavenges never copy the events of requests still in flight.
-  const p = outcome.payloads;
-  const owned = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : Uint8Array.from(p);
-  parentPort!.postMessage({ id: msg.id, outcome: { ...outcome, payloads: owned } }, [owned.buffer as ArrayBuffer]);
+parentPort!.on('message', (jobs: PoolJob[]) => {
+  const results: PoolResult[] = new Array(jobs.length);
+  const transfer: ArrayBuffer[] = [];
+  for (let i = 0; i < jobs.length; i++) {
+    const { id, raw, encoding, ctx } = jobs[i]!;
+    const outcome = ingestBody(raw, encoding, ctx, randomUUID);
+    if (outcome.kind !== 'prepared') {
+      results[i] = { id, outcome };
+      continue;
+    }
+    // The payload bytes move to the HTTP thread without a copy: they stay off its JS
+    // heap, so its scavenges never copy the events of requests still in flight.
+    const p = outcome.payloads;
+    const owned = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
+    transfer.push(owned.buffer as ArrayBuffer);
+    results[i] = { id, outcome: { ...outcome, payloads: owned } };
+  }
+  parentPort!.postMessage(results, transfer);
 });

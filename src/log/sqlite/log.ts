@@ -71,6 +71,43 @@ function toRows(records: AppendRecord[]): NewRow[] {
   return rows;
 }
 
+/** A row of one group commit: consecutive appends of one source, merged. */
+interface GroupRow {
+  sourceId: string;
+  /** The first append's: a later one in the group came at most one event-loop turn after. */
+  receivedAt: number;
+  count: number;
+  /** Each merged row's JSON array of ids. */
+  messageIds: string[];
+  /** Each merged row's events, joined by `\n` (segments.write adds the `\n` between them). */
+  payloads: (string | Uint8Array)[];
+}
+
+/**
+ * Merges the group's consecutive rows of one source into one row (up to SEQ_SHIFT
+ * events): single-event requests, committed a few dozen per turn, then cost one
+ * insert per turn instead of one per request. Returns, for each append, the index
+ * of the row that holds its last event.
+ */
+function groupRows(batch: PendingAppend[]): { rows: GroupRow[]; lastRowOf: number[] } {
+  const rows: GroupRow[] = [];
+  const lastRowOf: number[] = new Array(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    for (const row of batch[i]!.rows) {
+      const last = rows[rows.length - 1];
+      if (last && last.sourceId === row.sourceId && last.count + row.count <= SEQ_SHIFT) {
+        last.count += row.count;
+        last.messageIds.push(row.messageIds);
+        last.payloads.push(row.payloads);
+      } else {
+        rows.push({ sourceId: row.sourceId, receivedAt: row.receivedAt, count: row.count, messageIds: [row.messageIds], payloads: [row.payloads] });
+      }
+    }
+    lastRowOf[i] = rows.length - 1;
+  }
+  return { rows, lastRowOf };
+}
+
 interface WalCheckpoint {
   busy: number;
   log: number;
@@ -98,7 +135,7 @@ export class SqliteEventLog implements EventLog {
   private readonly insertMark: Database.Statement<[number, number]>;
   private pending: PendingAppend[] = [];
   private scheduled = false;
-  private readonly commitBatch: (batch: PendingAppend[], refs: PayloadRef[]) => AppendOutcome[];
+  private readonly commitBatch: (rows: GroupRow[], refs: PayloadRef[]) => number[];
   private closed = false;
   private lastMarkAt = 0;
   private row: number;
@@ -119,23 +156,20 @@ export class SqliteEventLog implements EventLog {
     // A mark (time, row) a second tells retention which rows are old enough to
     // prune without an index on time.
     this.insertMark = this.db.prepare(`INSERT OR REPLACE INTO seq_marks (at, seq) VALUES (?, ?)`);
-    this.commitBatch = this.db.transaction((batch: PendingAppend[], refs: PayloadRef[]) => {
+    this.commitBatch = this.db.transaction((rows: GroupRow[], refs: PayloadRef[]) => {
       const now = Date.now();
       if (now - this.lastMarkAt >= 1000) {
         this.insertMark.run(now, this.row);
         this.lastMarkAt = now;
       }
-      const outcomes: AppendOutcome[] = new Array(batch.length);
-      let r = 0;
-      for (let i = 0; i < batch.length; i++) {
-        for (const row of batch[i]!.rows) {
-          const ref = refs[r++]!;
-          this.row = Number(this.insertRow.run(row.sourceId, row.receivedAt, row.count, row.messageIds, ref.seg, ref.off, ref.len).lastInsertRowid);
-        }
-        // Dedupe happens downstream (Sequencer): at append time nothing is known to be a duplicate.
-        outcomes[i] = { accepted: batch[i]!.events, duplicates: 0, lastSeq: endOfRow(this.row) };
+      const ids: number[] = new Array(rows.length);
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r]!;
+        const ref = refs[r]!;
+        const messageIds = row.messageIds.length === 1 ? row.messageIds[0]! : `[${row.messageIds.map((a) => a.slice(1, -1)).join(',')}]`;
+        ids[r] = this.row = Number(this.insertRow.run(row.sourceId, row.receivedAt, row.count, messageIds, ref.seg, ref.off, ref.len).lastInsertRowid);
       }
-      return outcomes;
+      return ids;
     });
   }
 
@@ -167,10 +201,11 @@ export class SqliteEventLog implements EventLog {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    let outcomes: AppendOutcome[];
+    const { rows, lastRowOf } = groupRows(batch);
+    let ids: number[];
     try {
-      const refs = this.segments.write(batch.flatMap((item) => item.rows.map((row) => row.payloads)));
-      outcomes = this.commitBatch(batch, refs);
+      const refs = this.segments.write(rows.map((row) => row.payloads));
+      ids = this.commitBatch(rows, refs);
       this.segments.committed();
     } catch (err) {
       // Nothing of this group was committed (the transaction rolled back; payload
@@ -179,7 +214,8 @@ export class SqliteEventLog implements EventLog {
       for (const item of batch) item.reject(err);
       return;
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(outcomes[i]!);
+    // Dedupe happens downstream (Sequencer): at append time nothing is known to be a duplicate.
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve({ accepted: batch[i]!.events, duplicates: 0, lastSeq: endOfRow(ids[lastRowOf[i]!]!) });
     this.options.onCommit?.(endOfRow(this.row));
   }
 

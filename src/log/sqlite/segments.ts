@@ -40,6 +40,7 @@ const SEGMENT_FILE = /^(\d{10})\.seg$/;
 /** Buffers per writev call (the kernel takes at most IOV_MAX, 1024 on Linux). */
 const WRITEV_CHUNKS = 512;
 const OPEN_BRACE = 0x7b;
+const NEWLINE = Buffer.from('\n');
 
 interface Writer {
   seg: number;
@@ -69,23 +70,32 @@ export class PayloadSegments {
   }
 
   /**
-   * Writes one group commit's rows (text, or bytes already encoded by the ingest
-   * thread) in one positional write and returns where each went. Nothing is visible
-   * until the rows pointing at them commit, and then `committed()` moves the write
-   * position past them.
+   * Writes one group commit's rows in one positional write and returns where each
+   * went. A row is one or more parts (text, or bytes already encoded by the ingest
+   * thread), each holding events joined by `\n`; a `\n` goes between parts.
+   * Nothing is visible until the rows pointing at the bytes commit, and then
+   * `committed()` moves the write position past them.
    */
-  write(rows: readonly (string | Uint8Array)[]): PayloadRef[] {
+  write(rows: readonly (readonly (string | Uint8Array)[])[]): PayloadRef[] {
     const w = this.writer ?? (this.writer = this.openWriter());
     if (w.pos >= (this.options.segmentBytes ?? SEGMENT_BYTES)) this.rotate(w);
-    const chunks: Uint8Array[] = new Array(rows.length);
+    const chunks: Uint8Array[] = [];
     const refs: PayloadRef[] = new Array(rows.length);
     let off = w.pos;
     for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      const bytes = typeof row === 'string' ? Buffer.from(row) : row;
-      chunks[i] = bytes;
-      refs[i] = { seg: w.seg, off, len: bytes.byteLength };
-      off += bytes.byteLength;
+      const start = off;
+      const parts = rows[i]!;
+      for (let k = 0; k < parts.length; k++) {
+        if (k > 0) {
+          chunks.push(NEWLINE);
+          off += 1;
+        }
+        const part = parts[k]!;
+        const bytes = typeof part === 'string' ? Buffer.from(part) : part;
+        chunks.push(bytes);
+        off += bytes.byteLength;
+      }
+      refs[i] = { seg: w.seg, off: start, len: off - start };
     }
     writeAll(w.fd, chunks, w.pos);
     if (this.options.sync === 'full') fs.fdatasyncSync(w.fd);
