@@ -30,7 +30,7 @@ const schema = z.object({
   SWITCHYARD_BATCH_WAIT_MS: int(0),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP thread. */
-  SWITCHYARD_INGEST_WORKERS: int(2),
+  SWITCHYARD_INGEST_WORKERS: int(1),
   /** Delivery metrics (on by default; `false` records none: for measuring their cost). */
   SWITCHYARD_METRICS: z.enum(['true', 'false']).default('true'),
   /** The source debugger's live sample (on by default; `false` turns it off). */
