@@ -77,6 +77,8 @@ interface GroupRow {
   /** The first append's: a later one in the group came at most one event-loop turn after. */
   receivedAt: number;
   count: number;
+  /** Payload size so far (approximate). */
+  size: number;
   /** Each merged row's JSON array of ids. */
   messageIds: string[];
   /** Each merged row's events, joined by `\n` (segments.write adds the `\n` between them). */
@@ -84,10 +86,17 @@ interface GroupRow {
 }
 
 /**
- * Merges the group's consecutive rows of one source into one row (up to SEQ_SHIFT
- * events): single-event requests, committed a few dozen per turn, then cost one
- * insert per turn instead of one per request. Returns, for each append, the index
- * of the row that holds its last event.
+ * Rows of one group are merged up to this size. A lane reads a whole row to hand
+ * out any event in it (a due retry, too), so rows stay about one batch large; a
+ * single 100-event batch (~50-70 KB) is never merged with the next.
+ */
+const MERGED_ROW_BYTES = 32 * 1024;
+
+/**
+ * Merges the group's consecutive small rows of one source into one row (up to
+ * MERGED_ROW_BYTES): single-event requests, committed a few dozen per turn, then
+ * cost an insert per ~50 events instead of one each. Returns, for each append, the
+ * index of the row that holds its last event.
  */
 function groupRows(batch: PendingAppend[]): { rows: GroupRow[]; lastRowOf: number[] } {
   const rows: GroupRow[] = [];
@@ -95,12 +104,14 @@ function groupRows(batch: PendingAppend[]): { rows: GroupRow[]; lastRowOf: numbe
   for (let i = 0; i < batch.length; i++) {
     for (const row of batch[i]!.rows) {
       const last = rows[rows.length - 1];
-      if (last && last.sourceId === row.sourceId && last.count + row.count <= SEQ_SHIFT) {
+      const size = row.payloads.length; // characters or bytes: a bound, not an exact size
+      if (last && last.sourceId === row.sourceId && last.size + size <= MERGED_ROW_BYTES) {
         last.count += row.count;
+        last.size += size;
         last.messageIds.push(row.messageIds);
         last.payloads.push(row.payloads);
       } else {
-        rows.push({ sourceId: row.sourceId, receivedAt: row.receivedAt, count: row.count, messageIds: [row.messageIds], payloads: [row.payloads] });
+        rows.push({ sourceId: row.sourceId, receivedAt: row.receivedAt, count: row.count, size, messageIds: [row.messageIds], payloads: [row.payloads] });
       }
     }
     lastRowOf[i] = rows.length - 1;

@@ -55,6 +55,7 @@ export class PayloadSegments {
   readonly dir: string;
   private writer: Writer | null = null;
   private readonly readers = new Map<number, number>();
+  private scratch = Buffer.allocUnsafe(256 * 1024);
   private readonly lastRef: Database.Statement;
   private readonly firstRef: Database.Statement;
 
@@ -125,14 +126,17 @@ export class PayloadSegments {
         fs.closeSync(oldFd);
       }
     }
-    const buf = Buffer.allocUnsafe(ref.len);
+    // One read buffer, reused: a buffer per row read made the router's retries churn
+    // malloc'd memory off the JS heap (RSS kept growing while a backlog was retried).
+    if (this.scratch.byteLength < ref.len) this.scratch = Buffer.allocUnsafe(Math.max(ref.len, this.scratch.byteLength * 2));
+    const buf = this.scratch;
     let done = 0;
     while (done < ref.len) {
       const n = fs.readSync(fd, buf, done, ref.len - done, ref.off + done);
       if (n === 0) return null;
       done += n;
     }
-    return ref.len > 0 && buf[0] === OPEN_BRACE ? buf.toString('utf8') : null;
+    return ref.len > 0 && buf[0] === OPEN_BRACE ? buf.toString('utf8', 0, ref.len) : null;
   }
 
   /**
