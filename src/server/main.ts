@@ -117,6 +117,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   let warehouseConfigs: WarehouseConfig[] = [];
   let lakeConfigs: LakeConfig[] = [];
   let warehouses: WarehousesHandle | undefined;
+  /** Set once this process may run loaders (below); until then reconfiguring waits. */
+  let startWarehouses: (() => Promise<WarehousesHandle | undefined>) | undefined;
   let configuredKey = '';
   const mergeWarehouses = () => {
     warehouseConfigs = filePlan ? warehouseConfigsOf(filePlan) : [];
@@ -135,9 +137,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     const key = JSON.stringify([warehouseConfigs, lakeConfigs]);
     // Unchanged: wait for the apply in flight (another caller may have started it),
     // so an API answer never comes before the loader reads the new configuration.
-    if (key === configuredKey || !warehouses) return configuring;
+    if (key === configuredKey || !startWarehouses) return configuring;
     configuredKey = key;
-    configuring = warehouses.configure(warehouseConfigs, lakeConfigs);
+    // In order, and one failure does not stop the ones after it (each caller sees its own).
+    configuring = configuring.catch(() => {}).then(async () => {
+      warehouses ??= await startWarehouses!();
+      await warehouses?.configure(warehouseConfigs, lakeConfigs);
+    });
     return configuring;
   };
   const onWarehouses = (plan: WorkspacePlan) => {
@@ -211,7 +217,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   // Unique per process start: the owner of its leases and its heartbeat key.
   const processId = `${os.hostname().replace(/[^A-Za-z0-9_=-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  warehouses = !has('loader') ? undefined : await startWarehouseThread({
+  // The loader thread (DuckDB, the AWS SDK, ~33 MB of RSS) starts when there is
+  // something to load: a warehouse or a data lake, or (embedded log) a storage lane
+  // left by one deleted while the process was down, which the thread removes (a lane
+  // nobody reads would keep the log from pruning). With NATS it always starts.
+  const warehouseThreadData = {
     logPath: paths.log,
     nats: natsSettings ? { ...natsSettings, workspaceId } : undefined,
     processId,
@@ -221,10 +231,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     dedupeWindowMs: config.dedupeWindowMs,
     retentionMs: config.retentionMs,
     logLevel: config.logLevel,
-  }, (err) => {
-    logger.fatal({ err }, 'the warehouse thread died; exiting so a supervisor restarts Switchyard');
-    process.exit(1);
-  });
+  };
+  const hasStorageLanes = () => sqlite === null || sqlite.laneIds().some((id) => id.startsWith('warehouse:') || id.startsWith('datalake:'));
+  if (has('loader')) startWarehouses = async () => {
+    if (warehouseConfigs.length + lakeConfigs.length === 0 && !hasStorageLanes()) return undefined;
+    return startWarehouseThread(warehouseThreadData, (err) => {
+      logger.fatal({ err }, 'the warehouse thread died; exiting so a supervisor restarts Switchyard');
+      process.exit(1);
+    });
+  };
   // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
   await reconfigureWarehouses();
   // Public API writes reconfigure at once (warehouses.changed); this catches every other
