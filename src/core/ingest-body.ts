@@ -77,7 +77,7 @@ export function ingestBody(
     return { kind: 'refused', stage: 'events', reason: e.reason, error, bodyWriteKey };
   }
   const { messageIds, payloads, kinds, droppedProperties } = prepared.value;
-  // PAYLOAD separator: JSON.stringify never emits a raw newline.
+  // One line per event (AppendBatch): JSON.stringify never emits a raw newline.
   const outcome: BodyOutcome = { kind: 'prepared', bodyWriteKey, messageIds, payloads: Buffer.from(payloads.join('\n')), kinds, droppedProperties };
   if (!keepRaw) return outcome;
   return { ...outcome, raw: ctx.call === 'batch' ? (body as { batch: unknown[] }).batch : [body], enriched: payloads };

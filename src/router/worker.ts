@@ -10,7 +10,7 @@ import { createRequestClient } from '../core/request.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
-import { SqliteEventLog } from '../log/sqlite/log.js';
+import { LOST_PAYLOADS_MESSAGE, SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
 import { STATS_FEED_MAX_AGE_MS, publishStats } from '../observability/stats-feed.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     dedupeWindowMs: data.dedupeWindowMs,
     retentionMs: data.retentionMs,
     onDuplicates: (sourceId, n) => stats.count(`source:${sourceId}`, 'duplicate', n),
-    onLostPayloads: (lost) => logger.error(lost, 'event payloads missing from the log (power cut under sync=normal?): these events are skipped'),
+    onLostPayloads: (lost) => logger.error(lost, LOST_PAYLOADS_MESSAGE),
   });
   const nats = data.nats
     ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })

@@ -60,12 +60,7 @@ export class IngestPool {
   run(raw: Buffer, encoding: string | undefined, ctx: BodyContext): Promise<BodyOutcome> {
     const w = this.workers[this.next++ % this.workers.length]!;
     const id = ++this.id;
-    // Transfer the body's memory when the buffer owns it whole (large bodies are
-    // concatenated into a fresh allocation); copy when it is a slice of Node's shared
-    // pool, which must never be detached.
-    const owned = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && !(raw.buffer instanceof SharedArrayBuffer);
-    const body = owned ? new Uint8Array(raw.buffer as ArrayBuffer) : new Uint8Array(raw);
-    w.queued.push({ id, raw: body, encoding, ctx });
+    w.queued.push({ id, raw: transferable(raw), encoding, ctx });
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => this.flush());
@@ -88,4 +83,14 @@ export class IngestPool {
     this.closing = true;
     await Promise.all(this.workers.map(({ worker }) => worker.terminate()));
   }
+}
+
+/**
+ * Bytes that can be transferred to another thread: the buffer itself when it owns its
+ * memory whole (large bodies are concatenated into a fresh allocation), else a copy
+ * (a slice of Node's shared buffer pool must never be detached).
+ */
+export function transferable(bytes: Uint8Array): Uint8Array & { buffer: ArrayBuffer } {
+  const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer);
+  return (owned ? new Uint8Array(bytes.buffer as ArrayBuffer) : new Uint8Array(bytes)) as Uint8Array & { buffer: ArrayBuffer };
 }

@@ -1,8 +1,8 @@
-/** An ingest pool thread: runs ingestBody for large request bodies (see ingest-pool.ts). */
+/** An ingest pool thread: runs ingestBody for the bodies the HTTP thread hands over (see ingest-pool.ts). */
 import { randomUUID } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { ingestBody } from '../core/ingest-body.js';
-import type { PoolJob, PoolResult } from './ingest-pool.js';
+import { transferable, type PoolJob, type PoolResult } from './ingest-pool.js';
 
 parentPort!.on('message', (jobs: PoolJob[]) => {
   const results: PoolResult[] = new Array(jobs.length);
@@ -16,10 +16,9 @@ parentPort!.on('message', (jobs: PoolJob[]) => {
     }
     // The payload bytes move to the HTTP thread without a copy: they stay off its JS
     // heap, so its scavenges never copy the events of requests still in flight.
-    const p = outcome.payloads;
-    const owned = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
-    transfer.push(owned.buffer as ArrayBuffer);
-    results[i] = { id, outcome: { ...outcome, payloads: owned } };
+    const payloads = transferable(outcome.payloads);
+    transfer.push(payloads.buffer);
+    results[i] = { id, outcome: { ...outcome, payloads } };
   }
   parentPort!.postMessage(results, transfer);
 });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import type { SyncMode } from '../log/sqlite/db.js';
-import { SqliteEventLog } from '../log/sqlite/log.js';
+import { LOST_PAYLOADS_MESSAGE, SqliteEventLog } from '../log/sqlite/log.js';
 import { NatsEventLog } from '../log/nats/log.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { Lease, LocalLeases, type LeaseStore } from '../log/leases.js';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       sync: data.sync,
       dedupeWindowMs: data.dedupeWindowMs,
       retentionMs: data.retentionMs,
-      onLostPayloads: (lost) => logger.error(lost, 'event payloads missing from the log (power cut under sync=normal?): these events are skipped'),
+      onLostPayloads: (lost) => logger.error(lost, LOST_PAYLOADS_MESSAGE),
     });
   const leaseStore: LeaseStore = nats ? await nats.leases() : new LocalLeases();
   const laneIdsWith = async (prefix: string) => (await log.laneIds()).filter((id) => id.startsWith(prefix));

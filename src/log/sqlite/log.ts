@@ -37,10 +37,13 @@ interface NewRow {
   sourceId: string;
   receivedAt: number;
   count: number;
-  messageIds: string;
+  messageIds: readonly string[];
   /** The events joined by `\n`: as text (append) or already encoded (appendBatch). */
   payloads: string | Uint8Array;
 }
+
+/** What a reader logs through `onLostPayloads`: the step and the likely cause. */
+export const LOST_PAYLOADS_MESSAGE = 'reading the event log: payloads of a committed row are missing (a power cut under sync=normal?); its events are skipped';
 
 const PRUNE_SLICE = 256;
 /** A WAL this long (~64 MB of 4 KB pages) is checkpointed and restarted from its start. */
@@ -63,7 +66,7 @@ function toRows(records: AppendRecord[]): NewRow[] {
       sourceId,
       receivedAt: slice[0]!.receivedAt,
       count: slice.length,
-      messageIds: JSON.stringify(slice.map((r) => r.messageId)),
+      messageIds: slice.map((r) => r.messageId),
       payloads: slice.map((r) => r.payload).join(PAYLOAD_SEPARATOR),
     });
     start = end;
@@ -79,7 +82,6 @@ interface GroupRow {
   count: number;
   /** Payload size so far (approximate). */
   size: number;
-  /** Each merged row's JSON array of ids. */
   messageIds: string[];
   /** Each merged row's events, joined by `\n` (segments.write adds the `\n` between them). */
   payloads: (string | Uint8Array)[];
@@ -108,10 +110,10 @@ function groupRows(batch: PendingAppend[]): { rows: GroupRow[]; lastRowOf: numbe
       if (last && last.sourceId === row.sourceId && last.size + size <= MERGED_ROW_BYTES) {
         last.count += row.count;
         last.size += size;
-        last.messageIds.push(row.messageIds);
+        last.messageIds.push(...row.messageIds);
         last.payloads.push(row.payloads);
       } else {
-        rows.push({ sourceId: row.sourceId, receivedAt: row.receivedAt, count: row.count, size, messageIds: [row.messageIds], payloads: [row.payloads] });
+        rows.push({ sourceId: row.sourceId, receivedAt: row.receivedAt, count: row.count, size, messageIds: [...row.messageIds], payloads: [row.payloads] });
       }
     }
     lastRowOf[i] = rows.length - 1;
@@ -177,8 +179,7 @@ export class SqliteEventLog implements EventLog {
       for (let r = 0; r < rows.length; r++) {
         const row = rows[r]!;
         const ref = refs[r]!;
-        const messageIds = row.messageIds.length === 1 ? row.messageIds[0]! : `[${row.messageIds.map((a) => a.slice(1, -1)).join(',')}]`;
-        ids[r] = this.row = Number(this.insertRow.run(row.sourceId, row.receivedAt, row.count, messageIds, ref.seg, ref.off, ref.len).lastInsertRowid);
+        ids[r] = this.row = Number(this.insertRow.run(row.sourceId, row.receivedAt, row.count, JSON.stringify(row.messageIds), ref.seg, ref.off, ref.len).lastInsertRowid);
       }
       return ids;
     });
@@ -191,7 +192,7 @@ export class SqliteEventLog implements EventLog {
   appendBatch(batch: AppendBatch): Promise<AppendOutcome> {
     const count = batch.messageIds.length;
     if (count > SEQ_SHIFT) return Promise.reject(new Error(`an append holds at most ${SEQ_SHIFT} events`));
-    const row = { sourceId: batch.sourceId, receivedAt: batch.receivedAt, count, messageIds: JSON.stringify(batch.messageIds), payloads: batch.payloads };
+    const row = { sourceId: batch.sourceId, receivedAt: batch.receivedAt, count, messageIds: batch.messageIds, payloads: batch.payloads };
     return this.enqueue(count === 0 ? [] : [row], count);
   }
 

@@ -143,11 +143,10 @@ export class PayloadSegments {
    * Deletes segments no row points into any more (call after pruning rows). The
    * newest file always stays: it is, or is about to be, the one being written.
    */
-  prune(): number {
+  prune(): void {
     const first = this.firstRef.get() as number | undefined;
     const ids = this.segmentIds();
     const newest = ids.length > 0 ? ids[ids.length - 1]! : 0;
-    let removed = 0;
     for (const id of ids) {
       if (id === newest || (first !== undefined && id >= first)) continue;
       const fd = this.readers.get(id);
@@ -156,9 +155,7 @@ export class PayloadSegments {
         this.readers.delete(id);
       }
       fs.rmSync(this.file(id), { force: true });
-      removed++;
     }
-    return removed;
   }
 
   close(): void {
