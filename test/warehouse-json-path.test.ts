@@ -106,7 +106,7 @@ for (const target of ['duckdb', 'postgres'] as const) {
     assert.ok(target === 'duckdb' ? fastDb.stageJson : fastDb.copyNew, 'the dialect has its track event path');
     let taken = 0;
     const counting: Dialect = Object.create(fastDb, target === 'duckdb'
-      ? { stageJson: { value: async (...a: Parameters<NonNullable<Dialect['stageJson']>>) => { taken += a[2].length; return fastDb.stageJson!(...a); } } }
+      ? { stageJson: { value: async (...a: Parameters<NonNullable<Dialect['stageJson']>>) => { taken += a[0].length; return fastDb.stageJson!(...a); } } }
       : { copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (!a[0].endsWith('"tracks"')) taken += a[2].length; return fastDb.copyNew!(...a); } } }) as Dialect;
     const a = new WarehouseEngine(counting, (id) => (id === 'src-a' ? slugs.fast.a : slugs.fast.b));
     const b = new WarehouseEngine(rowsOnly, (id) => (id === 'src-a' ? slugs.rows.a : slugs.rows.b));
@@ -182,22 +182,28 @@ test('a loader asked to stop ends after the batch in hand and puts the batch it 
   }
 });
 
-test('duckdb: when the target refuses the staged JSON, the batch loads row by row and the refusal is reported', async () => {
+for (const [how, refusal] of [
+  ['staging it', { stageJson: { value: async () => { throw new Error('Invalid Input Error: malformed JSON'); } } }],
+  // Reading happens inside the transaction: the rows inserted before it are rolled back, then loaded again.
+  ['reading it', { readJson: { value: () => `read_json('/nonexistent/malformed JSON.ndjson')` } }],
+] as const) test(`duckdb: when the target refuses the staged JSON (${how}), the batch loads row by row and the refusal is reported`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-json-fallback-'));
   const db = await openDuckDb(path.join(dir, 'wh.duckdb'));
-  const refusing: Dialect = Object.create(db, {
-    stageJson: { value: async () => { throw new Error('Invalid Input Error: malformed JSON'); } },
-  }) as Dialect;
+  const refusing: Dialect = Object.create(db, refusal) as Dialect;
   const reported: unknown[] = [];
   const engine = new WarehouseEngine(refusing, () => 'fallback_test', undefined, [], (err) => reported.push(err));
   try {
-    const batch = Array.from({ length: 10 }, (_, i) => track('src-a', i, {}));
+    const identify = { seq: ++seq, sourceId: 'src-a', messageId: 'id-9', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u9', messageId: 'id-9', receivedAt: T, traits: { name: 'Z' } }) };
+    const batch = [identify, ...Array.from({ length: 10 }, (_, i) => track('src-a', i, {}))];
     const result = await engine.load(batch, new Date(T));
-    assert.deepEqual(result.rows.get('src-a'), { order_completed: 10, tracks: 10 });
+    assert.deepEqual(result.rows.get('src-a'), { identifies: 1, users: 1, order_completed: 10, tracks: 10 });
     assert.equal(reported.length, 1);
     assert.match(String(reported[0]), /malformed JSON/);
     const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM fallback_test.order_completed`);
     assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [10, 10]);
+    const ids = await db.query(`SELECT count(*) AS n FROM fallback_test.identifies`);
+    assert.equal(Number(ids[0]!.n), 1, 'the rows inserted before the refusal were not loaded twice');
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')), [], 'no stage file is left');
   } finally {
     await db.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import nodePath from 'node:path';
 import type { Writable } from 'node:stream';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import pg from 'pg';
+import { copyText, CopyRows } from './copy-rows.js';
 import type { ColumnType, Dialect } from './types.js';
 
 /**
@@ -85,22 +86,25 @@ export async function openDuckDb(path: string): Promise<Dialect> {
       appender.closeSync();
       return `temp.main.${quote(name)}`;
     },
-    // read_json parses the file on DuckDB's own threads, straight into typed columns.
-    async stageJson(name, columns, lines) {
+    // The payloads as they are, one per line: read_json parses them on DuckDB's own
+    // threads, straight into typed columns, inside the INSERT that reads them.
+    async stageJson(payloads) {
       const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.ndjson`);
       const out = await fs.open(file, 'w', 0o600);
       try {
         // In slices: a batch of large events would not fit in one string.
-        for (let i = 0; i < lines.length; i += 1000) await out.write(`${lines.slice(i, i + 1000).join('\n')}\n`);
-        await out.close();
-        const spec = Object.entries(columns).map(([k, t]) => `${str(k)}: ${str(t)}`).join(', ');
-        await conn.run(`CREATE OR REPLACE TEMP TABLE ${quote(name)} AS
-          SELECT * FROM read_json(${str(file)}, format = 'newline_delimited', columns = {${spec}})`);
+        for (let i = 0; i < payloads.length; i += 1000) await out.write(`${payloads.slice(i, i + 1000).join('\n')}\n`);
+      } catch (err) {
+        await fs.rm(file, { force: true });
+        throw err;
       } finally {
         await out.close().catch(() => {});
-        await fs.rm(file, { force: true });
       }
-      return `temp.main.${quote(name)}`;
+      return { file, remove: () => fs.rm(file, { force: true }) };
+    },
+    readJson(stages, columns) {
+      const spec = Object.entries(columns).map(([k, t]) => `${str(k)}: ${str(t)}`).join(', ');
+      return `read_json([${stages.map((s) => str(s.file)).join(', ')}], format = 'newline_delimited', columns = {${spec}})`;
     },
     async exec(sql) {
       return (await conn.run(sql)).rowsChanged;
@@ -185,32 +189,6 @@ export function copyFrom(client: pg.Client, sql: string, source: Iterable<Buffer
   });
 }
 
-/** A value in COPY's text format (\N is null; backslash, tab and line breaks escaped; NUL dropped). */
-function copyText(v: string | number | boolean | null): string {
-  if (v === null) return '\\N';
-  if (typeof v === 'boolean') return v ? 't' : 'f';
-  if (typeof v === 'number') return String(v);
-  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r\0]/g, (c) => COPY_ESCAPES[c]!) : v;
-}
-const COPY_SPECIAL = /[\\\t\n\r\0]/;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
-
-/** Rows as COPY text, a few hundred lines per chunk so the server parses while we format. */
-function* copyLines(rows: (string | number | boolean | null)[][]): Generator<string> {
-  let out = '';
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    let line = copyText(row[0]!);
-    for (let j = 1; j < row.length; j++) line += `\t${copyText(row[j]!)}`;
-    out += `${line}\n`;
-    if (i % 500 === 499) {
-      yield out;
-      out = '';
-    }
-  }
-  if (out) yield out;
-}
-
 /** PostgreSQL: varchar(512) as Segment's managed schemas, timestamps with time zone. */
 export async function openPostgres(url: string): Promise<Dialect> {
   const client = new pg.Client({ connectionString: url });
@@ -234,20 +212,21 @@ export async function openPostgres(url: string): Promise<Dialect> {
       const stageType = (c: ColumnType) => (c === 'varchar' ? 'text' : sqlType(c));
       await client.query(`DROP TABLE IF EXISTS ${t}`);
       await client.query(`CREATE TEMP TABLE ${quote(name)} (${columns.map(([c, ty]) => `${quote(c)} ${stageType(ty)}`).join(', ')})`);
-      await copyFrom(client, `COPY ${t} (${columns.map(([c]) => quote(c)).join(', ')}) FROM STDIN`, copyLines(rows));
+      const lines = new CopyRows();
+      for (const row of rows) lines.add('', row.map(copyText).join('\t'));
+      await copyFrom(client, `COPY ${t} (${columns.map(([c]) => quote(c)).join(', ')}) FROM STDIN`, lines.data());
       await client.query(`ANALYZE ${t}`);
       return t;
     },
     async copyNew(table, columns, rows) {
       const existing = new Set<string>();
-      const ids = rows.map((r) => r[0] as string);
+      const { ids } = rows;
       for (let i = 0; i < ids.length; i += 10_000) {
         const found = await client.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000)]);
         for (const r of found.rows) existing.add(r.id);
       }
-      const fresh = existing.size > 0 ? rows.filter((r) => !existing.has(r[0] as string)) : rows;
-      if (fresh.length === 0) return 0;
-      return copyFrom(client, `COPY ${table} (${columns.map(quote).join(', ')}) FROM STDIN`, copyLines(fresh));
+      if (existing.size >= ids.length) return 0;
+      return copyFrom(client, `COPY ${table} (${columns.map(quote).join(', ')}) FROM STDIN`, rows.data(existing));
     },
     async exec(sql) {
       return (await client.query(sql)).rowCount ?? 0;

@@ -1,9 +1,10 @@
 import type { FlatValue } from '../../protocol/warehouse-naming.js';
 import { schemaName } from '../../protocol/warehouse-naming.js';
 import { castTo, inferType, widen } from './columns.js';
+import { copyText, CopyRows } from './copy-rows.js';
 import { fieldSql, JsonSpec, readType, TrackShapes, type TrackShape } from './json-load.js';
 import { DISCARDS_TABLE, FIXED_TYPES, rowsFor, type WarehouseRow } from './rows.js';
-import type { ColumnType, Dialect, LoaderMessage, WarehouseConfig } from './types.js';
+import type { ColumnType, Dialect, JsonStage, LoaderMessage, WarehouseConfig } from './types.js';
 
 /**
  * Loads one batch of log messages into a warehouse, the same way for every
@@ -41,21 +42,54 @@ export interface PreparedLoad {
   tableSource: Map<string, string>;
   /** schema.table\0id of every row in the batch: the first of an id wins. */
   seen: Set<string>;
+  /** schema → the message ids of its track events in the batch: the first of an id wins. */
+  trackIds: Map<string, Set<string>>;
   /** source → shape → its track events. */
   shaped: Map<string, Map<TrackShape, ShapeBatch>>;
 }
 
 const PREPARE_SLICE = 1000;
 
-/** The track events of one source and one shape, on their way to the JSON path (json-load.ts). */
+/** What a scalar's values were, in JavaScript (ShapeBatch.types). */
+const STRING = 1, INTEGER = 2, FRACTION = 4, BOOLEAN = 8;
+
+/**
+ * The track events of one source and one shape, on their way to the fast path
+ * (json-load.ts). Per scalar it keeps a summary of the events' values, not the
+ * values: whether they all fit a column as they are is decided from it at write time.
+ */
 interface ShapeBatch {
   shape: TrackShape;
   sourceId: string;
   schema: string;
-  events: { payload: string; values: (string | number | boolean)[] }[];
+  payloads: string[];
   /** Per scalar: its type, widened over these events (as evolve widens a batch's values). */
   kinds: (ColumnType | undefined)[];
+  /** Per scalar: the kinds of JavaScript value it had (STRING | INTEGER | FRACTION | BOOLEAN). */
+  types: number[];
+  /** Per scalar: whether each of its strings is a timestamp in toISOString's form. */
+  canonical: boolean[];
+  /** Per scalar: its longest string. */
+  longest: number[];
+  /** Dialects with copyNew: the rows of the event's own table and of `tracks`, as COPY text. */
+  copy?: { own: CopyRows; ownColumns: string[]; tracks: CopyRows; trackColumns: string[] };
 }
+
+/** The track events of one source and event table that DuckDB reads from one stage (json-load.ts). */
+interface JsonGroup {
+  sourceId: string;
+  schema: string;
+  table: string;
+  spec: JsonSpec;
+  batches: ShapeBatch[];
+  /** Per column of the event table: the payload paths it is read from (one per shape, usually the same). */
+  columns: Map<string, string[][]>;
+  /** Whether a column is one of `tracks`' too. */
+  base: Set<string>;
+}
+
+/** The JSON path failed (staging, or the target reading the stage): the batch loads row by row instead. */
+class JsonPathError extends Error {}
 
 const DISCARD_COLUMNS: [string, ColumnType][] = [
   ['id', 'varchar'], ['table_name', 'varchar'], ['column_name', 'varchar'], ['column_type', 'varchar'],
@@ -108,9 +142,11 @@ export class WarehouseEngine {
    * batch while the target is busy writing this one (its COPY data keeps flowing).
    */
   async prepare(messages: readonly LoaderMessage[], now = new Date()): Promise<PreparedLoad> {
-    const p: PreparedLoad = { uuidTs: now.toISOString(), plans: new Map(), tableSource: new Map(), seen: new Set(), shaped: new Map() };
-    const { seen, shaped } = p;
-    const json = this.db.stageJson !== undefined || this.db.copyNew !== undefined;
+    const p: PreparedLoad = { uuidTs: now.toISOString(), plans: new Map(), tableSource: new Map(), seen: new Set(), trackIds: new Map(), shaped: new Map() };
+    const { shaped } = p;
+    const copy = this.db.copyNew !== undefined;
+    const fast = this.db.stageJson !== undefined || copy;
+    const values: (string | number | boolean)[] = [];
     for (let n = 0; n < messages.length; n++) {
       if (n % PREPARE_SLICE === PREPARE_SLICE - 1) await new Promise((r) => setImmediate(r));
       const m = messages[n]!;
@@ -123,30 +159,23 @@ export class WarehouseEngine {
       } catch {
         continue; // the log only holds validated JSON; nothing to load from anything else
       }
-      if (json && msg.type === 'track' && !this.offSources.has(m.sourceId)) {
-        const values: (string | number | boolean)[] = [];
-        const shape = this.shapes.find(msg, values);
+      if (msg.type === 'track') {
+        // One track event per message id and source in a batch: the first wins.
+        const id = msg.messageId;
+        if (typeof id === 'string' || typeof id === 'number') {
+          let ids = p.trackIds.get(schema);
+          if (!ids) p.trackIds.set(schema, (ids = new Set()));
+          if (ids.has(String(id))) continue;
+          ids.add(String(id));
+        }
+        const shape = fast && !this.offSources.has(m.sourceId) ? this.shapes.find(msg, values) : null;
         if (shape) {
-          const id = values[0] as string; // messageId: a shape always has it, first
-          const own = `${schema}.${shape.table}\0${id}`;
-          const tracks = `${schema}.tracks\0${id}`;
-          if (seen.has(own) && seen.has(tracks)) continue;
-          if (!seen.has(own) && !seen.has(tracks)) {
-            seen.add(own);
-            seen.add(tracks);
-            let bySource = shaped.get(m.sourceId);
-            if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
-            let b = bySource.get(shape);
-            if (!b) bySource.set(shape, (b = { shape, sourceId: m.sourceId, schema, events: [], kinds: new Array(shape.columns.length) }));
-            b.events.push({ payload: m.payload, values });
-            for (let i = 0; i < values.length; i++) {
-              if (shape.columns[i] === null) continue;
-              const k = shape.fixed[i] ?? inferType(values[i]!);
-              const prev = b.kinds[i];
-              if (prev !== k) b.kinds[i] = prev ? widen(prev, k) : k;
-            }
-            continue;
-          }
+          let bySource = shaped.get(m.sourceId);
+          if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
+          let b = bySource.get(shape);
+          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, copy, p.uuidTs)));
+          addShaped(b, m.payload, values);
+          continue;
         }
       }
       this.addRows(p, m.sourceId, schema, msg, true);
@@ -179,8 +208,8 @@ export class WarehouseEngine {
 
   /** The target half of a load: schema evolution, then one transaction for every table. */
   async write(p: PreparedLoad): Promise<LoadResult> {
-    const { uuidTs, plans, tableSource, shaped } = p;
-    // Schema evolution first: the columns every row and every JSON event needs.
+    const { plans, shaped } = p;
+    // Schema evolution first: the columns every row and every shaped event needs.
     const wanted = new Map<string, { schema: string; table: string; upsert: boolean; types: Map<string, ColumnType> }>();
     const want = (schema: string, table: string, upsert: boolean) => {
       const key = `${schema}.${table}`;
@@ -219,66 +248,157 @@ export class WarehouseEngine {
     const typesOf = new Map<string, Map<string, ColumnType>>();
     for (const [key, w] of wanted) typesOf.set(key, await this.ensureTable(w.schema, w.table, w.types, w.upsert));
 
-    // JSON events whose values all fit their columns as they are stay on the JSON
-    // path; the others take the row-by-row one (casts, discards) after all.
-    const spec = new JsonSpec();
-    const staged: ShapeBatch[] = [];
+    // Shaped events whose values all fit their columns as they are keep the fast
+    // path; the others take the row-by-row one (casts, discards) after all, parsed
+    // again: keeping every event's object for this rare case would cost more.
+    const fast: ShapeBatch[] = [];
     for (const b of shapeBatches) {
-      const fitting = this.jsonFit(b, typesOf.get(`${b.schema}.${b.shape.table}`)!, typesOf.get(`${b.schema}.tracks`)!, spec);
-      // Parsed again when needed: keeping every event's object for this rare case costs more.
-      for (const e of b.events) if (!fitting.has(e)) this.addRows(p, b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
-      if (fitting.size > 0) staged.push({ ...b, events: b.events.filter((e) => fitting.has(e)) });
+      if (this.fits(b, typesOf.get(`${b.schema}.${b.shape.table}`)!, typesOf.get(`${b.schema}.tracks`)!)) fast.push(b);
+      else this.toRows(p, b);
     }
+    if (this.db.stageJson) {
+      const groups = this.jsonGroups(p, fast, typesOf);
+      if (groups.length > 0) {
+        try {
+          return await this.commit(p, typesOf, groups, []);
+        } catch (err) {
+          if (!(err instanceof JsonPathError)) throw err;
+          // The target could not read a payload as the spec says (a string it takes for
+          // invalid, say): these events go the row-by-row way, so the batch still loads.
+          this.onJsonFallback(err.cause);
+          for (const g of groups) for (const b of g.batches) this.toRows(p, b);
+          return this.commit(p, typesOf, [], []);
+        }
+      }
+      return this.commit(p, typesOf, [], []);
+    }
+    return this.commit(p, typesOf, [], fast);
+  }
 
-    const scratch: string[] = [];
-    let jsonInserts: { sourceId: string; table: string; sql: string }[] = [];
-    if (staged.length > 0 && this.db.stageJson) {
-      try {
-        jsonInserts = await this.jsonInsertSql(staged, spec, typesOf, uuidTs, scratch);
-      } catch (err) {
-        // The target could not read a payload as the spec says (a string it takes for
-        // invalid, say): these events go the row-by-row way, so the batch still loads.
-        this.onJsonFallback(err);
-        for (const b of staged) for (const e of b.events) this.addRows(p, b.sourceId, b.schema, JSON.parse(e.payload) as Record<string, unknown>, false);
+  /** A shaped batch's events, parsed again, into the load's row plans. */
+  private toRows(p: PreparedLoad, b: ShapeBatch): void {
+    for (const payload of b.payloads) this.addRows(p, b.sourceId, b.schema, JSON.parse(payload) as Record<string, unknown>, false);
+  }
+
+  /**
+   * Whether every value of the batch fits its column as it is (castTo would hand it
+   * back unchanged), in the event table and in `tracks`; for the JSON path, also
+   * that `tracks` and the event table read each value with one type.
+   */
+  private fits(b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>): boolean {
+    const width = this.db.varcharWidth;
+    if (width !== null && b.shape.eventText.length > width) return false; // event_text would need truncating
+    const fit = (i: number, t: ColumnType | undefined): boolean => {
+      const ty = b.types[i]!;
+      switch (t) {
+        case 'varchar': return ty === STRING && (width === null || b.longest[i]! <= width);
+        case 'timestamp': return ty === STRING && b.canonical[i]!;
+        case 'bigint': return ty === INTEGER;
+        case 'double': return ty !== 0 && (ty & ~(INTEGER | FRACTION)) === 0;
+        case 'boolean': return ty === BOOLEAN;
+        default: return false;
+      }
+    };
+    const { columns, base } = b.shape;
+    for (let i = 0; i < columns.length; i++) {
+      const col = columns[i];
+      if (col === null || col === undefined) continue;
+      const ot = own.get(col);
+      if (!fit(i, ot)) return false;
+      if (base[i]) {
+        const tt = tracks.get(col);
+        if (!fit(i, tt)) return false;
+        if (this.db.stageJson && readType(tt!) !== readType(ot!)) return false;
       }
     }
-    const copies = staged.length > 0 && !this.db.stageJson ? copyGroups(staged, uuidTs) : [];
+    return true;
+  }
+
+  /** The JSON path's groups (source × event table); batches whose paths do not fit their group's read spec go row by row. */
+  private jsonGroups(p: PreparedLoad, batches: ShapeBatch[], typesOf: Map<string, Map<string, ColumnType>>): JsonGroup[] {
+    const groups = new Map<string, JsonGroup>();
+    for (const b of batches) {
+      const key = `${b.sourceId}\0${b.shape.table}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table: b.shape.table, spec: new JsonSpec(), batches: [], columns: new Map(), base: new Set() }));
+      const own = typesOf.get(`${b.schema}.${b.shape.table}`)!;
+      const { columns, paths, base } = b.shape;
+      const reads: { path: string[]; type: string }[] = [{ path: ['event'], type: 'VARCHAR' }];
+      columns.forEach((col, i) => {
+        if (col !== null) reads.push({ path: paths[i]!, type: readType(own.get(col)!) });
+      });
+      if (!g.spec.add(reads)) {
+        this.toRows(p, b);
+        continue;
+      }
+      g.batches.push(b);
+      columns.forEach((col, i) => {
+        if (col === null) return;
+        const path = paths[i]!;
+        const known = g.columns.get(col);
+        if (!known) g.columns.set(col, [path]);
+        else if (!known.some((k) => k.length === path.length && k.every((x, j) => x === path[j]))) known.push(path);
+        if (base[i]) g.base.add(col);
+      });
+    }
+    return [...groups.values()].filter((g) => g.batches.length > 0);
+  }
+
+  /**
+   * One transaction for the whole batch: the row plans, then the shaped events by the
+   * dialect's JSON path (`groups`) or direct path (`copies`), then the discards.
+   */
+  private async commit(p: PreparedLoad, typesOf: Map<string, Map<string, ColumnType>>, groups: JsonGroup[], copies: ShapeBatch[]): Promise<LoadResult> {
+    const { uuidTs, plans, tableSource } = p;
+    const scratch: string[] = [];
+    const stages: JsonStage[] = [];
     const discards = new Map<string, string[]>(); // schema → value tuples for discards
     const inserts: { plan: TablePlan; sql: string[] }[] = [];
-    for (const plan of plans.values()) {
-      inserts.push({ plan, sql: await this.insertSql(plan, typesOf.get(`${plan.schema}.${plan.table}`)!, discards, scratch) });
-    }
-    for (const schema of discards.keys()) await this.ensureTable(schema, DISCARDS_TABLE, new Map(DISCARD_COLUMNS), false);
-
     const result: LoadResult = { rows: new Map() };
-    await this.db.exec('BEGIN TRANSACTION');
+    const count = (sourceId: string, table: string, n: number) => {
+      const counts = result.rows.get(sourceId) ?? {};
+      counts[table] = (counts[table] ?? 0) + n;
+      result.rows.set(sourceId, counts);
+    };
     try {
+      for (const plan of plans.values()) {
+        inserts.push({ plan, sql: await this.insertSql(plan, typesOf.get(`${plan.schema}.${plan.table}`)!, discards, scratch) });
+      }
+      for (const schema of discards.keys()) await this.ensureTable(schema, DISCARDS_TABLE, new Map(DISCARD_COLUMNS), false);
+      const jsonSql: { sourceId: string; table: string; sql: string }[] = [];
+      for (const g of groups) {
+        const stage = await this.db.stageJson!(g.batches.flatMap((b) => b.payloads)).catch((err: unknown) => {
+          throw new JsonPathError('staging track events failed', { cause: err });
+        });
+        stages.push(stage);
+        jsonSql.push(...this.jsonInserts(g, stage, typesOf, uuidTs));
+      }
+
+      await this.db.exec('BEGIN TRANSACTION');
       for (const { plan, sql } of inserts) {
         let n = 0;
         for (const s of sql) n += await this.db.exec(s);
-        const sourceId = tableSource.get(`${plan.schema}.${plan.table}`)!;
-        const counts = result.rows.get(sourceId) ?? {};
-        counts[plan.table] = (counts[plan.table] ?? 0) + n;
-        result.rows.set(sourceId, counts);
+        count(tableSource.get(`${plan.schema}.${plan.table}`)!, plan.table, n);
         await this.afterTable?.(plan.table);
       }
-      for (const c of copies) {
-        const n = await this.db.copyNew!(`${this.db.quote(c.schema)}.${this.db.quote(c.table)}`, c.columns, c.rows);
-        const counts = result.rows.get(c.sourceId) ?? {};
-        counts[c.table] = (counts[c.table] ?? 0) + n;
-        result.rows.set(c.sourceId, counts);
-        await this.afterTable?.(c.table);
+      const q = this.db.quote;
+      for (const b of copies) {
+        const { own, ownColumns, tracks, trackColumns } = b.copy!;
+        count(b.sourceId, b.shape.table, await this.db.copyNew!(`${q(b.schema)}.${q(b.shape.table)}`, ownColumns, own));
+        await this.afterTable?.(b.shape.table);
+        count(b.sourceId, 'tracks', await this.db.copyNew!(`${q(b.schema)}.${q('tracks')}`, trackColumns, tracks));
+        await this.afterTable?.('tracks');
       }
-      for (const { sourceId, table, sql } of jsonInserts) {
-        const n = await this.db.exec(sql);
-        const counts = result.rows.get(sourceId) ?? {};
-        counts[table] = (counts[table] ?? 0) + n;
-        result.rows.set(sourceId, counts);
+      for (const { sourceId, table, sql } of jsonSql) {
+        const n = await this.db.exec(sql).catch((err: unknown) => {
+          throw new JsonPathError('reading the staged track events failed', { cause: err });
+        });
+        count(sourceId, table, n);
         await this.afterTable?.(table);
       }
       for (const [schema, tuples] of discards) {
-        const t = `${this.db.quote(schema)}.${this.db.quote(DISCARDS_TABLE)}`;
-        const cols = DISCARD_COLUMNS.map(([c]) => this.db.quote(c)).join(', ');
+        const t = `${q(schema)}.${q(DISCARDS_TABLE)}`;
+        const cols = DISCARD_COLUMNS.map(([c]) => q(c)).join(', ');
         for (let i = 0; i < tuples.length; i += CHUNK) {
           await this.db.exec(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM (VALUES ${tuples.slice(i, i + CHUNK).join(', ')}) AS v (${cols})
             WHERE NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.id = v.id AND x.table_name = v.table_name AND x.column_name = v.column_name)`);
@@ -288,10 +408,14 @@ export class WarehouseEngine {
       for (const t of scratch) await this.db.exec(`DROP TABLE IF EXISTS ${t}`);
     } catch (err) {
       await this.db.exec('ROLLBACK').catch(() => {});
-      // What we believe about the target's columns may be stale after a failure.
-      this.known.clear();
-      this.schemas.clear();
+      if (!(err instanceof JsonPathError)) {
+        // What we believe about the target's columns may be stale after a failure.
+        this.known.clear();
+        this.schemas.clear();
+      }
       throw err;
+    } finally {
+      for (const s of stages) await s.remove().catch(() => {});
     }
     return result;
   }
@@ -335,99 +459,32 @@ export class WarehouseEngine {
     return new Map(rows.map((r) => [String(r.column_name), this.db.columnType(String(r.data_type))]));
   }
 
-  /**
-   * The events of a shape whose values all fit their columns as they are (castTo
-   * would hand them back unchanged); none when the shape's scalars cannot be read
-   * with one type each (a context column typed differently in the two tables) or
-   * do not fit the load's read_json spec.
-   */
-  private jsonFit(b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>, spec: JsonSpec): Set<ShapeBatch['events'][number]> {
-    const fitting = new Set<ShapeBatch['events'][number]>();
-    const { columns, base, paths } = b.shape;
-    const ownTypes: (ColumnType | undefined)[] = [];
-    const trackTypes: (ColumnType | undefined)[] = [];
-    const reads: { path: string[]; type: string }[] = [{ path: ['event'], type: 'VARCHAR' }];
-    for (let i = 0; i < columns.length; i++) {
-      const col = columns[i];
-      if (col === null) continue;
-      ownTypes[i] = own.get(col);
-      if (ownTypes[i] === undefined) return fitting;
-      if (base[i]) {
-        trackTypes[i] = tracks.get(col);
-        if (trackTypes[i] === undefined || readType(trackTypes[i]!) !== readType(ownTypes[i]!)) return fitting;
-      }
-      reads.push({ path: paths[i]!, type: readType(ownTypes[i]!) });
-    }
-    const width = this.db.varcharWidth;
-    if (width !== null && b.shape.eventText.length > width) return fitting; // event_text would need truncating
-    if (this.db.stageJson && !spec.add(reads)) return fitting;
-    // quickCast answers exactly when castTo would hand the value back unchanged.
-    next: for (const e of b.events) {
-      for (let i = 0; i < columns.length; i++) {
-        if (columns[i] === null) continue;
-        const v = e.values[i]!;
-        if (quickCast(v, ownTypes[i]!, width) === undefined) continue next;
-        if (base[i] && trackTypes[i] !== ownTypes[i] && quickCast(v, trackTypes[i]!, width) === undefined) continue next;
-      }
-      fitting.add(e);
-    }
-    return fitting;
-  }
-
-  /** Stages the JSON events' payloads and returns one INSERT per event table and one per source's `tracks`. */
-  private async jsonInsertSql(batches: ShapeBatch[], spec: JsonSpec, typesOf: Map<string, Map<string, ColumnType>>, uuidTs: string, scratch: string[]) {
+  /** A JSON group's two INSERTs, each reading the group's stage: into the event table, and into `tracks`. */
+  private jsonInserts(g: JsonGroup, stage: JsonStage, typesOf: Map<string, Map<string, ColumnType>>, uuidTs: string) {
     const q = this.db.quote;
     const lit = (s: string) => this.db.literal(s, 'varchar');
-    interface Group { sourceId: string; schema: string; table: string; index: number; columns: Map<string, string[][]> }
-    const groups = new Map<string, Group>();
-    const group = (sourceId: string, schema: string, table: string) => {
-      const key = `${sourceId}\0${table}`;
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { sourceId, schema, table, index: groups.size, columns: new Map() }));
-      return g;
-    };
-    const use = (g: Group, column: string, path: string[]) => {
-      const paths = g.columns.get(column);
-      if (!paths) g.columns.set(column, [path]);
-      else if (!paths.some((p) => p.length === path.length && p.every((k, i) => k === path[i]))) paths.push(path);
-    };
-    const lines: string[] = [];
-    for (const b of batches) {
-      const own = group(b.sourceId, b.schema, b.shape.table);
-      const tracks = group(b.sourceId, b.schema, 'tracks');
-      b.shape.columns.forEach((col, i) => {
-        if (col === null) return;
-        use(own, col, b.shape.paths[i]!);
-        if (b.shape.base[i]) use(tracks, col, b.shape.paths[i]!);
-      });
-      const head = `{"k":${own.index},"s":${tracks.index},"t":${JSON.stringify(b.shape.table)},"p":`;
-      for (const e of b.events) lines.push(`${head}${e.payload}}`);
-    }
-    const stage = await this.db.stageJson!('_switchyard_json', { k: 'INTEGER', s: 'INTEGER', t: 'VARCHAR', p: spec.sqlType() }, lines);
-    scratch.push(stage);
-    const out: { sourceId: string; table: string; sql: string }[] = [];
-    for (const g of groups.values()) {
-      const types = typesOf.get(`${g.schema}.${g.table}`)!;
+    const from = this.db.readJson!([stage], g.spec.columns());
+    return [g.table, 'tracks'].map((table) => {
+      const types = typesOf.get(`${g.schema}.${table}`)!;
       const cols: string[] = [];
       const exprs: string[] = [];
       for (const [column, paths] of g.columns) {
-        const reads = paths.map((p) => fieldSql(p, lit));
+        if (table === 'tracks' && !g.base.has(column)) continue;
+        const reads = paths.map((p) => fieldSql(p, q, lit));
         const read = reads.length === 1 ? reads[0]! : `COALESCE(${reads.join(', ')})`;
         cols.push(column);
         exprs.push(types.get(column) === 'timestamp' ? `CAST(${read} AS ${this.db.sqlType('timestamp')})` : read);
       }
       cols.push('event', 'event_text', 'uuid_ts');
-      exprs.push('v.t', fieldSql(['event'], lit), this.db.literal(uuidTs, 'timestamp'));
-      const fq = `${q(g.schema)}.${q(g.table)}`;
-      const which = g.table === 'tracks' ? `v.s = ${g.index}` : `v.k = ${g.index}`;
-      out.push({
+      exprs.push(lit(g.table), fieldSql(['event'], q, lit), this.db.literal(uuidTs, 'timestamp'));
+      const fq = `${q(g.schema)}.${q(table)}`;
+      return {
         sourceId: g.sourceId,
-        table: g.table,
-        sql: `INSERT INTO ${fq} (${cols.map(q).join(', ')}) SELECT ${exprs.join(', ')} FROM ${stage} AS v
-          WHERE ${which} AND NOT EXISTS (SELECT 1 FROM ${fq} x WHERE x.id = ${fieldSql(['messageId'], lit)})`,
-      });
-    }
-    return out;
+        table,
+        sql: `INSERT INTO ${fq} (${cols.map(q).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from} AS v
+          WHERE NOT EXISTS (SELECT 1 FROM ${fq} x WHERE x.id = ${fieldSql(['messageId'], q, lit)})`,
+      };
+    });
   }
 
   private async insertSql(plan: TablePlan, types: Map<string, ColumnType>, discards: Map<string, string[]>, staged: string[]): Promise<string[]> {
@@ -535,46 +592,66 @@ function mergeUpserts(rows: WarehouseRow[]): WarehouseRow[] {
   return [...byId.values()];
 }
 
-/**
- * The direct path's rows (a dialect with `copyNew`): per source and table, the
- * columns its events use (id first) and each event's values in that order.
- */
-function copyGroups(batches: ShapeBatch[], uuidTs: string) {
-  type Cell = string | number | boolean | null;
-  interface Group { sourceId: string; schema: string; table: string; columns: string[]; at: Map<string, number>; rows: Cell[][] }
-  const groups = new Map<string, Group>();
-  // First every table's columns, so each row is made at its full length (a packed array).
-  const plans = batches.flatMap((b) => [true, false].map((own) => {
-    const { columns, base, table } = b.shape;
-    const name = own ? table : 'tracks';
-    const key = `${b.sourceId}\0${name}`;
-    let g = groups.get(key);
-    if (!g) {
-      const first = ['id', 'event', 'event_text', 'uuid_ts'];
-      groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table: name, columns: first, at: new Map(first.map((c, i) => [c, i])), rows: [] }));
+/** A new batch for the track events of one source and shape. */
+function shapeBatch(shape: TrackShape, sourceId: string, schema: string, copy: boolean, uuidTs: string): ShapeBatch {
+  const n = shape.columns.length;
+  const b: ShapeBatch = {
+    shape, sourceId, schema, payloads: [],
+    kinds: new Array<ColumnType | undefined>(n).fill(undefined),
+    types: new Array<number>(n).fill(0),
+    canonical: new Array<boolean>(n).fill(true),
+    longest: new Array<number>(n).fill(0),
+  };
+  if (copy) {
+    const tail = ['event', 'event_text', 'uuid_ts'];
+    b.copy = {
+      own: new CopyRows(),
+      ownColumns: [...shape.columns.filter((c): c is string => c !== null), ...tail],
+      tracks: new CopyRows(),
+      trackColumns: [...shape.columns.filter((c, i): c is string => c !== null && shape.base[i]!), ...tail],
+    };
+    copySuffix.set(b, `\t${copyText(shape.table)}\t${copyText(shape.eventText)}\t${uuidTs}`);
+  }
+  return b;
+}
+
+/** The last three columns of a batch's COPY lines (event, event_text, uuid_ts): the same for all its events. */
+const copySuffix = new WeakMap<ShapeBatch, string>();
+
+/** One shaped event into its batch: its values summed up (and written as COPY text), its payload kept. */
+function addShaped(b: ShapeBatch, payload: string, values: readonly (string | number | boolean)[]): void {
+  b.payloads.push(payload);
+  const { columns, base, fixed } = b.shape;
+  const copy = b.copy;
+  let own = '';
+  let tracks = '';
+  for (let i = 0; i < columns.length; i++) {
+    if (columns[i] === null) continue;
+    const v = values[i]!;
+    const prev = b.kinds[i];
+    if (prev !== 'varchar') {
+      const k = fixed[i] ?? inferType(v);
+      if (prev !== k) b.kinds[i] = prev ? widen(prev, k) : k;
     }
-    // Where each of the shape's values goes in this table's rows (-1: not one of its columns).
-    const slots = columns.map((c, i) => {
-      if (c === null || (!own && !base[i])) return -1;
-      let at = g.at.get(c);
-      if (at === undefined) {
-        g.at.set(c, (at = g.columns.length));
-        g.columns.push(c);
-      }
-      return at;
-    });
-    return { b, g, slots };
-  }));
-  for (const { b, g, slots } of plans) {
-    const width = g.columns.length;
-    for (const e of b.events) {
-      const row = new Array<Cell>(width).fill(null);
-      row[1] = b.shape.table;
-      row[2] = b.shape.eventText;
-      row[3] = uuidTs;
-      for (let i = 0; i < slots.length; i++) if (slots[i]! >= 0) row[slots[i]!] = e.values[i]!;
-      g.rows.push(row);
+    if (typeof v === 'string') {
+      b.types[i]! |= STRING;
+      if (v.length > b.longest[i]!) b.longest[i] = v.length;
+      if (b.canonical[i] && quickCast(v, 'timestamp', null) === undefined) b.canonical[i] = false;
+    } else if (typeof v === 'number') {
+      b.types[i]! |= Number.isSafeInteger(v) ? INTEGER : FRACTION;
+    } else {
+      b.types[i]! |= BOOLEAN;
+    }
+    if (copy) {
+      const text = copyText(v);
+      own = own === '' ? text : `${own}\t${text}`;
+      if (base[i]) tracks = tracks === '' ? text : `${tracks}\t${text}`;
     }
   }
-  return [...groups.values()];
+  if (copy) {
+    const suffix = copySuffix.get(b)!;
+    const id = values[0] as string; // messageId: a shape always has it, first
+    copy.own.add(id, own + suffix);
+    copy.tracks.add(id, tracks + suffix);
+  }
 }

@@ -296,17 +296,17 @@ export class JsonSpec {
     return false;
   }
 
-  /** The payload's type, as DuckDB writes it: `STRUCT("messageId" VARCHAR, "properties" STRUCT(...))`. */
-  sqlType(): string {
-    const render = (n: SpecNode): string =>
-      `STRUCT(${[...n.fields].map(([k, v]) => `"${k.replace(/"/g, '""')}" ${typeof v === 'string' ? v : render(v)}`).join(', ')})`;
-    return render(this.root);
+  /** The payload's top-level fields and their types, as DuckDB writes them: `{ messageId: 'VARCHAR', properties: 'STRUCT(...)' }`. */
+  columns(): Record<string, string> {
+    const render = (v: SpecNode | string): string =>
+      typeof v === 'string' ? v : `STRUCT(${[...v.fields].map(([k, f]) => `"${k.replace(/"/g, '""')}" ${render(f)}`).join(', ')})`;
+    return Object.fromEntries([...this.root.fields].map(([k, v]) => [k, render(v)]));
   }
 }
 
-/** `struct_extract` down a path, from the staged payload column `p`. */
-export function fieldSql(path: readonly string[], literal: (s: string) => string): string {
-  let expr = 'v.p';
-  for (const key of path) expr = `struct_extract(${expr}, ${literal(key)})`;
+/** The payload's field at `path`, read from the top-level column `v."<first key>"` down with `struct_extract`. */
+export function fieldSql(path: readonly string[], quote: (s: string) => string, literal: (s: string) => string): string {
+  let expr = `v.${quote(path[0]!)}`;
+  for (const key of path.slice(1)) expr = `struct_extract(${expr}, ${literal(key)})`;
   return expr;
 }

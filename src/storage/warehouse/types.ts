@@ -3,6 +3,7 @@
  * structurally so this layer does not import the log), where it writes (a
  * dialect per target), and what it records (sync history).
  */
+import type { CopyRows } from './copy-rows.js';
 import type { SyncSchedule } from '../scheduled-sync.js';
 
 export type ColumnType = 'timestamp' | 'bigint' | 'double' | 'boolean' | 'varchar';
@@ -64,25 +65,32 @@ export interface Dialect {
    */
   stage?(schema: string, name: string, columns: [string, ColumnType][], rows: (string | number | boolean | null)[][]): Promise<string>;
   /**
-   * Optional JSON path (DuckDB): (re)creates the session's temporary table `name`
-   * from newline-delimited JSON `lines`, read with these top-level columns (name →
-   * the target's type; structs spell out every field to read), and returns its
-   * name. The loader's track events go through it (json-load.ts).
+   * Optional JSON path (DuckDB): writes `payloads` (JSON objects, one per line) where
+   * `readJson` can read them; the loader's track events go through it (json-load.ts).
+   * The caller removes the stage when the transaction that reads it has ended.
    */
-  stageJson?(name: string, columns: Record<string, string>, lines: readonly string[]): Promise<string>;
+  stageJson?(payloads: readonly string[]): Promise<JsonStage>;
+  /** A table expression reading staged payloads with these top-level columns (name → the target's type; structs spell out every field to read). */
+  readJson?(stages: readonly JsonStage[], columns: Record<string, string>): string;
   /**
    * Optional direct path (PostgreSQL): appends to a target table (`"schema"."table"`),
-   * in the open transaction, the rows whose id (the first column) it does not hold
-   * yet; values are already of their columns' types. Returns the rows written. The
-   * loader's track events go through it. The id check holds because one loader
-   * writes to a warehouse at a time (its lease).
+   * in the open transaction, the rows whose id it does not hold yet, from COPY text
+   * lines made beforehand (values already of their columns' types). Returns the rows
+   * written. The loader's track events go through it. The id check holds because one
+   * loader writes to a warehouse at a time (its lease).
    */
-  copyNew?(table: string, columns: readonly string[], rows: (string | number | boolean | null)[][]): Promise<number>;
+  copyNew?(table: string, columns: readonly string[], rows: CopyRows): Promise<number>;
   exec(sql: string): Promise<number>;
   query(sql: string): Promise<Record<string, unknown>[]>;
   /** Maps the target's reported data_type back to ours. */
   columnType(dataType: string): ColumnType;
   close(): Promise<void>;
+}
+
+/** Payloads staged for `readJson`. */
+export interface JsonStage {
+  readonly file: string;
+  remove(): Promise<void>;
 }
 
 export interface SyncRecord {
