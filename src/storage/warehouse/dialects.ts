@@ -90,10 +90,12 @@ export async function openDuckDb(path: string): Promise<Dialect> {
     // threads, straight into typed columns, inside the INSERT that reads them.
     async stageJson(payloads) {
       const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.ndjson`);
+      // Encoded in slices (a batch of large events would not fit in one string), written at once.
+      const slices: Buffer[] = [];
+      for (let i = 0; i < payloads.length; i += 1000) slices.push(Buffer.from(`${payloads.slice(i, i + 1000).join('\n')}\n`));
       const out = await fs.open(file, 'w', 0o600);
       try {
-        // In slices: a batch of large events would not fit in one string.
-        for (let i = 0; i < payloads.length; i += 1000) await out.write(`${payloads.slice(i, i + 1000).join('\n')}\n`);
+        await out.writev(slices);
       } catch (err) {
         await fs.rm(file, { force: true });
         throw err;
@@ -218,11 +220,13 @@ export async function openPostgres(url: string): Promise<Dialect> {
       await client.query(`ANALYZE ${t}`);
       return t;
     },
-    async copyNew(table, columns, rows) {
+    async copyNew(table, columns, rows, received) {
       const existing = new Set<string>();
       const { ids } = rows;
+      // The (received_at, id) index: a window of arrival times reads only its newest pages.
+      const where = received ? 'received_at BETWEEN $2::timestamptz AND $3::timestamptz' : 'received_at IS NULL';
       for (let i = 0; i < ids.length; i += 10_000) {
-        const found = await client.query<{ id: string }>(`SELECT id FROM ${table} WHERE id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000)]);
+        const found = await client.query<{ id: string }>(`SELECT id FROM ${table} WHERE ${where} AND id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000), ...(received ?? [])]);
         for (const r of found.rows) existing.add(r.id);
       }
       if (existing.size >= ids.length) return 0;

@@ -49,7 +49,7 @@ export interface Dialect {
   readonly name: string;
   /** Longest string a varchar column takes (Segment: 512), or null when the target has no width. */
   readonly varcharWidth: number | null;
-  /** Whether the target wants an index on `id` for the insert-where-not-exists dedupe. */
+  /** Whether the target wants an index on `(received_at, id)` for the insert-where-not-exists dedupe. */
   readonly indexIds: boolean;
   sqlType(t: ColumnType): string;
   quote(ident: string): string;
@@ -74,12 +74,13 @@ export interface Dialect {
   readJson?(stages: readonly JsonStage[], columns: Record<string, string>): string;
   /**
    * Optional direct path (PostgreSQL): appends to a target table (`"schema"."table"`),
-   * in the open transaction, the rows whose id it does not hold yet, from COPY text
-   * lines made beforehand (values already of their columns' types). Returns the rows
-   * written. The loader's track events go through it. The id check holds because one
+   * in the open transaction, the rows whose id it does not hold yet among its rows
+   * received in `received` (first, last; null: rows without received_at), from COPY
+   * text lines made beforehand (values already of their columns' types). Returns the
+   * rows written. The loader's track events go through it. The id check holds because one
    * loader writes to a warehouse at a time (its lease).
    */
-  copyNew?(table: string, columns: readonly string[], rows: CopyRows): Promise<number>;
+  copyNew?(table: string, columns: readonly string[], rows: CopyRows, received: readonly [string, string] | null): Promise<number>;
   exec(sql: string): Promise<number>;
   query(sql: string): Promise<Record<string, unknown>[]>;
   /** Maps the target's reported data_type back to ours. */
