@@ -209,3 +209,30 @@ for (const [how, refusal] of [
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('postgres: a table an earlier version made (index on id) gets the (received_at, id) index, and a re-loaded batch adds nothing', async () => {
+  const schema = `jp_test_${process.pid}_index`;
+  const db = await openPostgres(PG_URL);
+  try {
+    // As an earlier version left it: no received_at column and an index on id alone.
+    await db.exec(`CREATE SCHEMA "${schema}"`);
+    await db.exec(`CREATE TABLE "${schema}"."tracks" (id varchar(512), event varchar(512))`);
+    await db.exec(`CREATE INDEX "tracks_id_idx" ON "${schema}"."tracks" (id)`);
+    await db.exec(`INSERT INTO "${schema}"."tracks" (id, event) VALUES ('old-1', 'legacy')`);
+    const engine = new WarehouseEngine(db, () => schema);
+    const batch = Array.from({ length: 30 }, (_, i) => track('src-a', i, {}));
+    assert.deepEqual((await engine.load(batch, new Date(T))).rows.get('src-a'), { order_completed: 30, tracks: 30 });
+    // The loader crashed before acknowledging: the same batch again, and a batch with one more event.
+    assert.deepEqual((await new WarehouseEngine(db, () => schema).load(batch, new Date(T))).rows.get('src-a'), { order_completed: 0, tracks: 0 });
+    const more = [...batch, track('src-a', 99, {})];
+    assert.deepEqual((await engine.load(more, new Date(T))).rows.get('src-a'), { order_completed: 1, tracks: 1 });
+    const indexes = await db.query(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = '${schema}' AND tablename = 'tracks'`);
+    assert.deepEqual(indexes.map((r) => String(r.indexname)), ['tracks_received_at_id_idx']);
+    assert.match(String(indexes[0]!.indexdef), /\(received_at, id\)/);
+    const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${schema}"."tracks"`);
+    assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [32, 32], 'the old row, 31 events, no duplicate');
+  } finally {
+    await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db.close();
+  }
+});
