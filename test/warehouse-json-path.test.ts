@@ -236,3 +236,30 @@ test('postgres: a table an earlier version made (index on id) gets the (received
     await db.close();
   }
 });
+
+test('postgres: tracks go in on a second connection; if only that one commits, the re-load adds just what is missing', async () => {
+  const schema = `jp_test_${process.pid}_aside`;
+  const db = await openPostgres(PG_URL);
+  let asides = 0;
+  let failCommit = true;
+  const flaky: Dialect = Object.create(db, {
+    copyNew: { value: (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (a[4]) asides++; return db.copyNew!(...a); } },
+    // The aside transaction has committed when the main COMMIT fails: a crash between the two.
+    exec: { value: async (sql: string) => { if (sql === 'COMMIT' && failCommit) { failCommit = false; throw new Error('server closed the connection'); } return db.exec(sql); } },
+  }) as Dialect;
+  try {
+    const batch = Array.from({ length: 40 }, (_, i) => track('src-a', i, {}));
+    await assert.rejects(new WarehouseEngine(flaky, () => schema).load(batch, new Date(T)), /server closed the connection/);
+    assert.equal(asides, 1, 'the tracks rows went in aside');
+    const mid = await db.query(`SELECT (SELECT count(*) FROM "${schema}".tracks) AS t, (SELECT count(*) FROM "${schema}".order_completed) AS o`);
+    assert.deepEqual([Number(mid[0]!.t), Number(mid[0]!.o)], [40, 0], 'only the aside transaction committed');
+    const again = await new WarehouseEngine(flaky, () => schema).load(batch, new Date(T));
+    assert.deepEqual(again.rows.get('src-a'), { order_completed: 40, tracks: 0 });
+    const n = await db.query(`SELECT (SELECT count(DISTINCT id) FROM "${schema}".tracks) AS t, (SELECT count(*) FROM "${schema}".tracks) AS tn,
+      (SELECT count(DISTINCT id) FROM "${schema}".order_completed) AS o, (SELECT count(*) FROM "${schema}".order_completed) AS n`);
+    assert.deepEqual([Number(n[0]!.t), Number(n[0]!.tn), Number(n[0]!.o), Number(n[0]!.n)], [40, 40, 40, 40]);
+  } finally {
+    await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db.close();
+  }
+});

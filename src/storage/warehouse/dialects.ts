@@ -199,6 +199,35 @@ export async function openPostgres(url: string): Promise<Dialect> {
   client.on('error', () => {});
   const sqlType = (t: ColumnType) =>
     ({ timestamp: 'timestamp with time zone', bigint: 'bigint', double: 'double precision', boolean: 'boolean', varchar: 'varchar(512)' })[t];
+  // The second connection of `copyNew(..., aside)`: one backend parses one COPY at a
+  // time, so two tables' rows go in on two backends at once.
+  let aside: pg.Client | null = null;
+  let asideOpen = false;
+  const asideClient = async (): Promise<pg.Client> => {
+    if (!aside) {
+      const c = new pg.Client({ connectionString: url });
+      c.on('error', () => {});
+      await c.connect();
+      aside = c;
+    }
+    if (!asideOpen) {
+      await aside.query('BEGIN');
+      asideOpen = true;
+    }
+    return aside;
+  };
+  const copyNew = async (c: pg.Client, table: string, columns: readonly string[], rows: CopyRows, received: readonly [string, string] | null) => {
+    const existing = new Set<string>();
+    const { ids } = rows;
+    // The (received_at, id) index: a window of arrival times reads only its newest pages.
+    const where = received ? 'received_at BETWEEN $2::timestamptz AND $3::timestamptz' : 'received_at IS NULL';
+    for (let i = 0; i < ids.length; i += 10_000) {
+      const found = await c.query<{ id: string }>(`SELECT id FROM ${table} WHERE ${where} AND id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000), ...(received ?? [])]);
+      for (const r of found.rows) existing.add(r.id);
+    }
+    if (existing.size >= ids.length) return 0;
+    return copyFrom(c, `COPY ${table} (${columns.map(quote).join(', ')}) FROM STDIN`, rows.data(existing));
+  };
   return {
     name: 'postgres',
     varcharWidth: 512,
@@ -220,17 +249,13 @@ export async function openPostgres(url: string): Promise<Dialect> {
       await client.query(`ANALYZE ${t}`);
       return t;
     },
-    async copyNew(table, columns, rows, received) {
-      const existing = new Set<string>();
-      const { ids } = rows;
-      // The (received_at, id) index: a window of arrival times reads only its newest pages.
-      const where = received ? 'received_at BETWEEN $2::timestamptz AND $3::timestamptz' : 'received_at IS NULL';
-      for (let i = 0; i < ids.length; i += 10_000) {
-        const found = await client.query<{ id: string }>(`SELECT id FROM ${table} WHERE ${where} AND id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000), ...(received ?? [])]);
-        for (const r of found.rows) existing.add(r.id);
-      }
-      if (existing.size >= ids.length) return 0;
-      return copyFrom(client, `COPY ${table} (${columns.map(quote).join(', ')}) FROM STDIN`, rows.data(existing));
+    async copyNew(table, columns, rows, received, onAside = false) {
+      return copyNew(onAside ? await asideClient() : client, table, columns, rows, received);
+    },
+    async settleAside(commit) {
+      if (!asideOpen) return;
+      asideOpen = false;
+      await aside!.query(commit ? 'COMMIT' : 'ROLLBACK');
     },
     async exec(sql) {
       return (await client.query(sql)).rowCount ?? 0;
@@ -241,6 +266,7 @@ export async function openPostgres(url: string): Promise<Dialect> {
     columnType: fromDataType,
     async close() {
       await client.end();
+      await (aside as pg.Client | null)?.end();
     },
   };
 }

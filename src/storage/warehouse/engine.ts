@@ -391,13 +391,23 @@ export class WarehouseEngine {
         await this.afterTable?.(plan.table);
       }
       const q = this.db.quote;
-      for (const b of copies) {
-        const { own, ownColumns, tracks, trackColumns } = b.copy!;
-        const window = b.received ? ([b.received.first, b.received.last] as const) : null;
-        count(b.sourceId, b.shape.table, await this.db.copyNew!(`${q(b.schema)}.${q(b.shape.table)}`, ownColumns, own, window));
-        await this.afterTable?.(b.shape.table);
-        count(b.sourceId, 'tracks', await this.db.copyNew!(`${q(b.schema)}.${q('tracks')}`, trackColumns, tracks, window));
-        await this.afterTable?.('tracks');
+      // The event tables on the main connection and `tracks` aside, at the same time.
+      const copied = await Promise.all([false, true].map(async (aside) => {
+        const out: [ShapeBatch, number][] = [];
+        for (const b of copies) {
+          const { own, ownColumns, tracks, trackColumns } = b.copy!;
+          const window = b.received ? ([b.received.first, b.received.last] as const) : null;
+          const table = aside ? 'tracks' : b.shape.table;
+          out.push([b, await this.db.copyNew!(`${q(b.schema)}.${q(table)}`, aside ? trackColumns : ownColumns, aside ? tracks : own, window, aside)]);
+        }
+        return out;
+      }));
+      for (const [aside, out] of copied.entries()) {
+        for (const [b, n] of out) {
+          const table = aside ? 'tracks' : b.shape.table;
+          count(b.sourceId, table, n);
+          await this.afterTable?.(table);
+        }
       }
       for (const { sourceId, table, sql } of jsonSql) {
         const n = await this.db.exec(sql).catch((err: unknown) => {
@@ -414,9 +424,11 @@ export class WarehouseEngine {
             WHERE NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.id = v.id AND x.table_name = v.table_name AND x.column_name = v.column_name)`);
         }
       }
+      await this.db.settleAside?.(true);
       await this.db.exec('COMMIT');
       for (const t of scratch) await this.db.exec(`DROP TABLE IF EXISTS ${t}`);
     } catch (err) {
+      await this.db.settleAside?.(false).catch(() => {});
       await this.db.exec('ROLLBACK').catch(() => {});
       if (!(err instanceof JsonPathError)) {
         // What we believe about the target's columns may be stale after a failure.
@@ -491,6 +503,15 @@ export class WarehouseEngine {
     const received = receivedPaths
       ? `CAST(COALESCE(${receivedPaths.map((p) => fieldSql(p, q, lit)).join(', ')}) AS ${this.db.sqlType('timestamp')})`
       : null;
+    // The group's window of arrival times, as constants: the target skips the parts of
+    // the table outside it (DuckDB: row groups by their min/max) instead of joining
+    // against every row the table holds.
+    let window = '';
+    if (received && g.batches.every((b) => b.received)) {
+      const first = g.batches.map((b) => b.received!.first).reduce((a, b) => (b < a ? b : a));
+      const last = g.batches.map((b) => b.received!.last).reduce((a, b) => (b > a ? b : a));
+      window = `x.received_at BETWEEN ${this.db.literal(first, 'timestamp')} AND ${this.db.literal(last, 'timestamp')} AND `;
+    }
     return [g.table, 'tracks'].map((table) => {
       const from = this.db.readJson!([stage], (table === 'tracks' ? g.trackSpec : g.spec).columns());
       const types = typesOf.get(`${g.schema}.${table}`)!;
@@ -510,7 +531,7 @@ export class WarehouseEngine {
         sourceId: g.sourceId,
         table,
         sql: `INSERT INTO ${fq} (${cols.map(q).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from} AS v
-          WHERE NOT EXISTS (SELECT 1 FROM ${fq} x WHERE ${received ? `x.received_at = ${received}` : 'x.received_at IS NULL'} AND x.id = ${fieldSql(['messageId'], q, lit)})`,
+          WHERE NOT EXISTS (SELECT 1 FROM ${fq} x WHERE ${window}${received ? `x.received_at = ${received}` : 'x.received_at IS NULL'} AND x.id = ${fieldSql(['messageId'], q, lit)})`,
       };
     });
   }

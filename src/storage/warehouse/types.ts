@@ -78,9 +78,15 @@ export interface Dialect {
    * received in `received` (first, last; null: rows without received_at), from COPY
    * text lines made beforehand (values already of their columns' types). Returns the
    * rows written. The loader's track events go through it. The id check holds because one
-   * loader writes to a warehouse at a time (its lease).
+   * loader writes to a warehouse at a time (its lease). With `aside`, the rows go in
+   * through a second connection, in a transaction of its own that `settleAside` ends:
+   * the loader commits it just before the main one and rolls it back with it. Should
+   * one commit and not the other (a crash between the two), the re-load's id check per
+   * table adds only what is missing.
    */
-  copyNew?(table: string, columns: readonly string[], rows: CopyRows, received: readonly [string, string] | null): Promise<number>;
+  copyNew?(table: string, columns: readonly string[], rows: CopyRows, received: readonly [string, string] | null, aside?: boolean): Promise<number>;
+  /** Ends the transaction of `copyNew(..., aside)`, if one is open: commit or roll back. */
+  settleAside?(commit: boolean): Promise<void>;
   exec(sql: string): Promise<number>;
   query(sql: string): Promise<Record<string, unknown>[]>;
   /** Maps the target's reported data_type back to ours. */
