@@ -197,16 +197,18 @@ async function loader(db: Dialect, payloads: PayloadStore): Promise<number> {
     maxBatchesPerRun: Math.ceil(N / BATCH) + 1,
   });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await sync.syncNow();
   // The loader closes the target after a run; DuckDB checkpoints then. That is load time too.
   if (db.name === 'duckdb') await timed(db).exec('CHECKPOINT');
   const s = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   notePeak();
   if (retried > 0 || next < N) throw new Error(`the loader handed back ${retried} events and read ${next} of ${N}`);
   const loaded = await db.query(`SELECT (SELECT count(*) FROM ${q(schema)}.tracks) AS t, (SELECT count(*) FROM ${q(schema)}.order_completed) AS o`);
   if (Number(loaded[0]!.t) !== N || Number(loaded[0]!.o) !== N) throw new Error(`loaded ${String(loaded[0]!.t)} tracks and ${String(loaded[0]!.o)} order_completed rows, expected ${N}`);
   const w = [...waits.values()].reduce((a, b) => a + b, 0);
-  console.error(`  ${db.name} loader: ${s.toFixed(2)} s, of which the lane making messages ${(making / 1000).toFixed(2)} s; time spent waiting on the target ${w.toFixed(2)} s (${[...waits].map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), part of it overlapped with the next batch's JavaScript`);
+  console.error(`  ${db.name} loader: ${s.toFixed(2)} s (this process's CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, DuckDB's threads included), of which the lane making messages ${(making / 1000).toFixed(2)} s; time spent waiting on the target ${w.toFixed(2)} s (${[...waits].map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), part of it overlapped with the next batch's JavaScript`);
   return s;
 }
 

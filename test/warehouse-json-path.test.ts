@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDuckDb, openPostgres } from '../src/storage/warehouse/dialects.js';
-import { WarehouseEngine } from '../src/storage/warehouse/engine.js';
+import { isCanonicalTime, WarehouseEngine } from '../src/storage/warehouse/engine.js';
 import pino from 'pino';
 import { SyncHistory } from '../src/storage/warehouse/history.js';
 import { WarehouseLoader } from '../src/storage/warehouse/loader.js';
@@ -261,5 +261,18 @@ test('postgres: tracks go in on a second connection; if only that one commits, t
   } finally {
     await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await db.close();
+  }
+});
+
+test('a canonical time is exactly what toISOString writes, for a real date', () => {
+  for (const ok of ['2026-11-24T10:00:00.000Z', '2024-02-29T23:59:59.999Z', '0001-01-01T00:00:00.000Z', new Date(0).toISOString()]) {
+    assert.equal(isCanonicalTime(ok), true, ok);
+  }
+  for (const no of [
+    '2026-11-24T10:00:00Z', '2026-11-24T10:00:00.000+00:00', '2026-11-24 10:00:00.000Z', '2025-02-29T00:00:00.000Z', '2026-13-01T00:00:00.000Z',
+    '2026-04-31T00:00:00.000Z', '2026-11-24T24:00:00.000Z', '2026-11-24T10:60:00.000Z', '2026-11-24T10:00:60.000Z', '2026-11-24T10:00:00.00aZ',
+    '2026-00-10T00:00:00.000Z', '2026-01-00T00:00:00.000Z', '+26-11-24T10:00:00.000Z', 'value 0 1', '',
+  ]) {
+    assert.equal(isCanonicalTime(no), false, no);
   }
 });
