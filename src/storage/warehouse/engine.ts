@@ -17,12 +17,13 @@ import type { ColumnType, Dialect, JsonStage, LoaderMessage, WarehouseConfig } f
  *    data transaction: it is idempotent, and DuckDB refuses some ALTERs inside one);
  *    track events whose values do not fit their columns as they are join the rows;
  * 3. one transaction for every table of the batch: rows go in with
- *    `INSERT ... WHERE NOT EXISTS (same id)`, track events by the dialect's bulk path
- *    (with the same id check), users/accounts are upserted keeping the latest
- *    non-null traits, uncastable values go to `discards`.
+ *    `INSERT ... WHERE NOT EXISTS (same received_at and id)`, track events by the
+ *    dialect's bulk path (with the same check; PostgreSQL's `tracks` rows through a
+ *    second connection whose transaction commits just before this one), users/accounts
+ *    are upserted keeping the latest non-null traits, uncastable values go to `discards`.
  * The caller acknowledges the batch on the log only after this resolves: a crash
- * before the commit loads nothing, a crash after it re-loads rows that the id check
- * skips, so no row is ever missing or duplicated.
+ * before the commit loads nothing, a crash after it re-loads the same messages (same
+ * received_at), which the check skips, so no row is ever missing or duplicated.
  */
 export interface LoadResult {
   /** Rows inserted (or upserted) per source id, per table. */
@@ -75,7 +76,11 @@ interface ShapeBatch {
   /** The earliest and latest received_at (toISOString's form) when the shape has one. */
   received?: { at: number; first: string; last: string };
   /** Dialects with copyNew: the rows of the event's own table and of `tracks`, as COPY text. */
-  copy?: { own: CopyRows; ownColumns: string[]; tracks: CopyRows; trackColumns: string[] };
+  copy?: {
+    own: CopyRows; ownColumns: string[]; tracks: CopyRows; trackColumns: string[];
+    /** The last three columns of every line (event, event_text, uuid_ts): the same for all the batch's events. */
+    suffix: string;
+  };
 }
 
 /** The track events of one source and event table that DuckDB reads from one stage (json-load.ts). */
@@ -683,14 +688,11 @@ function shapeBatch(shape: TrackShape, sourceId: string, schema: string, copy: b
       ownColumns: [...shape.columns.filter((c): c is string => c !== null), ...tail],
       tracks: new CopyRows(),
       trackColumns: [...shape.columns.filter((c, i): c is string => c !== null && shape.base[i]!), ...tail],
+      suffix: `\t${copyText(shape.table)}\t${copyText(shape.eventText)}\t${uuidTs}`,
     };
-    copySuffix.set(b, `\t${copyText(shape.table)}\t${copyText(shape.eventText)}\t${uuidTs}`);
   }
   return b;
 }
-
-/** The last three columns of a batch's COPY lines (event, event_text, uuid_ts): the same for all its events. */
-const copySuffix = new WeakMap<ShapeBatch, string>();
 
 /** One shaped event into its batch: its values summed up (and written as COPY text), its payload kept. */
 function addShaped(b: ShapeBatch, payload: string, values: readonly (string | number | boolean)[]): void {
@@ -730,7 +732,7 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
     if (v > received.last) received.last = v;
   }
   if (copy) {
-    const suffix = copySuffix.get(b)!;
+    const { suffix } = copy;
     const id = values[0] as string; // messageId: a shape always has it, first
     copy.own.add(id, own + suffix);
     copy.tracks.add(id, tracks + suffix);
