@@ -397,7 +397,9 @@ export class WarehouseEngine {
       }
       const q = this.db.quote;
       // The event tables on the main connection and `tracks` aside, at the same time.
-      const copied = await Promise.all([false, true].map(async (aside) => {
+      // Both finish before either failure is thrown: nothing may still be writing when the
+      // transactions are rolled back.
+      const settled = await Promise.allSettled([false, true].map(async (aside) => {
         const out: [ShapeBatch, number][] = [];
         for (const b of copies) {
           const { own, ownColumns, tracks, trackColumns } = b.copy!;
@@ -407,6 +409,10 @@ export class WarehouseEngine {
         }
         return out;
       }));
+      const copied = settled.map((r) => {
+        if (r.status === 'rejected') throw r.reason;
+        return r.value;
+      });
       for (const [aside, out] of copied.entries()) {
         for (const [b, n] of out) {
           const table = aside ? 'tracks' : b.shape.table;
