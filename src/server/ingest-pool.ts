@@ -36,7 +36,10 @@ export class IngestPool {
 
   constructor(size: number, onFatal: (err: Error) => void) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url));
+      // Its garbage is short-lived (a body's objects die with the body), so a young
+      // generation of 16 MB (V8's default grows to 48) collects as well and keeps the
+      // process's peak RSS ~15 MB lower under sustained batch ingest (bench: backlog).
+      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 16 } });
       const jobs = new Map<number, Job>();
       worker.on('message', (results: PoolResult[]) => {
         for (const { id, outcome } of results) {
