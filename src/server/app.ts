@@ -62,11 +62,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // First: the access hook must run before any other route's hooks.
   const workspaceJson = registerPublicApi(app, { ...deps.publicApi, adminToken: deps.adminToken });
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/v1/')) return;
-    reply.header('access-control-allow-origin', req.headers.origin ?? '*');
-    reply.header('access-control-allow-credentials', 'true');
-    reply.header('vary', 'Origin');
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.url.startsWith('/v1/')) {
+      reply.header('access-control-allow-origin', req.headers.origin ?? '*');
+      reply.header('access-control-allow-credentials', 'true');
+      reply.header('vary', 'Origin');
+    }
+    done();
   });
   app.options('/v1/*', async (_req, reply) =>
     reply

@@ -101,27 +101,32 @@ export interface AccessDeps {
  * write; each handler then checks the resources it touches.
  */
 export function registerAccess(app: FastifyInstance, deps: AccessDeps): void {
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?', 1)[0]!;
-    if (PUBLIC_PATHS.has(path) || PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return;
+  // Callback hooks, not async ones: every Tracking API request passes here, and the
+  // public paths answer without a promise or a microtask.
+  app.addHook('onRequest', (req, reply, done) => {
+    const url = req.url;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (PUBLIC_PATHS.has(path) || PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return done();
     // The console's page itself (GET / asking for HTML) is public; the workspace JSON at GET / is not.
-    if (path === '/' && req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) return;
-
-    const principal = await resolve(req);
-    if (principal === 'bad-token') return apiError(reply, 401, 'unauthorized', 'the Bearer token is not valid (unknown or revoked)');
-    if (principal === 'csrf') return apiError(reply, 403, 'forbidden', 'missing or wrong x-csrf-token header for a cookie-authenticated write');
-    if (!principal) return apiError(reply, 401, 'unauthorized', 'sign in or send a valid Bearer token (Authorization: Bearer <token>)');
-    req.principal = principal;
-    if (req.method !== 'GET' && req.method !== 'HEAD' && !canWriteAnything(principal)) {
-      return forbidden(reply, 'changes (read-only role)');
-    }
+    if (path === '/' && req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) return done();
+    resolve(req).then((principal) => {
+      // An answer sent here ends the request: done() is not called then.
+      if (principal === 'bad-token') return void apiError(reply, 401, 'unauthorized', 'the Bearer token is not valid (unknown or revoked)');
+      if (principal === 'csrf') return void apiError(reply, 403, 'forbidden', 'missing or wrong x-csrf-token header for a cookie-authenticated write');
+      if (!principal) return void apiError(reply, 401, 'unauthorized', 'sign in or send a valid Bearer token (Authorization: Bearer <token>)');
+      req.principal = principal;
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !canWriteAnything(principal)) return void forbidden(reply, 'changes (read-only role)');
+      done();
+    }, done);
   });
 
   if (deps.onWrite) {
     const onWrite = deps.onWrite;
-    app.addHook('onResponse', async (req, reply) => {
-      if (!req.principal || req.audited || req.method === 'GET' || req.method === 'HEAD') return;
-      if (reply.statusCode >= 200 && reply.statusCode < 300) await onWrite(req, reply.statusCode);
+    app.addHook('onResponse', (req, reply, done) => {
+      if (!req.principal || req.audited || req.method === 'GET' || req.method === 'HEAD') return done();
+      if (reply.statusCode < 200 || reply.statusCode >= 300) return done();
+      Promise.resolve(onWrite(req, reply.statusCode)).then(() => done(), done);
     });
   }
 
