@@ -182,10 +182,10 @@ test('a loader asked to stop ends after the batch in hand and puts the batch it 
   }
 });
 
-for (const [how, refusal] of [
-  ['staging it', { stageJson: { value: async () => { throw new Error('Invalid Input Error: malformed JSON'); } } }],
+for (const [how, refusal, step] of [
+  ['staging it', { stageJson: { value: async () => { throw new Error('Invalid Input Error: malformed JSON'); } } }, /^Error: writing the stage file of track events failed: .*malformed JSON/],
   // Reading happens inside the transaction: the rows inserted before it are rolled back, then loaded again.
-  ['reading it', { readJson: { value: () => `read_json('/nonexistent/malformed JSON.ndjson')` } }],
+  ['reading it', { readJson: { value: () => `read_json('/nonexistent/malformed JSON.ndjson')` } }, /^Error: the target refused to read the staged track events: .*malformed JSON/],
 ] as const) test(`duckdb: when the target refuses the staged JSON (${how}), the batch loads row by row and the refusal is reported`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-json-fallback-'));
   const db = await openDuckDb(path.join(dir, 'wh.duckdb'));
@@ -198,7 +198,7 @@ for (const [how, refusal] of [
     const result = await engine.load(batch, new Date(T));
     assert.deepEqual(result.rows.get('src-a'), { identifies: 1, users: 1, order_completed: 10, tracks: 10 });
     assert.equal(reported.length, 1);
-    assert.match(String(reported[0]), /malformed JSON/);
+    assert.match(String(reported[0]), step, 'the report names the step and the reason');
     const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM fallback_test.order_completed`);
     assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [10, 10]);
     const ids = await db.query(`SELECT count(*) AS n FROM fallback_test.identifies`);

@@ -99,7 +99,11 @@ interface JsonGroup {
 }
 
 /** The JSON path failed (staging, or the target reading the stage): the batch loads row by row instead. */
-class JsonPathError extends Error {}
+class JsonPathError extends Error {
+  constructor(step: string, cause: unknown) {
+    super(`${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
 
 const DISCARD_COLUMNS: [string, ColumnType][] = [
   ['id', 'varchar'], ['table_name', 'varchar'], ['column_name', 'varchar'], ['column_type', 'varchar'],
@@ -121,7 +125,7 @@ export class WarehouseEngine {
     /** Test hook: runs inside the data transaction after each table's insert. */
     private readonly afterTable?: (table: string) => Promise<void>,
     overrides: WarehouseConfig['syncOverrides'] = [],
-    /** Told when the target refused the staged track events and they went row by row instead. */
+    /** Told (with the step and the target's reason) when the JSON path failed and the track events went row by row instead. */
     private readonly onJsonFallback: (err: unknown) => void = () => {},
   ) {
     for (const o of overrides) {
@@ -275,7 +279,7 @@ export class WarehouseEngine {
           if (!(err instanceof JsonPathError)) throw err;
           // The target could not read a payload as the spec says (a string it takes for
           // invalid, say): these events go the row-by-row way, so the batch still loads.
-          this.onJsonFallback(err.cause);
+          this.onJsonFallback(err);
           for (const g of groups) for (const b of g.batches) this.toRows(p, b);
           return this.commit(p, typesOf, [], []);
         }
@@ -382,7 +386,7 @@ export class WarehouseEngine {
       const jsonSql: { sourceId: string; table: string; sql: string }[] = [];
       for (const g of groups) {
         const stage = await this.db.stageJson!(g.batches.flatMap((b) => b.payloads)).catch((err: unknown) => {
-          throw new JsonPathError('staging track events failed', { cause: err });
+          throw new JsonPathError('writing the stage file of track events failed', err);
         });
         stages.push(stage);
         jsonSql.push(...this.jsonInserts(g, stage, typesOf, uuidTs));
@@ -422,7 +426,7 @@ export class WarehouseEngine {
       }
       for (const { sourceId, table, sql } of jsonSql) {
         const n = await this.db.exec(sql).catch((err: unknown) => {
-          throw new JsonPathError('reading the staged track events failed', { cause: err });
+          throw new JsonPathError('the target refused to read the staged track events', err);
         });
         count(sourceId, table, n);
         await this.afterTable?.(table);
