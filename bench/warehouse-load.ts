@@ -129,7 +129,6 @@ function timed(db: Dialect): Dialect {
     exec: clock(db.exec.bind(db), (sql) => String(sql).trimStart().split(/\s/, 1)[0]!.toUpperCase()),
     query: clock(db.query.bind(db), 'query'),
     ...(db.stage ? { stage: clock(db.stage.bind(db), 'stage') } : {}),
-    ...(db.stageJson ? { stageJson: clock(db.stageJson.bind(db), 'stage JSON') } : {}),
     ...(db.copyNew ? { copyNew: clock(db.copyNew.bind(db), 'COPY new rows') } : {}),
   };
 }

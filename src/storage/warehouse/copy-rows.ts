@@ -1,10 +1,11 @@
 /**
- * Rows in PostgreSQL's COPY text format, made while a batch is parsed (engine.ts,
- * `prepare`) so the parsed values need not live until the write. Lines are
- * gathered into strings of LINES_PER_CHUNK and turned into buffers: a batch's rows
- * then sit outside the JavaScript heap, which keeps garbage collection short.
+ * Rows as text lines (PostgreSQL's COPY text format, or DuckDB's CSV), made while a
+ * batch is parsed (engine.ts, `prepare`) so the parsed values need not live until the
+ * write. Each line is encoded into a buffer of CHUNK_BYTES as it comes: a batch's rows
+ * sit outside the JavaScript heap, which keeps garbage collection short, and no string
+ * of many lines is ever built (joining, then encoding, cost twice as much).
  */
-const LINES_PER_CHUNK = 500;
+const CHUNK_BYTES = 1 << 20;
 
 /** A value in COPY's text format (\N is null; backslash, tab and line breaks escaped; NUL dropped). */
 export function copyText(v: string | number | boolean | null): string {
@@ -16,18 +17,39 @@ export function copyText(v: string | number | boolean | null): string {
 const COPY_SPECIAL = /[\\\t\n\r\0]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
 
-/** One table's rows for one COPY: each row's id, and its line. */
+/**
+ * A value for DuckDB's CSV reader as openDuckDb reads it (tab-separated, `\N` for
+ * null, `"` quotes): copyText's form, except that a string holding a tab, a line
+ * break or a quote, or spelled `\N`, is quoted (quotes doubled) instead of escaped.
+ */
+export function csvText(v: string | number | boolean | null): string {
+  if (typeof v !== 'string') return copyText(v);
+  if (!CSV_SPECIAL.test(v) && v !== '\\N') return v;
+  return `"${v.replace(/\0/g, '').replace(/"/g, '""')}"`;
+}
+const CSV_SPECIAL = /[\t\n\r"\0]/;
+
+/**
+ * One table's rows for one COPY: each row's id, and its line. Lines are made by
+ * copyText or csvText (the dialect's `copyCell`); only copyText's can be skipped
+ * by id (`data(skip)`), as only they never hold a line break inside a value.
+ */
 export class CopyRows {
   readonly ids: string[] = [];
   private readonly chunks: Buffer[] = [];
-  private pending = '';
-  private pendingLines = 0;
+  private buf: Buffer | null = null;
+  private at = 0;
 
-  /** Adds a row: `line` is its values in COPY text, tab-separated, without the line break. */
+  /** Adds a row: `line` is its values, tab-separated, without the line break. */
   add(id: string, line: string): void {
     this.ids.push(id);
-    this.pending += `${line}\n`;
-    if (++this.pendingLines === LINES_PER_CHUNK) this.seal();
+    const most = 3 * line.length + 1; // UTF-8 bytes at most (a UTF-16 unit is 3 at most), and the line break
+    if (this.buf === null || this.buf.length - this.at < most) {
+      this.seal();
+      this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, most));
+    }
+    this.at += this.buf.write(line, this.at);
+    this.buf[this.at++] = 0x0a;
   }
 
   get length(): number {
@@ -35,10 +57,9 @@ export class CopyRows {
   }
 
   private seal(): void {
-    if (this.pendingLines === 0) return;
-    this.chunks.push(Buffer.from(this.pending));
-    this.pending = '';
-    this.pendingLines = 0;
+    if (this.buf !== null && this.at > 0) this.chunks.push(this.buf.subarray(0, this.at));
+    this.buf = null;
+    this.at = 0;
   }
 
   /** The COPY data, in chunks, leaving out the rows whose id is in `skip`. */

@@ -4,7 +4,7 @@ import nodePath from 'node:path';
 import type { Writable } from 'node:stream';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import pg from 'pg';
-import { copyText, CopyRows } from './copy-rows.js';
+import { copyText, CopyRows, csvText } from './copy-rows.js';
 import type { ColumnType, Dialect } from './types.js';
 
 /**
@@ -49,11 +49,18 @@ export async function openDuckDb(path: string): Promise<Dialect> {
   // (measured: commits 4× slower). Checkpoints now come every few hundred MB of WAL and
   // when the loader closes the file after a run.
   await conn.run(`SET checkpoint_threshold = '256MB'`);
-  // Staged payloads are event data: they sit beside the database file, readable by its
+  // The loader's own thread parses the next batch while DuckDB writes this one: DuckDB
+  // gets the other cores. With every core (its default) on a 2-core machine, the two
+  // fought for the same cores: 1M events took 24.8 s and 42 s of CPU; 21.5 s and 32 s
+  // with one thread (docs/benchmarks.md).
+  await conn.run(`SET threads = ${Math.max(1, os.availableParallelism() - 1)}`);
+  // Staged rows are event data: they sit beside the database file, readable by its
   // owner only, and files a killed process left behind are removed here.
   const stageDir = path === ':memory:' ? os.tmpdir() : nodePath.dirname(path);
   const stagePrefix = `.${nodePath.basename(path)}.stage-`;
   await removeOrphanStages(stageDir, stagePrefix);
+  /** The INSERT in flight on the connection: copyNew's statements run one after another. */
+  let inserting: Promise<unknown> = Promise.resolve();
   const sqlType = (t: ColumnType) =>
     ({ timestamp: 'TIMESTAMP WITH TIME ZONE', bigint: 'BIGINT', double: 'DOUBLE', boolean: 'BOOLEAN', varchar: 'VARCHAR' })[t];
   return {
@@ -86,28 +93,38 @@ export async function openDuckDb(path: string): Promise<Dialect> {
       appender.closeSync();
       return `temp.main.${quote(name)}`;
     },
-    // The payloads as they are, one per line: read_json parses them on DuckDB's own
-    // threads, straight into typed columns, inside the INSERT that reads them.
-    async stageJson(payloads) {
-      const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.ndjson`);
-      // Encoded in slices (a batch of large events would not fit in one string), written at once.
-      const slices: Buffer[] = [];
-      for (let i = 0; i < payloads.length; i += 1000) slices.push(Buffer.from(`${payloads.slice(i, i + 1000).join('\n')}\n`));
-      const out = await fs.open(file, 'w', 0o600);
+    // The rows as CSV text made while the batch was parsed (engine.ts), written to a
+    // file and read by DuckDB's CSV reader straight into typed columns, inside the
+    // INSERT that checks each row's (received_at, id) against the table. Both of a
+    // batch's tables go through the one connection, one INSERT at a time; the next
+    // file is written while the current INSERT runs.
+    async copyNew(table, columns, rows, received) {
+      const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.csv`);
       try {
-        await out.writev(slices);
-      } catch (err) {
-        await fs.rm(file, { force: true });
-        throw err;
+        const out = await fs.open(file, 'w', 0o600);
+        try {
+          await out.writev([...rows.data()]);
+        } finally {
+          await out.close().catch(() => {});
+        }
+        const spec = columns.map(([c, t]) => `${str(c)}: ${str(sqlType(t))}`).join(', ');
+        const list = columns.map(([c]) => quote(c)).join(', ');
+        // The batch's window of arrival times, as constants: DuckDB skips the table's row
+        // groups outside it (by their min/max) instead of joining against every row.
+        const where = received
+          ? `x.received_at BETWEEN ${str(received[0])}::TIMESTAMPTZ AND ${str(received[1])}::TIMESTAMPTZ AND x.received_at = v.received_at`
+          : 'x.received_at IS NULL';
+        const sql = `INSERT INTO ${table} (${list}) SELECT ${list} FROM read_csv(${str(file)}, columns = {${spec}}, header = false,
+          delim = '\t', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, auto_detect = false) AS v
+          WHERE NOT EXISTS (SELECT 1 FROM ${table} x WHERE ${where} AND x.id = v.id)`;
+        const run = inserting.then(() => conn.run(sql));
+        inserting = run.catch(() => {});
+        return Number((await run).rowsChanged);
       } finally {
-        await out.close().catch(() => {});
+        await fs.rm(file, { force: true });
       }
-      return { file, remove: () => fs.rm(file, { force: true }) };
     },
-    readJson(stages, columns) {
-      const spec = Object.entries(columns).map(([k, t]) => `${str(k)}: ${str(t)}`).join(', ');
-      return `read_json([${stages.map((s) => str(s.file)).join(', ')}], format = 'newline_delimited', columns = {${spec}})`;
-    },
+    copyCell: csvText,
     async exec(sql) {
       return (await conn.run(sql)).rowsChanged;
     },
@@ -122,11 +139,11 @@ export async function openDuckDb(path: string): Promise<Dialect> {
   };
 }
 
-/** Deletes `<prefix><pid>-<n>.ndjson` files in `dir` whose process is gone. */
+/** Deletes `<prefix><pid>-<n>.csv` files (`.ndjson` from earlier versions) in `dir` whose process is gone. */
 async function removeOrphanStages(dir: string, prefix: string): Promise<void> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.ndjson')) continue;
+    if (!name.startsWith(prefix) || !/\.(csv|ndjson)$/.test(name)) continue;
     const pid = Number(name.slice(prefix.length).split('-', 1)[0]);
     if (!Number.isInteger(pid)) continue;
     try {
@@ -216,7 +233,7 @@ export async function openPostgres(url: string): Promise<Dialect> {
     }
     return aside;
   };
-  const copyNew = async (c: pg.Client, table: string, columns: readonly string[], rows: CopyRows, received: readonly [string, string] | null) => {
+  const copyNew = async (c: pg.Client, table: string, columns: readonly (readonly [string, ColumnType])[], rows: CopyRows, received: readonly [string, string] | null) => {
     const existing = new Set<string>();
     const { ids } = rows;
     // The (received_at, id) index: a window of arrival times reads only its newest pages.
@@ -226,7 +243,7 @@ export async function openPostgres(url: string): Promise<Dialect> {
       for (const r of found.rows) existing.add(r.id);
     }
     if (existing.size >= ids.length) return 0;
-    return copyFrom(c, `COPY ${table} (${columns.map(quote).join(', ')}) FROM STDIN`, rows.data(existing));
+    return copyFrom(c, `COPY ${table} (${columns.map(([col]) => quote(col)).join(', ')}) FROM STDIN`, rows.data(existing));
   };
   return {
     name: 'postgres',
@@ -252,6 +269,7 @@ export async function openPostgres(url: string): Promise<Dialect> {
     async copyNew(table, columns, rows, received, onAside = false) {
       return copyNew(onAside ? await asideClient() : client, table, columns, rows, received);
     },
+    copyCell: copyText,
     async settleAside(commit) {
       if (!asideOpen) return;
       asideOpen = false;

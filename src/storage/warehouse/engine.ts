@@ -3,23 +3,25 @@ import type { FlatValue } from '../../protocol/warehouse-naming.js';
 import { schemaName } from '../../protocol/warehouse-naming.js';
 import { castTo, inferType, widen } from './columns.js';
 import { copyText, CopyRows } from './copy-rows.js';
-import { fieldSql, JsonSpec, readType, TrackShapes, type TrackShape } from './json-load.js';
+import { TrackShapes, type TrackShape } from './track-shapes.js';
 import { DISCARDS_TABLE, FIXED_TYPES, rowsFor, type WarehouseRow } from './rows.js';
-import type { ColumnType, Dialect, JsonStage, LoaderMessage, WarehouseConfig } from './types.js';
+import type { ColumnType, Dialect, LoaderMessage, WarehouseConfig } from './types.js';
 
 /**
  * Loads one batch of log messages into a warehouse, the same way for every
  * dialect:
- * 1. `prepare` (JavaScript only): track events → their shape and values
- *    (json-load.ts), other messages → rows per (schema, table) (rows.ts);
+ * 1. `prepare` (JavaScript only): track events → their shape, a summary of their
+ *    values and their rows as text lines (track-shapes.ts), other messages → rows
+ *    per (schema, table) (rows.ts);
  * 2. `write`: schema evolution (tables and columns created when first seen,
  *    bigint columns widened to double when a float arrives; the DDL runs before the
  *    data transaction: it is idempotent, and DuckDB refuses some ALTERs inside one);
  *    track events whose values do not fit their columns as they are join the rows;
  * 3. one transaction for every table of the batch: rows go in with
  *    `INSERT ... WHERE NOT EXISTS (same received_at and id)`, track events by the
- *    dialect's bulk path (with the same check; PostgreSQL's `tracks` rows through a
- *    second connection whose transaction commits just before this one), users/accounts
+ *    dialect's `copyNew` (with the same check; PostgreSQL's `tracks` rows through a
+ *    second connection whose transaction commits just before this one; should the
+ *    target refuse them, the batch is written again with them row by row), users/accounts
  *    are upserted keeping the latest non-null traits, uncastable values go to `discards`.
  * The caller acknowledges the batch on the log only after this resolves: a crash
  * before the commit loads nothing, a crash after it re-loads the same messages (same
@@ -56,8 +58,8 @@ const PREPARE_SLICE = 250;
 const STRING = 1, INTEGER = 2, FRACTION = 4, BOOLEAN = 8;
 
 /**
- * The track events of one source and one shape, on their way to the fast path
- * (json-load.ts). Per scalar it keeps a summary of the events' values, not the
+ * The track events of one source and one shape, on their way to the direct path
+ * (`copyNew`). Per scalar it keeps a summary of the events' values, not the
  * values: whether they all fit a column as they are is decided from it at write time.
  */
 interface ShapeBatch {
@@ -75,31 +77,16 @@ interface ShapeBatch {
   longest: number[];
   /** The earliest and latest received_at (toISOString's form) when the shape has one. */
   received?: { at: number; first: string; last: string };
-  /** Dialects with copyNew: the rows of the event's own table and of `tracks`, as COPY text. */
-  copy?: {
+  /** The rows of the event's own table and of `tracks`, as the dialect's text lines (copyCell). */
+  copy: {
     own: CopyRows; ownColumns: string[]; tracks: CopyRows; trackColumns: string[];
-    /** The last three columns of every line (event, event_text, uuid_ts): the same for all the batch's events. */
+    /** The last three cells of every line (event, event_text, uuid_ts): the same for all the batch's events. */
     suffix: string;
   };
 }
 
-/** The track events of one source and event table that DuckDB reads from one stage (json-load.ts). */
-interface JsonGroup {
-  sourceId: string;
-  schema: string;
-  table: string;
-  spec: JsonSpec;
-  /** The fields `tracks` reads: the spec's ids, timestamps and context. */
-  trackSpec: JsonSpec;
-  batches: ShapeBatch[];
-  /** Per column of the event table: the payload paths it is read from (one per shape, usually the same). */
-  columns: Map<string, string[][]>;
-  /** Whether a column is one of `tracks`' too. */
-  base: Set<string>;
-}
-
-/** The JSON path failed (staging, or the target reading the stage): the batch loads row by row instead. */
-class JsonPathError extends Error {
+/** The target refused a batch's track events by the direct path: the batch loads row by row instead. */
+class DirectPathError extends Error {
   constructor(step: string, cause: unknown) {
     super(`${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
@@ -110,7 +97,7 @@ const DISCARD_COLUMNS: [string, ColumnType][] = [
   ['value', 'varchar'], ['reason', 'varchar'], ['received_at', 'timestamp'], ['uuid_ts', 'timestamp'],
 ];
 const CHUNK = 500;
-/** Where a dialect with a bulk path stages rows before the transaction. */
+/** Where a dialect with `stage` stages rows before the transaction. */
 export const STAGING_SCHEMA = '_switchyard_staging';
 
 export class WarehouseEngine {
@@ -125,8 +112,8 @@ export class WarehouseEngine {
     /** Test hook: runs inside the data transaction after each table's insert. */
     private readonly afterTable?: (table: string) => Promise<void>,
     overrides: WarehouseConfig['syncOverrides'] = [],
-    /** Told (with the step and the target's reason) when the JSON path failed and the track events went row by row instead. */
-    private readonly onJsonFallback: (err: unknown) => void = () => {},
+    /** Told (with the target's reason) when the direct path failed and the track events went row by row instead. */
+    private readonly onDirectFallback: (err: unknown) => void = () => {},
   ) {
     for (const o of overrides) {
       if (!o.collection) continue;
@@ -141,7 +128,7 @@ export class WarehouseEngine {
   private readonly off = new Set<string>();
   /** Sources with any of those (their events take the row-by-row path). */
   private readonly offSources = new Set<string>();
-  /** Track event structures seen, for the JSON path. */
+  /** Track event structures seen, for the direct path. */
   private readonly shapes = new TrackShapes();
 
   /** Loads one batch: prepare (JavaScript only), then write (the target). */
@@ -158,8 +145,7 @@ export class WarehouseEngine {
   async prepare(messages: readonly LoaderMessage[], now = new Date()): Promise<PreparedLoad> {
     const p: PreparedLoad = { uuidTs: now.toISOString(), plans: new Map(), tableSource: new Map(), seen: new Set(), trackIds: new Map(), shaped: new Map() };
     const { shaped } = p;
-    const copy = this.db.copyNew !== undefined;
-    const fast = this.db.stageJson !== undefined || copy;
+    const cell = this.db.copyNew ? (this.db.copyCell ?? copyText) : null;
     const values: (string | number | boolean)[] = [];
     for (let n = 0; n < messages.length; n++) {
       if (n % PREPARE_SLICE === PREPARE_SLICE - 1) await new Promise((r) => setImmediate(r));
@@ -182,13 +168,13 @@ export class WarehouseEngine {
           if (ids.has(String(id))) continue;
           ids.add(String(id));
         }
-        const shape = fast && !this.offSources.has(m.sourceId) ? this.shapes.find(msg, values) : null;
-        if (shape) {
+        const shape = cell && !this.offSources.has(m.sourceId) ? this.shapes.find(msg, values) : null;
+        if (shape && cell) {
           let bySource = shaped.get(m.sourceId);
           if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
           let b = bySource.get(shape);
-          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, copy, p.uuidTs)));
-          addShaped(b, m.payload, values);
+          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs)));
+          addShaped(b, m.payload, values, cell);
           continue;
         }
       }
@@ -270,23 +256,17 @@ export class WarehouseEngine {
       if (this.fits(b, typesOf.get(`${b.schema}.${b.shape.table}`)!, typesOf.get(`${b.schema}.tracks`)!)) fast.push(b);
       else this.toRows(p, b);
     }
-    if (this.db.stageJson) {
-      const groups = this.jsonGroups(p, fast, typesOf);
-      if (groups.length > 0) {
-        try {
-          return await this.commit(p, typesOf, groups, []);
-        } catch (err) {
-          if (!(err instanceof JsonPathError)) throw err;
-          // The target could not read a payload as the spec says (a string it takes for
-          // invalid, say): these events go the row-by-row way, so the batch still loads.
-          this.onJsonFallback(err);
-          for (const g of groups) for (const b of g.batches) this.toRows(p, b);
-          return this.commit(p, typesOf, [], []);
-        }
-      }
-      return this.commit(p, typesOf, [], []);
+    if (fast.length === 0) return this.commit(p, typesOf, []);
+    try {
+      return await this.commit(p, typesOf, fast);
+    } catch (err) {
+      if (!(err instanceof DirectPathError)) throw err;
+      // The target refused the track events' lines (a value it reads otherwise than
+      // we do, say): these events go the row-by-row way, so the batch still loads.
+      this.onDirectFallback(err);
+      for (const b of fast) this.toRows(p, b);
+      return this.commit(p, typesOf, []);
     }
-    return this.commit(p, typesOf, [], fast);
   }
 
   /** A shaped batch's events, parsed again, into the load's row plans. */
@@ -296,8 +276,7 @@ export class WarehouseEngine {
 
   /**
    * Whether every value of the batch fits its column as it is (castTo would hand it
-   * back unchanged), in the event table and in `tracks`; for the JSON path, also
-   * that `tracks` and the event table read each value with one type.
+   * back unchanged), in the event table and in `tracks`.
    */
   private fits(b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>): boolean {
     const width = this.db.varcharWidth;
@@ -322,54 +301,18 @@ export class WarehouseEngine {
       if (base[i]) {
         const tt = tracks.get(col);
         if (!fit(i, tt)) return false;
-        if (this.db.stageJson && readType(tt!) !== readType(ot!)) return false;
       }
     }
     return true;
   }
 
-  /** The JSON path's groups (source × event table); batches whose paths do not fit their group's read spec go row by row. */
-  private jsonGroups(p: PreparedLoad, batches: ShapeBatch[], typesOf: Map<string, Map<string, ColumnType>>): JsonGroup[] {
-    const groups = new Map<string, JsonGroup>();
-    for (const b of batches) {
-      const key = `${b.sourceId}\0${b.shape.table}`;
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table: b.shape.table, spec: new JsonSpec(), trackSpec: new JsonSpec(), batches: [], columns: new Map(), base: new Set() }));
-      const own = typesOf.get(`${b.schema}.${b.shape.table}`)!;
-      const { columns, paths, base } = b.shape;
-      const reads: { path: string[]; type: string }[] = [{ path: ['event'], type: 'VARCHAR' }];
-      const trackReads = [reads[0]!];
-      columns.forEach((col, i) => {
-        if (col === null) return;
-        reads.push({ path: paths[i]!, type: readType(own.get(col)!) });
-        if (base[i]) trackReads.push(reads[reads.length - 1]!);
-      });
-      if (!g.spec.add(reads)) {
-        this.toRows(p, b);
-        continue;
-      }
-      g.trackSpec.add(trackReads); // a subset of what the spec just took: it fits
-      g.batches.push(b);
-      columns.forEach((col, i) => {
-        if (col === null) return;
-        const path = paths[i]!;
-        const known = g.columns.get(col);
-        if (!known) g.columns.set(col, [path]);
-        else if (!known.some((k) => k.length === path.length && k.every((x, j) => x === path[j]))) known.push(path);
-        if (base[i]) g.base.add(col);
-      });
-    }
-    return [...groups.values()].filter((g) => g.batches.length > 0);
-  }
-
   /**
    * One transaction for the whole batch: the row plans, then the shaped events by the
-   * dialect's JSON path (`groups`) or direct path (`copies`), then the discards.
+   * dialect's direct path (`copies`), then the discards.
    */
-  private async commit(p: PreparedLoad, typesOf: Map<string, Map<string, ColumnType>>, groups: JsonGroup[], copies: ShapeBatch[]): Promise<LoadResult> {
+  private async commit(p: PreparedLoad, typesOf: Map<string, Map<string, ColumnType>>, copies: ShapeBatch[]): Promise<LoadResult> {
     const { uuidTs, plans, tableSource } = p;
     const scratch: string[] = [];
-    const stages: JsonStage[] = [];
     const discards = new Map<string, string[]>(); // schema → value tuples for discards
     const inserts: { plan: TablePlan; sql: string[] }[] = [];
     const result: LoadResult = { rows: new Map() };
@@ -383,15 +326,6 @@ export class WarehouseEngine {
         inserts.push({ plan, sql: await this.insertSql(plan, typesOf.get(`${plan.schema}.${plan.table}`)!, discards, scratch) });
       }
       for (const schema of discards.keys()) await this.ensureTable(schema, DISCARDS_TABLE, new Map(DISCARD_COLUMNS), false);
-      const jsonSql: { sourceId: string; table: string; sql: string }[] = [];
-      for (const g of groups) {
-        const stage = await this.db.stageJson!(g.batches.flatMap((b) => b.payloads)).catch((err: unknown) => {
-          throw new JsonPathError('writing the stage file of track events failed', err);
-        });
-        stages.push(stage);
-        jsonSql.push(...this.jsonInserts(g, stage, typesOf, uuidTs));
-      }
-
       await this.db.exec('BEGIN TRANSACTION');
       for (const { plan, sql } of inserts) {
         let n = 0;
@@ -406,10 +340,15 @@ export class WarehouseEngine {
       const settled = await Promise.allSettled([false, true].map(async (aside) => {
         const out: [ShapeBatch, number][] = [];
         for (const b of copies) {
-          const { own, ownColumns, tracks, trackColumns } = b.copy!;
+          const { own, ownColumns, tracks, trackColumns } = b.copy;
           const window = b.received ? ([b.received.first, b.received.last] as const) : null;
           const table = aside ? 'tracks' : b.shape.table;
-          out.push([b, await this.db.copyNew!(`${q(b.schema)}.${q(table)}`, aside ? trackColumns : ownColumns, aside ? tracks : own, window, aside)]);
+          const types = typesOf.get(`${b.schema}.${table}`)!;
+          const columns = (aside ? trackColumns : ownColumns).map((c) => [c, types.get(c)!] as const);
+          const n = await this.db.copyNew!(`${q(b.schema)}.${q(table)}`, columns, aside ? tracks : own, window, aside).catch((err: unknown) => {
+            throw new DirectPathError(`the target refused the track events of ${table}`, err);
+          });
+          out.push([b, n]);
         }
         return out;
       }));
@@ -423,13 +362,6 @@ export class WarehouseEngine {
           count(b.sourceId, table, n);
           await this.afterTable?.(table);
         }
-      }
-      for (const { sourceId, table, sql } of jsonSql) {
-        const n = await this.db.exec(sql).catch((err: unknown) => {
-          throw new JsonPathError('the target refused to read the staged track events', err);
-        });
-        count(sourceId, table, n);
-        await this.afterTable?.(table);
       }
       for (const [schema, tuples] of discards) {
         const t = `${q(schema)}.${q(DISCARDS_TABLE)}`;
@@ -445,14 +377,12 @@ export class WarehouseEngine {
     } catch (err) {
       await this.db.settleAside?.(false).catch(() => {});
       await this.db.exec('ROLLBACK').catch(() => {});
-      if (!(err instanceof JsonPathError)) {
+      if (!(err instanceof DirectPathError)) {
         // What we believe about the target's columns may be stale after a failure.
         this.known.clear();
         this.schemas.clear();
       }
       throw err;
-    } finally {
-      for (const s of stages) await s.remove().catch(() => {});
     }
     return result;
   }
@@ -508,47 +438,6 @@ export class WarehouseEngine {
     const rows = await this.db.query(`SELECT column_name, data_type FROM information_schema.columns
       WHERE table_schema = ${this.db.literal(schema, 'varchar')} AND table_name = ${this.db.literal(table, 'varchar')}`);
     return new Map(rows.map((r) => [String(r.column_name), this.db.columnType(String(r.data_type))]));
-  }
-
-  /** A JSON group's two INSERTs, each reading the group's stage: into the event table, and into `tracks`. */
-  private jsonInserts(g: JsonGroup, stage: JsonStage, typesOf: Map<string, Map<string, ColumnType>>, uuidTs: string) {
-    const q = this.db.quote;
-    const lit = (s: string) => this.db.literal(s, 'varchar');
-    const receivedPaths = g.columns.get('received_at');
-    const received = receivedPaths
-      ? `CAST(COALESCE(${receivedPaths.map((p) => fieldSql(p, q, lit)).join(', ')}) AS ${this.db.sqlType('timestamp')})`
-      : null;
-    // The group's window of arrival times, as constants: the target skips the parts of
-    // the table outside it (DuckDB: row groups by their min/max) instead of joining
-    // against every row the table holds.
-    let window = '';
-    if (received && g.batches.every((b) => b.received)) {
-      const first = g.batches.map((b) => b.received!.first).reduce((a, b) => (b < a ? b : a));
-      const last = g.batches.map((b) => b.received!.last).reduce((a, b) => (b > a ? b : a));
-      window = `x.received_at BETWEEN ${this.db.literal(first, 'timestamp')} AND ${this.db.literal(last, 'timestamp')} AND `;
-    }
-    return [g.table, 'tracks'].map((table) => {
-      const from = this.db.readJson!([stage], (table === 'tracks' ? g.trackSpec : g.spec).columns());
-      const types = typesOf.get(`${g.schema}.${table}`)!;
-      const cols: string[] = [];
-      const exprs: string[] = [];
-      for (const [column, paths] of g.columns) {
-        if (table === 'tracks' && !g.base.has(column)) continue;
-        const reads = paths.map((p) => fieldSql(p, q, lit));
-        const read = reads.length === 1 ? reads[0]! : `COALESCE(${reads.join(', ')})`;
-        cols.push(column);
-        exprs.push(types.get(column) === 'timestamp' ? `CAST(${read} AS ${this.db.sqlType('timestamp')})` : read);
-      }
-      cols.push('event', 'event_text', 'uuid_ts');
-      exprs.push(lit(g.table), fieldSql(['event'], q, lit), this.db.literal(uuidTs, 'timestamp'));
-      const fq = `${q(g.schema)}.${q(table)}`;
-      return {
-        sourceId: g.sourceId,
-        table,
-        sql: `INSERT INTO ${fq} (${cols.map(q).join(', ')}) SELECT ${exprs.join(', ')} FROM ${from} AS v
-          WHERE NOT EXISTS (SELECT 1 FROM ${fq} x WHERE ${window}${received ? `x.received_at = ${received}` : 'x.received_at IS NULL'} AND x.id = ${fieldSql(['messageId'], q, lit)})`,
-      };
-    });
   }
 
   private async insertSql(plan: TablePlan, types: Map<string, ColumnType>, discards: Map<string, string[]>, staged: string[]): Promise<string[]> {
@@ -680,37 +569,34 @@ function indexName(table: string, suffix: string): string {
 }
 
 /** A new batch for the track events of one source and shape. */
-function shapeBatch(shape: TrackShape, sourceId: string, schema: string, copy: boolean, uuidTs: string): ShapeBatch {
+function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string): ShapeBatch {
   const n = shape.columns.length;
+  const tail = ['event', 'event_text', 'uuid_ts'];
   const b: ShapeBatch = {
     shape, sourceId, schema, payloads: [],
     kinds: new Array<ColumnType | undefined>(n).fill(undefined),
     types: new Array<number>(n).fill(0),
     canonical: new Array<boolean>(n).fill(true),
     longest: new Array<number>(n).fill(0),
-  };
-  const at = shape.columns.indexOf('received_at');
-  if (at >= 0) b.received = { at, first: '', last: '' };
-  if (copy) {
-    const tail = ['event', 'event_text', 'uuid_ts'];
-    b.copy = {
+    copy: {
       own: new CopyRows(),
       ownColumns: [...shape.columns.filter((c): c is string => c !== null), ...tail],
       tracks: new CopyRows(),
       trackColumns: [...shape.columns.filter((c, i): c is string => c !== null && shape.base[i]!), ...tail],
-      suffix: `\t${copyText(shape.table)}\t${copyText(shape.eventText)}\t${uuidTs}`,
-    };
-  }
+      suffix: `${cell(shape.table)}\t${cell(shape.eventText)}\t${uuidTs}`,
+    },
+  };
+  const at = shape.columns.indexOf('received_at');
+  if (at >= 0) b.received = { at, first: '', last: '' };
   return b;
 }
 
-/** One shaped event into its batch: its values summed up (and written as COPY text), its payload kept. */
-function addShaped(b: ShapeBatch, payload: string, values: readonly (string | number | boolean)[]): void {
+/** One shaped event into its batch: its values summed up and written as the dialect's text lines, its payload kept. */
+function addShaped(b: ShapeBatch, payload: string, values: readonly (string | number | boolean)[], cell: (v: string | number | boolean) => string): void {
   b.payloads.push(payload);
   const { columns, base, fixed } = b.shape;
-  const copy = b.copy;
-  let own = '';
-  let tracks = '';
+  own.length = 0;
+  tracks.length = 0;
   for (let i = 0; i < columns.length; i++) {
     if (columns[i] === null) continue;
     const v = values[i]!;
@@ -728,11 +614,9 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
     } else {
       b.types[i]! |= BOOLEAN;
     }
-    if (copy) {
-      const text = copyText(v);
-      own = own === '' ? text : `${own}\t${text}`;
-      if (base[i]) tracks = tracks === '' ? text : `${tracks}\t${text}`;
-    }
+    const text = cell(v);
+    own.push(text);
+    if (base[i]) tracks.push(text);
   }
   const received = b.received;
   if (received) {
@@ -741,10 +625,13 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
     if (received.first === '' || v < received.first) received.first = v;
     if (v > received.last) received.last = v;
   }
-  if (copy) {
-    const { suffix } = copy;
-    const id = values[0] as string; // messageId: a shape always has it, first
-    copy.own.add(id, own + suffix);
-    copy.tracks.add(id, tracks + suffix);
-  }
+  const { copy } = b;
+  own.push(copy.suffix);
+  tracks.push(copy.suffix);
+  const id = values[0] as string; // messageId: a shape always has it, first
+  copy.own.add(id, own.join('\t'));
+  copy.tracks.add(id, tracks.join('\t'));
 }
+/** addShaped's scratch: the cells of an event's two lines (joined, not concatenated one by one: a flat string is cheaper to encode). */
+const own: string[] = [];
+const tracks: string[] = [];

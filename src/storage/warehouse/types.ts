@@ -65,26 +65,23 @@ export interface Dialect {
    */
   stage?(schema: string, name: string, columns: [string, ColumnType][], rows: (string | number | boolean | null)[][]): Promise<string>;
   /**
-   * Optional JSON path (DuckDB): writes `payloads` (JSON objects, one per line) where
-   * `readJson` can read them; the loader's track events go through it (json-load.ts).
-   * The caller removes the stage when the transaction that reads it has ended.
+   * Optional direct path: appends to a target table (`"schema"."table"`), in the open
+   * transaction, the rows whose id it does not hold yet among its rows received in
+   * `received` (first, last; null: rows without received_at), from text lines made
+   * beforehand with `copyCell` (values already of their columns' types; the columns
+   * and their types in line order). Returns the rows written. The loader's track
+   * events go through it: PostgreSQL by `COPY ... FROM STDIN` after an id lookup,
+   * DuckDB by an `INSERT ... SELECT ... WHERE NOT EXISTS` reading the lines as a CSV
+   * file. The id check holds because one loader writes to a warehouse at a time (its
+   * lease). With `aside`, a dialect with `settleAside` writes the rows through a second
+   * connection, in a transaction of its own that `settleAside` ends: the loader commits
+   * it just before the main one and rolls it back with it. Should one commit and not
+   * the other (a crash between the two), the re-load's id check per table adds only
+   * what is missing. A dialect without it writes both in the one transaction.
    */
-  stageJson?(payloads: readonly string[]): Promise<JsonStage>;
-  /** A table expression reading staged payloads with these top-level columns (name → the target's type; structs spell out every field to read). */
-  readJson?(stages: readonly JsonStage[], columns: Record<string, string>): string;
-  /**
-   * Optional direct path (PostgreSQL): appends to a target table (`"schema"."table"`),
-   * in the open transaction, the rows whose id it does not hold yet among its rows
-   * received in `received` (first, last; null: rows without received_at), from COPY
-   * text lines made beforehand (values already of their columns' types). Returns the
-   * rows written. The loader's track events go through it. The id check holds because one
-   * loader writes to a warehouse at a time (its lease). With `aside`, the rows go in
-   * through a second connection, in a transaction of its own that `settleAside` ends:
-   * the loader commits it just before the main one and rolls it back with it. Should
-   * one commit and not the other (a crash between the two), the re-load's id check per
-   * table adds only what is missing.
-   */
-  copyNew?(table: string, columns: readonly string[], rows: CopyRows, received: readonly [string, string] | null, aside?: boolean): Promise<number>;
+  copyNew?(table: string, columns: readonly (readonly [string, ColumnType])[], rows: CopyRows, received: readonly [string, string] | null, aside?: boolean): Promise<number>;
+  /** A value as `copyNew`'s lines hold it (copy-rows.ts: copyText or csvText). */
+  copyCell?(v: string | number | boolean | null): string;
   /** Ends the transaction of `copyNew(..., aside)`, if one is open: commit or roll back. */
   settleAside?(commit: boolean): Promise<void>;
   exec(sql: string): Promise<number>;
@@ -92,12 +89,6 @@ export interface Dialect {
   /** Maps the target's reported data_type back to ours. */
   columnType(dataType: string): ColumnType;
   close(): Promise<void>;
-}
-
-/** Payloads staged for `readJson`. */
-export interface JsonStage {
-  readonly file: string;
-  remove(): Promise<void>;
 }
 
 export interface SyncRecord {

@@ -1,10 +1,10 @@
 /**
- * The loader's paths for track events (json-load.ts: DuckDB reads the payloads
- * itself; PostgreSQL gets the values COPYed straight into the tables) must give
- * exactly the tables the row-by-row path gives. The same batches, full of the
- * cases each path treats differently, go twice into each target: through the
- * dialect as it is, and through the same dialect without `stageJson` and
- * `copyNew`. Every table, column, type and value must match, discards included.
+ * The loader's direct path for track events (track-shapes.ts and `copyNew`: the
+ * values written as text lines while parsing, then PostgreSQL's COPY or DuckDB's CSV
+ * reader) must give exactly the tables the row-by-row path gives. The same batches,
+ * full of the cases each path treats differently, go twice into each target: through
+ * the dialect as it is, and through the same dialect without `copyNew`. Every table,
+ * column, type and value must match, discards included.
  * PostgreSQL is the server on 127.0.0.1:5432 (schemas *_test_*, dropped after).
  */
 import { test } from 'node:test';
@@ -30,7 +30,7 @@ function track(sourceId: string, n: number, extra: Record<string, unknown>): Loa
   return { seq: ++seq, sourceId, messageId, payload, receivedAt: Date.parse(T) };
 }
 
-/** Batches covering what the JSON path takes and what it hands back to the row path. */
+/** Batches covering what the direct path takes and what it hands back to the row path. */
 function batches(): LoaderMessage[][] {
   const first: LoaderMessage[] = [];
   for (let i = 0; i < 50; i++) first.push(track('src-a', i, {}));
@@ -49,6 +49,9 @@ function batches(): LoaderMessage[][] {
     track('src-a', 111, { context: 'not an object' }),
     track('src-a', 112, { event: `Long ${'e'.repeat(600)}` }), // event_text over 512 characters (PostgreSQL truncates)
     track('src-a', 113, { event: 'Signed Up', properties: { plan: 'pro', seats: 3, Plan: undefined } }),
+    // Strings each line format must quote or escape (tab, line breaks, quotes, backslashes, the null marker).
+    track('src-a', 114, { properties: { note: 'tab\there "quoted",\nnext line\r\nback\\slash \\N', marker: '\\N', empty: '', spaced: '  x  ', uni: 'é 🎉 "', quote: '"' } }),
+    track('src-a', 115, { properties: { note: 'plain', marker: 'N', empty: 'e', spaced: 'x', uni: 'u', quote: "'" } }),
     track('src-b', 1, { event: 'Signed Up', properties: { plan: 'team', seats: 2.5 } }),
     track('src-b', 2, { sentAt: undefined, properties: { Total: 5 } }),
     { seq: ++seq, sourceId: 'src-a', messageId: 'id-1', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u1', messageId: 'id-1', receivedAt: T, traits: { name: 'A' } }) },
@@ -97,18 +100,19 @@ for (const target of ['duckdb', 'postgres'] as const) {
     // Each engine gets its own schemas (PostgreSQL: one database for both).
     const slugs = { fast: { a: `jp_test_${tag}_fast_a`, b: `jp_test_${tag}_fast_b` }, rows: { a: `jp_test_${tag}_rows_a`, b: `jp_test_${tag}_rows_b` } };
     const open = (name: string) => (target === 'duckdb' ? openDuckDb(path.join(dir, `${name}.duckdb`)) : openPostgres(PG_URL));
-    // A stage file a killed loader left behind (no process has pid 2^22+1: above Linux's pid_max) goes at open.
-    const orphan = path.join(dir, `.fast.duckdb.stage-${2 ** 22 + 1}-1.ndjson`);
-    fs.writeFileSync(orphan, '{}\n');
+    // Stage files a killed loader left behind (no process has pid 2^22+1: above Linux's pid_max) go at open.
+    const orphans = ['csv', 'ndjson'].map((ext) => path.join(dir, `.fast.duckdb.stage-${2 ** 22 + 1}-1.${ext}`));
+    for (const orphan of orphans) fs.writeFileSync(orphan, '{}\n');
     const fastDb = await open('fast');
     const rowsDb = await open('rows');
-    const rowsOnly: Dialect = Object.create(rowsDb, { stageJson: { value: undefined }, copyNew: { value: undefined } }) as Dialect;
-    assert.ok(target === 'duckdb' ? fastDb.stageJson : fastDb.copyNew, 'the dialect has its track event path');
+    const rowsOnly: Dialect = Object.create(rowsDb, { copyNew: { value: undefined } }) as Dialect;
+    assert.ok(fastDb.copyNew, 'the dialect has its track event path');
     let taken = 0;
-    const counting: Dialect = Object.create(fastDb, target === 'duckdb'
-      ? { stageJson: { value: async (...a: Parameters<NonNullable<Dialect['stageJson']>>) => { taken += a[0].length; return fastDb.stageJson!(...a); } } }
-      : { copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (!a[0].endsWith('"tracks"')) taken += a[2].length; return fastDb.copyNew!(...a); } } }) as Dialect;
-    const a = new WarehouseEngine(counting, (id) => (id === 'src-a' ? slugs.fast.a : slugs.fast.b));
+    const counting: Dialect = Object.create(fastDb, {
+      copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (!a[0].endsWith('"tracks"')) taken += a[2].length; return fastDb.copyNew!(...a); } },
+    }) as Dialect;
+    const fallbacks: unknown[] = [];
+    const a = new WarehouseEngine(counting, (id) => (id === 'src-a' ? slugs.fast.a : slugs.fast.b), undefined, [], (err) => fallbacks.push(err));
     const b = new WarehouseEngine(rowsOnly, (id) => (id === 'src-a' ? slugs.rows.a : slugs.rows.b));
     try {
       for (const batch of batches()) {
@@ -116,16 +120,20 @@ for (const target of ['duckdb', 'postgres'] as const) {
         const rb = await b.load(batch, new Date(T));
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
-      assert.ok(taken >= 55, `most track events took the ${target} path (${taken})`);
+      assert.ok(taken >= 57, `most track events took the ${target} path (${taken})`);
+      assert.deepEqual(fallbacks.map(String), [], 'the target took every line it was given');
       if (target === 'duckdb') {
-        assert.equal(fs.existsSync(orphan), false, 'the orphan stage file was removed');
-        assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')), [], 'no stage file is left after the loads');
+        assert.deepEqual(orphans.filter((f) => fs.existsSync(f)), [], 'the orphan stage files were removed');
+        assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.stage-')), [], 'no stage file is left after the loads');
       }
       const da = await dump(fastDb, slugs.fast);
       const dr = await dump(rowsDb, slugs.rows);
       assert.deepEqual(da, dr);
       assert.ok(((da['a.discards'] as string[] | undefined) ?? []).length >= 2, 'casts that fail are discarded on both paths');
       assert.ok((da['a.order_completed'] as string[]).length > 50);
+      const special = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).find((r) => r.id === 'm-src-a-114');
+      assert.deepEqual(special && [special.note, special.marker, special.empty, special.spaced, special.uni, special.quote],
+        ['tab\there "quoted",\nnext line\r\nback\\slash \\N', '\\N', '', '  x  ', 'é 🎉 "', '"'], 'strings arrive as sent');
     } finally {
       if (target === 'postgres') {
         for (const s of [...Object.values(slugs.fast), ...Object.values(slugs.rows)]) await fastDb.exec(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
@@ -182,29 +190,38 @@ test('a loader asked to stop ends after the batch in hand and puts the batch it 
   }
 });
 
-for (const [how, refusal, step] of [
-  ['staging it', { stageJson: { value: async () => { throw new Error('Invalid Input Error: malformed JSON'); } } }, /^Error: writing the stage file of track events failed: .*malformed JSON/],
-  // Reading happens inside the transaction: the rows inserted before it are rolled back, then loaded again.
-  ['reading it', { readJson: { value: () => `read_json('/nonexistent/malformed JSON.ndjson')` } }, /^Error: the target refused to read the staged track events: .*malformed JSON/],
-] as const) test(`duckdb: when the target refuses the staged JSON (${how}), the batch loads row by row and the refusal is reported`, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-json-fallback-'));
-  const db = await openDuckDb(path.join(dir, 'wh.duckdb'));
-  const refusing: Dialect = Object.create(db, refusal) as Dialect;
+for (const target of ['duckdb', 'postgres'] as const) test(`${target}: when the target refuses the direct path, the batch loads row by row and the refusal is reported`, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-direct-fallback-'));
+  const schema = `fallback_test_${process.pid}`;
+  const db = target === 'duckdb' ? await openDuckDb(path.join(dir, 'wh.duckdb')) : await openPostgres(PG_URL);
+  // The event table's lines are refused, inside the transaction, after `tracks` may have taken its own.
+  const refusing: Dialect = Object.create(db, {
+    copyNew: {
+      value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => {
+        if (a[0].endsWith('"tracks"')) return db.copyNew!(...a);
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error('Conversion Error: could not convert string "x" to TIMESTAMP');
+      },
+    },
+  }) as Dialect;
   const reported: unknown[] = [];
-  const engine = new WarehouseEngine(refusing, () => 'fallback_test', undefined, [], (err) => reported.push(err));
+  const engine = new WarehouseEngine(refusing, () => schema, undefined, [], (err) => reported.push(err));
   try {
     const identify = { seq: ++seq, sourceId: 'src-a', messageId: 'id-9', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u9', messageId: 'id-9', receivedAt: T, traits: { name: 'Z' } }) };
     const batch = [identify, ...Array.from({ length: 10 }, (_, i) => track('src-a', i, {}))];
     const result = await engine.load(batch, new Date(T));
     assert.deepEqual(result.rows.get('src-a'), { identifies: 1, users: 1, order_completed: 10, tracks: 10 });
     assert.equal(reported.length, 1);
-    assert.match(String(reported[0]), step, 'the report names the step and the reason');
-    const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM fallback_test.order_completed`);
-    assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [10, 10]);
-    const ids = await db.query(`SELECT count(*) AS n FROM fallback_test.identifies`);
+    assert.match(String(reported[0]), /^Error: the target refused the track events of order_completed: Conversion Error: could not convert/, 'the report names the table and the reason');
+    for (const table of ['order_completed', 'tracks']) {
+      const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${schema}".${table}`);
+      assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [10, 10], table);
+    }
+    const ids = await db.query(`SELECT count(*) AS n FROM "${schema}".identifies`);
     assert.equal(Number(ids[0]!.n), 1, 'the rows inserted before the refusal were not loaded twice');
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson')), [], 'no stage file is left');
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.stage-')), [], 'no stage file is left');
   } finally {
+    if (target === 'postgres') await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await db.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -5,9 +5,8 @@
  * keys that lead to scalars, in walk order) is named once, by trackLeaves with the
  * same walk and names as rows.ts, and found again through a trie (TrackShapes): per
  * event, JavaScript only parses the payload and collects its values. The engine
- * then hands the events to the target in bulk: DuckDB (`stageJson`) reads the
- * payloads itself with a typed `read_json` (JsonSpec), PostgreSQL (`copyNew`) gets
- * the values by COPY.
+ * writes them as text lines while parsing and hands them to the target in bulk
+ * (`copyNew`: PostgreSQL's COPY, DuckDB's CSV reader).
  *
  * An event takes this path only when the result is certain to be the row-by-row
  * path's: every leaf a scalar (no arrays), no two keys naming one column, ids and
@@ -105,7 +104,6 @@ export interface TrackShape {
   eventText: string;
   /** Per scalar in walk order: its column, or null when rows.ts drops it (a reserved name). */
   columns: (string | null)[];
-  paths: string[][];
   /** Whether the scalar is a column of both rows (ids, timestamps, context) or of the event table only. */
   base: boolean[];
   /** The type Segment's schema fixes for the column (timestamps, ids), if any. */
@@ -216,12 +214,11 @@ function buildShape(msg: Record<string, unknown>): TrackShape | null {
   const named = new Map<string, { leaf: Leaf; base: boolean }>();
   for (const l of leaves.base) named.set(JSON.stringify(l.path), { leaf: l, base: true });
   for (const l of leaves.props) named.set(JSON.stringify(l.path), { leaf: l, base: false });
-  const shape: TrackShape = { table: leaves.table, eventText: msg.event as string, columns: [], paths: [], base: [], fixed: [] };
+  const shape: TrackShape = { table: leaves.table, eventText: msg.event as string, columns: [], base: [], fixed: [] };
   const visit = (path: string[]) => {
     const n = named.get(JSON.stringify(path));
     named.delete(JSON.stringify(path));
     shape.columns.push(n ? n.leaf.column : null);
-    shape.paths.push(path.slice());
     shape.base.push(n ? n.base : false);
     shape.fixed.push(n ? FIXED_TYPES.get(n.leaf.column) : undefined);
   };
@@ -240,73 +237,4 @@ function buildShape(msg: Record<string, unknown>): TrackShape | null {
   for (const key of ['context', 'properties']) if (isObject(msg[key])) walk(msg[key] as Record<string, unknown>, [key]);
   // Every column trackLeaves named must have been met by the walk.
   return named.size === 0 ? shape : null;
-}
-
-/** The type `read_json` reads a leaf as, for a column of type `t`. */
-export function readType(t: ColumnType): 'VARCHAR' | 'BIGINT' | 'DOUBLE' | 'BOOLEAN' {
-  return t === 'bigint' ? 'BIGINT' : t === 'double' ? 'DOUBLE' : t === 'boolean' ? 'BOOLEAN' : 'VARCHAR';
-}
-
-interface SpecNode {
-  fields: Map<string, SpecNode | string>;
-  /** Lower-cased key → key: DuckDB matches struct fields without regard to case. */
-  lower: Map<string, string>;
-}
-
-const node = (): SpecNode => ({ fields: new Map(), lower: new Map() });
-
-/**
- * The `read_json` column spec of one load: the union of every staged event's
- * paths. An event whose paths do not fit (a key spelled with other letter case,
- * an object where another event has a scalar) is refused and left unchanged.
- */
-export class JsonSpec {
-  private readonly root = node();
-
-  /** Adds every leaf's path, or nothing (and returns false) if one does not fit. */
-  add(leaves: readonly { path: string[]; type: string }[]): boolean {
-    const added: [SpecNode, string][] = [];
-    for (const { path, type } of leaves) {
-      let at = this.root;
-      for (let i = 0; i < path.length; i++) {
-        const key = path[i]!;
-        const last = i === path.length - 1;
-        let next = at.fields.get(key);
-        if (next === undefined) {
-          if (at.lower.has(key.toLowerCase())) return this.undo(added);
-          next = last ? type : node();
-          at.fields.set(key, next);
-          at.lower.set(key.toLowerCase(), key);
-          added.push([at, key]);
-        } else if (last ? next !== type : typeof next === 'string') {
-          return this.undo(added);
-        }
-        if (!last) at = next as SpecNode;
-      }
-    }
-    return true;
-  }
-
-  private undo(added: [SpecNode, string][]): false {
-    for (let i = added.length - 1; i >= 0; i--) {
-      const [at, key] = added[i]!;
-      at.fields.delete(key);
-      at.lower.delete(key.toLowerCase());
-    }
-    return false;
-  }
-
-  /** The payload's top-level fields and their types, as DuckDB writes them: `{ messageId: 'VARCHAR', properties: 'STRUCT(...)' }`. */
-  columns(): Record<string, string> {
-    const render = (v: SpecNode | string): string =>
-      typeof v === 'string' ? v : `STRUCT(${[...v.fields].map(([k, f]) => `"${k.replace(/"/g, '""')}" ${render(f)}`).join(', ')})`;
-    return Object.fromEntries([...this.root.fields].map(([k, v]) => [k, render(v)]));
-  }
-}
-
-/** The payload's field at `path`, read from the top-level column `v."<first key>"` down with `struct_extract`. */
-export function fieldSql(path: readonly string[], quote: (s: string) => string, literal: (s: string) => string): string {
-  let expr = `v.${quote(path[0]!)}`;
-  for (const key of path.slice(1)) expr = `struct_extract(${expr}, ${literal(key)})`;
-  return expr;
 }
