@@ -286,6 +286,35 @@ test('postgres: tracks go in on a second connection; if only that one commits, t
   }
 });
 
+for (const target of ['duckdb', 'postgres'] as const) test(`${target}: a time outside the years 1 to 9999 is discarded from a timestamp column, kept as text in a new one, and never fails the load`, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-years-'));
+  const schema = `years_test_${process.pid}`;
+  const db = target === 'duckdb' ? await openDuckDb(path.join(dir, 'wh.duckdb')) : await openPostgres(PG_URL);
+  const engine = new WarehouseEngine(db, () => schema);
+  try {
+    await engine.load([track('src-a', 1, { properties: { shipped: '2026-01-02T03:04:05.000Z' } })], new Date(T));
+    // PostgreSQL refuses year 0; before, such a value failed every load of its batch.
+    const outside = [
+      track('src-a', 2, { properties: { shipped: '0000-06-01T00:00:00.000Z' } }),
+      track('src-a', 3, { properties: { shipped: '-000001-01-01T00:00:00.000Z' } }),
+      track('src-a', 4, { properties: { shipped: '2026-02-03T04:05:06.000Z', since: '0000-06-01T00:00:00.000Z' } }),
+    ];
+    const result = await engine.load(outside, new Date(T));
+    assert.deepEqual(result.rows.get('src-a'), { order_completed: 3, tracks: 3 });
+    const discards = await db.query(`SELECT id, column_name, reason FROM "${schema}".discards ORDER BY id`);
+    assert.deepEqual(discards.map((r) => [r.id, r.column_name]), [['m-src-a-2', 'shipped'], ['m-src-a-3', 'shipped']]);
+    for (const r of discards) assert.match(String(r.reason), /to timestamp \(outside the years 1 to 9999\)/);
+    const since = await db.query(`SELECT data_type FROM information_schema.columns WHERE table_schema = '${schema}' AND table_name = 'order_completed' AND column_name = 'since'`);
+    assert.match(String(since[0]!.data_type).toLowerCase(), /char/, 'a new column of such values is text');
+    const when = await db.query(`SELECT id, CAST(shipped AS VARCHAR) AS w FROM "${schema}".order_completed WHERE id = 'm-src-a-4'`);
+    assert.match(String(when[0]!.w), /^2026-02-03/);
+  } finally {
+    if (target === 'postgres') await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a canonical time is exactly what toISOString writes, for a real date', () => {
   for (const ok of ['2026-11-24T10:00:00.000Z', '2024-02-29T23:59:59.999Z', '0001-01-01T00:00:00.000Z', new Date(0).toISOString()]) {
     assert.equal(isCanonicalTime(ok), true, ok);
@@ -293,7 +322,7 @@ test('a canonical time is exactly what toISOString writes, for a real date', () 
   for (const no of [
     '2026-11-24T10:00:00Z', '2026-11-24T10:00:00.000+00:00', '2026-11-24 10:00:00.000Z', '2025-02-29T00:00:00.000Z', '2026-13-01T00:00:00.000Z',
     '2026-04-31T00:00:00.000Z', '2026-11-24T24:00:00.000Z', '2026-11-24T10:60:00.000Z', '2026-11-24T10:00:60.000Z', '2026-11-24T10:00:00.00aZ',
-    '2026-00-10T00:00:00.000Z', '2026-01-00T00:00:00.000Z', '+26-11-24T10:00:00.000Z', 'value 0 1', '',
+    '2026-00-10T00:00:00.000Z', '2026-01-00T00:00:00.000Z', '+26-11-24T10:00:00.000Z', 'value 0 1', '', '0000-01-01T00:00:00.000Z',
   ]) {
     assert.equal(isCanonicalTime(no), false, no);
   }

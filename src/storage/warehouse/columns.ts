@@ -8,11 +8,23 @@ import type { ColumnType } from './types.js';
  * value that cannot be cast to an existing column goes to the discards table.
  */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+/**
+ * Timestamps are kept to the years 1–9999: every target takes those (PostgreSQL refuses
+ * year 0, and toISOString writes years outside them in a form it cannot read). Before,
+ * one such value in a timestamp column failed every load of its batch, for good.
+ */
+const FIRST_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const LAST_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+/** `v` parsed as a time, when it is one within the years 1–9999. */
+function timeOf(v: string): number | undefined {
+  const ms = Date.parse(v);
+  return ms >= FIRST_TIME && ms <= LAST_TIME ? ms : undefined;
+}
 
 export function inferType(v: FlatValue): ColumnType {
   if (typeof v === 'boolean') return 'boolean';
   if (typeof v === 'number') return Number.isSafeInteger(v) ? 'bigint' : 'double';
-  if (typeof v === 'string' && ISO_TIME.test(v) && !Number.isNaN(Date.parse(v))) return 'timestamp';
+  if (typeof v === 'string' && ISO_TIME.test(v) && timeOf(v) !== undefined) return 'timestamp';
   return 'varchar';
 }
 
@@ -45,9 +57,12 @@ export function castTo(v: FlatValue, t: ColumnType, width: number | null): Cast 
       if (typeof v === 'boolean') return { ok: true, value: v };
       if (v === 'true' || v === 'false') return { ok: true, value: v === 'true' };
       return { ok: false, reason: `cannot cast ${describe(v)} to boolean` };
-    case 'timestamp':
-      if (typeof v === 'string' && !Number.isNaN(Date.parse(v))) return { ok: true, value: new Date(Date.parse(v)).toISOString() };
-      return { ok: false, reason: `cannot cast ${describe(v)} to timestamp` };
+    case 'timestamp': {
+      const ms = typeof v === 'string' ? timeOf(v) : undefined;
+      if (ms !== undefined) return { ok: true, value: new Date(ms).toISOString() };
+      const outside = typeof v === 'string' && !Number.isNaN(Date.parse(v));
+      return { ok: false, reason: `cannot cast ${describe(v)} to timestamp${outside ? ' (outside the years 1 to 9999)' : ''}` };
+    }
   }
 }
 

@@ -507,8 +507,9 @@ export class WarehouseEngine {
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
- * Whether `v` is a valid time in toISOString's form (`YYYY-MM-DDTHH:MM:SS.mmmZ`),
- * read digit by digit: it runs for every string of every shaped event.
+ * Whether `v` is a valid time in toISOString's form (`YYYY-MM-DDTHH:MM:SS.mmmZ`) from
+ * year 1 on (castTo's range; year 0 is not one), read digit by digit: it runs for every
+ * string of every shaped event.
  */
 export function isCanonicalTime(v: string): boolean {
   if (v.length !== 24 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58
@@ -523,7 +524,7 @@ export function isCanonicalTime(v: string): boolean {
     return n;
   };
   const y = num(0, 4), mo = num(5, 7), d = num(8, 10), h = num(11, 13), mi = num(14, 16), s = num(17, 19), ms = num(20, 23);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || ms < 0) return false;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || ms < 0) return false;
   const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 1 : 0;
   return d <= DAYS[mo - 1]! + leap;
 }
