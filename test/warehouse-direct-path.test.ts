@@ -315,6 +315,31 @@ for (const target of ['duckdb', 'postgres'] as const) test(`${target}: a time ou
   }
 });
 
+test('postgres: a table at its 1,600-column limit takes no new column; the values meant for one are discarded and the load goes on', async () => {
+  const schema = `columns_test_${process.pid}`;
+  const db = await openPostgres(PG_URL);
+  try {
+    const first = new WarehouseEngine(db, () => schema);
+    assert.deepEqual((await first.load([track('src-a', 1, {})], new Date(T))).rows.get('src-a'), { order_completed: 1, tracks: 1 });
+    const [{ n }] = (await db.query(`SELECT count(*) AS n FROM information_schema.columns WHERE table_schema = '${schema}' AND table_name = 'order_completed'`)) as [{ n: string }];
+    const fill = Array.from({ length: 1600 - Number(n) }, (_, i) => `ADD COLUMN filler_${i} integer`);
+    await db.exec(`ALTER TABLE "${schema}".order_completed ${fill.join(', ')}`);
+    // A new engine (what a restarted loader is) and the same one (its cache of the table) both go on.
+    for (const [engine, i, prop] of [[new WarehouseEngine(db, () => schema), 2, 'coupon'], [first, 3, 'gift_note']] as const) {
+      const result = await engine.load([track('src-a', i, { properties: { total: i, sku: `s${i}`, [prop]: 'new' } })], new Date(T));
+      assert.deepEqual(result.rows.get('src-a'), { order_completed: 1, tracks: 1 }, `event ${i} loaded`);
+    }
+    const rows = await db.query(`SELECT id, total, sku FROM "${schema}".order_completed ORDER BY id`);
+    assert.deepEqual(rows.map((r) => [r.id, Number(r.total), r.sku]), [['m-src-a-1', 1, 's1'], ['m-src-a-2', 2, 's2'], ['m-src-a-3', 3, 's3']]);
+    const discards = await db.query(`SELECT id, column_name, value, reason FROM "${schema}".discards ORDER BY id`);
+    assert.deepEqual(discards.map((r) => [r.id, r.column_name, r.value]), [['m-src-a-2', 'coupon', 'new'], ['m-src-a-3', 'gift_note', 'new']]);
+    assert.match(String(discards[0]!.reason), /limit of 1600 columns/);
+  } finally {
+    await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db.close();
+  }
+});
+
 test('a canonical time is exactly what toISOString writes, for a real date', () => {
   for (const ok of ['2026-11-24T10:00:00.000Z', '2024-02-29T23:59:59.999Z', '0001-01-01T00:00:00.000Z', new Date(0).toISOString()]) {
     assert.equal(isCanonicalTime(ok), true, ok);

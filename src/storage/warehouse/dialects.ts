@@ -66,6 +66,7 @@ export async function openDuckDb(path: string): Promise<Dialect> {
   return {
     name: 'duckdb',
     varcharWidth: null,
+    maxColumns: null,
     indexIds: false,
     sqlType,
     quote,
@@ -248,6 +249,7 @@ export async function openPostgres(url: string): Promise<Dialect> {
   return {
     name: 'postgres',
     varcharWidth: 512,
+    maxColumns: 1600,
     indexIds: true,
     sqlType,
     quote,

@@ -104,6 +104,8 @@ export class WarehouseEngine {
   /** schema.table → column → type, as the target has it (read once, then kept current). */
   private readonly known = new Map<string, Map<string, ColumnType>>();
   private readonly schemas = new Set<string>();
+  /** schema.table of the tables at the target's column limit. */
+  private readonly full = new Set<string>();
 
   constructor(
     private readonly db: Dialect,
@@ -423,7 +425,21 @@ export class WarehouseEngine {
     for (const [col, t] of wanted) {
       const has = known.get(col);
       if (!has) {
-        await this.db.exec(`ALTER TABLE ${fq} ADD COLUMN ${q(col)} ${this.db.sqlType(t)}`);
+        // A table at the target's column limit takes no new column: the values meant for
+        // one are discarded (insertSql) and the load goes on. Before, the failing ALTER
+        // failed every load of the batch, for good.
+        if (this.full.has(key) || (this.db.maxColumns !== null && known.size >= this.db.maxColumns)) {
+          this.full.add(key);
+          continue;
+        }
+        try {
+          await this.db.exec(`ALTER TABLE ${fq} ADD COLUMN ${q(col)} ${this.db.sqlType(t)}`);
+        } catch (err) {
+          // PostgreSQL counts dropped columns too: its own refusal (54011) says the table is full.
+          if ((err as { code?: string }).code !== '54011') throw err;
+          this.full.add(key);
+          continue;
+        }
         known.set(col, t);
       } else if (has === 'bigint' && t === 'double') {
         // Widening int → float loses nothing; anything else keeps the column's type (cast or discard).
@@ -446,11 +462,17 @@ export class WarehouseEngine {
     for (const r of plan.rows) for (const [c, v] of r.values) if (v !== null) colSet.add(c);
     const cols = [...colSet];
     if (!colSet.has('id')) cols.unshift('id');
-    const colTypes = cols.map((c): [string, ColumnType] => [c, types.get(c)!]);
+    // Columns the table could not take (its column limit): their values are discarded.
+    const missing = cols.filter((c) => !types.has(c));
+    const colTypes = cols.filter((c) => types.has(c)).map((c): [string, ColumnType] => [c, types.get(c)!]);
     const width = this.db.varcharWidth;
     const cells: (string | number | boolean | null)[][] = [];
     for (const row of plan.rows) {
       if (typeof row.values.get('id') !== 'string') continue;
+      for (const c of missing) {
+        const v = row.values.get(c) ?? null;
+        if (v !== null) this.discard(discards, plan, row, c, inferType(v), v, `the table has reached the target's limit of ${this.db.maxColumns ?? '?'} columns`);
+      }
       const cellRow = new Array<string | number | boolean | null>(colTypes.length);
       for (let i = 0; i < colTypes.length; i++) {
         const [c, t] = colTypes[i]!;
@@ -470,9 +492,10 @@ export class WarehouseEngine {
       cells.push(cellRow);
     }
     const fq = `${q(plan.schema)}.${q(plan.table)}`;
-    const list = cols.map(q).join(', ');
+    const kept = colTypes.map(([c]) => c);
+    const list = kept.map(q).join(', ');
     const tail = plan.upsert
-      ? ` ON CONFLICT (id) DO UPDATE SET ${cols.filter((c) => c !== 'id').map((c) => `${q(c)} = ${this.db.keepOld(plan.table, c)}`).join(', ')}`
+      ? ` ON CONFLICT (id) DO UPDATE SET ${kept.filter((c) => c !== 'id').map((c) => `${q(c)} = ${this.db.keepOld(plan.table, c)}`).join(', ')}`
       : ` WHERE NOT EXISTS (SELECT 1 FROM ${fq} x WHERE ${colSet.has('received_at') ? `x.received_at = CAST(v.received_at AS ${this.db.sqlType('timestamp')})` : 'x.received_at IS NULL'} AND x.id = v.id)`;
     if (this.db.stage) {
       // Scratch tables (the session's temporary tables in both dialects) are replaced

@@ -49,6 +49,8 @@ export interface Dialect {
   readonly name: string;
   /** Longest string a varchar column takes (Segment: 512), or null when the target has no width. */
   readonly varcharWidth: number | null;
+  /** Most columns a table takes (PostgreSQL: 1,600, dropped ones included), or null when the target sets no such limit. */
+  readonly maxColumns: number | null;
   /** Whether the target wants an index on `(received_at, id)` for the insert-where-not-exists dedupe. */
   readonly indexIds: boolean;
   sqlType(t: ColumnType): string;
