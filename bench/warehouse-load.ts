@@ -8,7 +8,8 @@
  *    `tracks` rows, as rows.ts produces them), written beforehand to CSV files,
  *    then bulk loaded by the target's native path with no Switchyard logic:
  *    PostgreSQL `COPY ... FROM STDIN` (the file streamed as CopyData), DuckDB
- *    `COPY ... FROM` the CSV file and from a Parquet copy of it (the faster counts).
+ *    `COPY ... FROM` the CSV file and from a Parquet copy of it (a line for each, the
+ *    faster first).
  *    Raw tables are created before the clock starts and have no index.
  * Rows/s count both tables (each event is an event-table row and a `tracks` row).
  * Prints a Markdown table; the loader should reach at least 50% of raw.
@@ -263,7 +264,8 @@ async function rawDuckDb(dir: string, tables: RawTable[]): Promise<{ csv: number
 
 // ---- run ----
 
-interface Line { target: string; loader: number; raw: number; rawHow: string }
+/** `reference`: a slower raw path, shown beside the one the verdict is against. */
+interface Line { target: string; loader: number; raw: number; rawHow: string; reference?: boolean }
 const lines: Line[] = [];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-wh-'));
 try {
@@ -282,8 +284,9 @@ try {
     t0 = performance.now();
     const s = await loader(duck, payloads).finally(() => duck.close());
     console.error(`duckdb loader: ${s.toFixed(1)} s`);
-    const best = raw.parquet < raw.csv ? { s: raw.parquet, how: 'COPY FROM Parquet' } : { s: raw.csv, how: 'COPY FROM CSV' };
-    lines.push({ target: 'DuckDB', loader: s, raw: best.s, rawHow: best.how });
+    // Both raw paths, the faster first: Parquet is a typed, columnar decode; CSV is the text-row load like PostgreSQL's COPY.
+    const both = [{ s: raw.parquet, how: 'COPY FROM Parquet' }, { s: raw.csv, how: 'COPY FROM CSV' }].sort((a, b) => a.s - b.s);
+    both.forEach((r, i) => lines.push({ target: 'DuckDB', loader: s, raw: r.s, rawHow: r.how, reference: i > 0 }));
   }
   if (only !== 'duckdb') {
     try {
@@ -311,5 +314,5 @@ console.log('| target | Switchyard loader rows/s (events/s) | raw rows/s | raw p
 console.log('|---|---|---|---|---|---|');
 for (const l of lines) {
   const ratio = l.raw / l.loader;
-  console.log(`| ${l.target} | ${fmt(rows / l.loader)} (${fmt(N / l.loader)}) | ${fmt(rows / l.raw)} | ${l.rawHow} | ${(100 * ratio).toFixed(1)}% | ${ratio >= 0.5 ? 'met' : '**missed**'} |`);
+  console.log(`| ${l.target} | ${fmt(rows / l.loader)} (${fmt(N / l.loader)}) | ${fmt(rows / l.raw)} | ${l.rawHow} | ${(100 * ratio).toFixed(1)}% | ${l.reference ? '(reference)' : ratio >= 0.5 ? 'met' : '**missed**'} |`);
 }
