@@ -149,12 +149,17 @@ export class WarehouseEngine {
     const { shaped } = p;
     const cell = this.db.copyNew ? (this.db.copyCell ?? copyText) : null;
     const values: (string | number | boolean)[] = [];
+    /** source id → its schema (null: a source this warehouse does not load), named once per batch. */
+    const schemas = new Map<string, string | null>();
     for (let n = 0; n < messages.length; n++) {
       if (n % PREPARE_SLICE === PREPARE_SLICE - 1) await new Promise((r) => setImmediate(r));
       const m = messages[n]!;
-      const slug = this.slugOf(m.sourceId);
-      if (!slug) continue;
-      const schema = schemaName(slug);
+      let schema = schemas.get(m.sourceId);
+      if (schema === undefined) {
+        const slug = this.slugOf(m.sourceId);
+        schemas.set(m.sourceId, (schema = slug ? schemaName(slug) : null));
+      }
+      if (schema === null) continue;
       let msg: Record<string, unknown>;
       try {
         msg = JSON.parse(m.payload) as Record<string, unknown>;
@@ -167,8 +172,9 @@ export class WarehouseEngine {
         if (typeof id === 'string' || typeof id === 'number') {
           let ids = p.trackIds.get(schema);
           if (!ids) p.trackIds.set(schema, (ids = new Set()));
-          if (ids.has(String(id))) continue;
-          ids.add(String(id));
+          const key = String(id);
+          if (ids.has(key)) continue;
+          ids.add(key);
         }
         const shape = cell && !this.offSources.has(m.sourceId) ? this.shapes.find(msg, values) : null;
         if (shape && cell) {
