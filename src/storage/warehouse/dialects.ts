@@ -102,11 +102,15 @@ export async function openDuckDb(path: string): Promise<Dialect> {
     async copyNew(table, columns, rows, received) {
       const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.csv`);
       try {
-        const out = await fs.open(file, 'w', 0o600);
         try {
-          await out.writev([...rows.data()]);
-        } finally {
-          await out.close().catch(() => {});
+          const out = await fs.open(file, 'w', 0o600);
+          try {
+            await out.writev([...rows.data()]);
+          } finally {
+            await out.close().catch(() => {});
+          }
+        } catch (err) {
+          throw new Error(`writing the stage file ${file} failed: ${(err as Error).message}`, { cause: err });
         }
         const spec = columns.map(([c, t]) => `${str(c)}: ${str(sqlType(t))}`).join(', ');
         const list = columns.map(([c]) => quote(c)).join(', ');

@@ -46,8 +46,6 @@ export interface PreparedLoad {
   tableSource: Map<string, string>;
   /** schema.table\0id of every row in the batch: the first of an id wins. */
   seen: Set<string>;
-  /** schema → the message ids of its track events in the batch: the first of an id wins. */
-  trackIds: Map<string, Set<string>>;
   /** source → shape → its track events. */
   shaped: Map<string, Map<TrackShape, ShapeBatch>>;
 }
@@ -85,7 +83,7 @@ interface ShapeBatch {
   };
 }
 
-/** The target refused a batch's track events by the direct path: the batch loads row by row instead. */
+/** A batch's track events failed on the direct path (staging them, or the target reading them): the batch loads row by row instead. */
 class DirectPathError extends Error {
   constructor(step: string, cause: unknown) {
     super(`${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
@@ -114,7 +112,7 @@ export class WarehouseEngine {
     /** Test hook: runs inside the data transaction after each table's insert. */
     private readonly afterTable?: (table: string) => Promise<void>,
     overrides: WarehouseConfig['syncOverrides'] = [],
-    /** Told (with the target's reason) when the direct path failed and the track events went row by row instead. */
+    /** Told (the table, the step and the reason) when the direct path failed and the track events went row by row instead. */
     private readonly onDirectFallback: (err: unknown) => void = () => {},
   ) {
     for (const o of overrides) {
@@ -145,10 +143,12 @@ export class WarehouseEngine {
    * batch while the target is busy writing this one (its COPY data keeps flowing).
    */
   async prepare(messages: readonly LoaderMessage[], now = new Date()): Promise<PreparedLoad> {
-    const p: PreparedLoad = { uuidTs: now.toISOString(), plans: new Map(), tableSource: new Map(), seen: new Set(), trackIds: new Map(), shaped: new Map() };
+    const p: PreparedLoad = { uuidTs: now.toISOString(), plans: new Map(), tableSource: new Map(), seen: new Set(), shaped: new Map() };
     const { shaped } = p;
     const cell = this.db.copyNew ? (this.db.copyCell ?? copyText) : null;
     const values: (string | number | boolean)[] = [];
+    /** schema → the message ids of its track events in the batch: the first of an id wins. */
+    const trackIds = new Map<string, Set<string>>();
     /** source id → its schema (null: a source this warehouse does not load), named once per batch. */
     const schemas = new Map<string, string | null>();
     for (let n = 0; n < messages.length; n++) {
@@ -170,8 +170,8 @@ export class WarehouseEngine {
         // One track event per message id and source in a batch: the first wins.
         const id = msg.messageId;
         if (typeof id === 'string' || typeof id === 'number') {
-          let ids = p.trackIds.get(schema);
-          if (!ids) p.trackIds.set(schema, (ids = new Set()));
+          let ids = trackIds.get(schema);
+          if (!ids) trackIds.set(schema, (ids = new Set()));
           const key = String(id);
           if (ids.has(key)) continue;
           ids.add(key);
@@ -269,8 +269,8 @@ export class WarehouseEngine {
       return await this.commit(p, typesOf, fast);
     } catch (err) {
       if (!(err instanceof DirectPathError)) throw err;
-      // The target refused the track events' lines (a value it reads otherwise than
-      // we do, say): these events go the row-by-row way, so the batch still loads.
+      // Staging the lines failed, or the target refused them (a value it reads otherwise
+      // than we do, say): these events go the row-by-row way, so the batch still loads.
       this.onDirectFallback(err);
       for (const b of fast) this.toRows(p, b);
       return this.commit(p, typesOf, []);
@@ -319,7 +319,7 @@ export class WarehouseEngine {
    * dialect's direct path (`copies`), then the discards.
    */
   private async commit(p: PreparedLoad, typesOf: Map<string, Map<string, ColumnType>>, copies: ShapeBatch[]): Promise<LoadResult> {
-    const { uuidTs, plans, tableSource } = p;
+    const { plans, tableSource } = p;
     const scratch: string[] = [];
     const discards = new Map<string, string[]>(); // schema → value tuples for discards
     const inserts: { plan: TablePlan; sql: string[] }[] = [];
@@ -354,7 +354,7 @@ export class WarehouseEngine {
           const types = typesOf.get(`${b.schema}.${table}`)!;
           const columns = (aside ? trackColumns : ownColumns).map((c) => [c, types.get(c)!] as const);
           const n = await this.db.copyNew!(`${q(b.schema)}.${q(table)}`, columns, aside ? tracks : own, window, aside).catch((err: unknown) => {
-            throw new DirectPathError(`the target refused the track events of ${table}`, err);
+            throw new DirectPathError(`the direct path for the track events of ${table} failed`, err);
           });
           out.push([b, n]);
         }
@@ -477,7 +477,7 @@ export class WarehouseEngine {
       if (typeof row.values.get('id') !== 'string') continue;
       for (const c of missing) {
         const v = row.values.get(c) ?? null;
-        if (v !== null) this.discard(discards, plan, row, c, inferType(v), v, `the table has reached the target's limit of ${this.db.maxColumns ?? '?'} columns`);
+        if (v !== null) this.discard(discards, plan, row, c, inferType(v), v, `the table has reached the target's column limit${this.db.maxColumns === null ? '' : ` (${this.db.maxColumns})`}`);
       }
       const cellRow = new Array<string | number | boolean | null>(colTypes.length);
       for (let i = 0; i < colTypes.length; i++) {

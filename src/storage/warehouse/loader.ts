@@ -97,7 +97,7 @@ export class WarehouseLoader extends ScheduledSync {
           if (!engine) {
             dialect = await this.o.openDialect();
             engine = new WarehouseEngine(dialect, (id) => this.slugs.get(id), this.o.afterTable, config.syncOverrides, (err) =>
-              logger.warn({ err, warehouse: config.id }, 'the target refused the track events by the direct path (the error names the table and the reason); this batch loads them row by row'));
+              logger.warn({ err, warehouse: config.id }, 'the direct path for track events failed (the error names the table, and the step or the target\'s reason); this batch loads them row by row'));
           }
         } catch (err) {
           error = `loading into ${config.type} failed: ${(err as Error).message}`;
