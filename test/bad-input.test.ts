@@ -6,11 +6,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { Harness } from './helpers/harness.js';
 import type { Sink } from './helpers/sink.js';
 import { workspaceYaml, type SwitchyardProcess } from './helpers/switchyard.js';
-import { countOf, ingestStats, messageIdCounts, postTracking, sleep, waitUntil, type IngestStats } from './helpers/e2e.js';
+import { countOf, ingestStats, messageIdCounts, postTracking, sleep, waitUntil, WRITE_KEY, type IngestStats } from './helpers/e2e.js';
 
 let sink: Sink;
 let sy: SwitchyardProcess;
@@ -185,4 +186,50 @@ test('an event just under 32KB and a batch just under 500KB are accepted and del
   const near = got.find((e) => e.messageId === 'good-near-limit');
   assert.equal(near?.properties.blob.length, pad, 'the large event arrives whole');
   assert.equal(got.filter((e) => e.messageId.startsWith('good-big-batch-')).length, 15);
+});
+
+test('a body streamed without Content-Length is refused once it passes 500KB; the answers carry the same headers as fastify gave them', async () => {
+  // Chunked, so the limit is found while reading, not from the header.
+  const refused = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request(`${sy.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`, origin: 'https://shop.example' },
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    // Writing on after the answer may fail (the server closes): the answer is what counts.
+    req.on('error', () => {});
+    req.on('socket', () => {});
+    setTimeout(() => reject(new Error('no answer to an oversize chunked body')), 20_000).unref();
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    req.write('{"batch":[{"type":"track","userId":"u","event":"Big","properties":{"blob":"');
+    let sent = 0;
+    const pump = () => {
+      while (sent < 700 * 1024) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end('"}}]}');
+    };
+    pump();
+  });
+  assert.equal(refused.status, 400);
+  assert.deepEqual(JSON.parse(refused.body), { success: false, error: 'the request exceeds the 500KB limit', field: 'body', limit: '500KB per request' });
+  assert.equal(refused.headers['content-type'], 'application/json; charset=utf-8');
+  assert.equal(refused.headers['access-control-allow-origin'], 'https://shop.example');
+
+  const ok = await postTracking(sy.url, '/v1/t', track('good-headers'), { headers: { origin: 'https://shop.example' } });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('content-type'), 'application/json; charset=utf-8');
+  assert.equal(ok.headers.get('access-control-allow-origin'), 'https://shop.example');
+  assert.equal(ok.headers.get('access-control-allow-credentials'), 'true');
+  assert.equal(ok.headers.get('vary'), 'Origin');
+  assert.equal(ok.headers.get('keep-alive'), 'timeout=72');
+  // A query string does not change the call (analytics.js never sends one, proxies may add one).
+  assert.equal((await postTracking(sy.url, '/v1/track?from=proxy', track('good-query'))).status, 200);
+  await waitUntil('the event sent with a query string is delivered', () => messageIdCounts(sink.received).has('good-query'));
 });

@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type Database from 'better-sqlite3';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -6,7 +7,8 @@ import type { StatsRecorder } from '../observability/stats.js';
 import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
-import { registerIngest } from './ingest.js';
+import { registerIngest, tracking } from './ingest.js';
+import { trackingServer } from './tracking-server.js';
 import { registerAlertsApi } from './alerts-api.js';
 import type { IngestPool } from './ingest-pool.js';
 import { registerDebugger } from './debugger-api.js';
@@ -45,10 +47,27 @@ export interface AppDeps {
   warehouses?: WarehouseApiDeps;
   /** The Public API, sign-in and access control (every non-public route is guarded). */
   publicApi: PublicApiDeps & { secureCookies: boolean };
+  /**
+   * Whether this process serves the Tracking API: its POSTs are then answered by
+   * tracking-server.ts before fastify. Default true.
+   */
+  servesTracking?: boolean;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const track = tracking({
+    log: deps.log,
+    stats: deps.stats,
+    logger: deps.logger,
+    sourceByWriteKey: (key) => deps.store.sourceByWriteKey(key),
+    canAccept: deps.canAccept,
+    pool: deps.ingestPool,
+    debugger: deps.debugger,
+  });
   const app = Fastify({
+    ...(deps.servesTracking === false ? {} : {
+      serverFactory: (handler: http.RequestListener) => trackingServer({ tracking: track, trustedProxies: deps.trustedProxies, logger: deps.logger, fastify: handler }),
+    }),
     loggerInstance: deps.logger,
     // No per-request log lines: at tens of thousands of requests a second they would cost more than ingest.
     logController: new LogController({ disableRequestLogging: true }),
@@ -96,15 +115,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       reply.code(405).header('allow', 'POST').send({ success: false, error: `${req.method} is not allowed here; the Tracking API takes POST` }),
   });
 
-  registerIngest(app, {
-    log: deps.log,
-    stats: deps.stats,
-    logger: deps.logger,
-    sourceByWriteKey: (key) => deps.store.sourceByWriteKey(key),
-    canAccept: deps.canAccept,
-    pool: deps.ingestPool,
-    debugger: deps.debugger,
-  });
+  registerIngest(app, track);
   if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
   registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey });
   registerSettings(app, { store: deps.store, types: destinationTypes });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ingestBody } from '../core/ingest-body.js';
@@ -29,6 +30,11 @@ const CALLS: Record<string, { call: EventType | 'batch'; channel: Channel }> = {
   b: { call: 'batch', channel: 'client' },
 };
 
+/** Whether `/v1/<call>` is a Tracking API path. */
+export function isTrackingCall(call: string): boolean {
+  return Object.hasOwn(CALLS, call);
+}
+
 export interface IngestDeps {
   log: EventLog;
   stats: StatsRecorder;
@@ -42,7 +48,29 @@ export interface IngestDeps {
   canAccept: () => boolean;
 }
 
-const OK = '{"success":true}';
+/** What the Tracking API answers: a status and a JSON body. */
+export interface TrackingAnswer {
+  status: number;
+  body: string;
+}
+
+/** One Tracking API request, whatever serves it (tracking-server.ts on sockets, the fastify route for inject). */
+export interface TrackingRequest {
+  /** The path segment after `/v1/` (a key of CALLS). */
+  call: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** The client's address (trusted proxies applied). */
+  ip: string | undefined;
+}
+
+export interface Tracking {
+  handle(req: TrackingRequest): Promise<TrackingAnswer>;
+  /** The answer to a body over the 500 KB limit (refused before it is read), counted like every refusal. */
+  tooLarge(headers: IncomingHttpHeaders): TrackingAnswer;
+}
+
+const OK: TrackingAnswer = { status: 200, body: '{"success":true}' };
 const EMPTY = Buffer.alloc(0);
 /** Bodies at least this large are prepared in the ingest pool (a 100-event batch is ~40 KB). */
 const OFFLOAD_BYTES = 8 * 1024;
@@ -50,42 +78,29 @@ const OFFLOAD_BYTES = 8 * 1024;
 const DEBUGGER_PER_REQUEST = 10;
 
 /** The Tracking API: what Segment's libraries send, answered the way Segment answers. */
-export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
+export function tracking(deps: IngestDeps): Tracking {
   const { log, stats } = deps;
-  const reject = (reply: FastifyReply, status: number, scope: string, reason: string, body: object) => {
+  const reject = (status: number, scope: string, reason: string, body: object): TrackingAnswer => {
     stats.count(scope, 'failed_ingest', 1, reason);
     const sourceId = scope.startsWith('source:') ? scope.slice(7) : '';
     stats.step('failed_on_ingest', { sourceId, destinationId: '', eventType: '', eventName: '', reason });
-    return reply.code(status).type('application/json').send(JSON.stringify({ success: false, ...body }));
+    return { status, body: JSON.stringify({ success: false, ...body }) };
   };
 
-  // A body over the limit is refused by fastify before the handler runs; count it
-  // here so oversize requests show up under "failed on ingest" like every other refusal.
-  const errorHandler = (err: Error & { code?: string; statusCode?: number }, req: FastifyRequest, reply: FastifyReply) => {
-    if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
-    const key = writeKeyFromAuthorization(req.headers.authorization);
-    const source = key === undefined ? undefined : deps.sourceByWriteKey(key);
-    return reject(reply, 400, source ? `source:${source.id}` : 'ingest', 'request_too_large', {
-      error: 'the request exceeds the 500KB limit',
-      field: 'body',
-      limit: '500KB per request',
-    });
-  };
-
-  app.post<{ Params: { call: string } }>('/v1/:call', { bodyLimit: MAX_REQUEST_BYTES, errorHandler }, async (req, reply) => {
-    const route = CALLS[req.params.call];
-    if (!route) return reply.code(404).send({ success: false, error: `unknown Tracking API path /v1/${req.params.call}` });
+  const handle = async (req: TrackingRequest): Promise<TrackingAnswer> => {
+    const route = CALLS[req.call];
+    if (!route) return { status: 404, body: JSON.stringify({ success: false, error: `unknown Tracking API path /v1/${req.call}` }) };
     if (!deps.canAccept()) {
-      return reject(reply, 503, 'ingest', 'storage_unavailable', { error: 'Switchyard cannot store events safely right now (disk nearly full); retry later' });
+      return reject(503, 'ingest', 'storage_unavailable', { error: 'Switchyard cannot store events safely right now (disk nearly full); retry later' });
     }
     const headerKey = writeKeyFromAuthorization(req.headers.authorization);
     let source: Source | undefined;
     if (headerKey !== undefined) {
       source = deps.sourceByWriteKey(headerKey);
-      if (!source) return reject(reply, 401, 'ingest', 'invalid_write_key', { error: 'invalid write key' });
+      if (!source) return reject(401, 'ingest', 'invalid_write_key', { error: 'invalid write key' });
     }
     const receivedAt = Date.now();
-    const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
+    const raw = req.body;
     const encoding = req.headers['content-encoding'];
     const ctx = { call: route.call, channel: route.channel, receivedAt, ip: req.ip, maxProperties: MAX_PROPERTIES };
     // Large bodies go to the ingest pool, unless the source debugger wants a sample of
@@ -98,16 +113,16 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     if (!source) {
       // Without an Authorization header the write key is in the body (analytics.js):
       // a body that cannot be read cannot name its source.
-      if (prepared.kind === 'refused' && prepared.stage === 'body') return reject(reply, 400, 'ingest', prepared.reason, prepared.error);
+      if (prepared.kind === 'refused' && prepared.stage === 'body') return reject(400, 'ingest', prepared.reason, prepared.error);
       if (prepared.bodyWriteKey === undefined) {
-        return reject(reply, 401, 'ingest', 'missing_write_key', { error: 'missing write key: send it as the Basic auth username or as "writeKey" in the body' });
+        return reject(401, 'ingest', 'missing_write_key', { error: 'missing write key: send it as the Basic auth username or as "writeKey" in the body' });
       }
       source = deps.sourceByWriteKey(prepared.bodyWriteKey);
-      if (!source) return reject(reply, 401, 'ingest', 'invalid_write_key', { error: 'invalid write key' });
+      if (!source) return reject(401, 'ingest', 'invalid_write_key', { error: 'invalid write key' });
     }
     const scope = `source:${source.id}`;
-    if (!source.enabled) return reject(reply, 401, scope, 'source_disabled', { error: `source ${source.slug} is disabled` });
-    if (prepared.kind === 'refused') return reject(reply, 400, scope, prepared.reason, prepared.error);
+    if (!source.enabled) return reject(401, scope, 'source_disabled', { error: `source ${source.slug} is disabled` });
+    if (prepared.kind === 'refused') return reject(400, scope, prepared.reason, prepared.error);
 
     const { messageIds, payloads, kinds, droppedProperties } = prepared;
     try {
@@ -119,15 +134,43 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       stats.count(scope, 'properties_dropped', droppedProperties);
     } catch (err) {
       deps.logger.error({ err, source: source.id }, 'event log append failed');
-      return reject(reply, 503, scope, 'storage_unavailable', { error: 'the event log is unavailable; retry later' });
+      return reject(503, scope, 'storage_unavailable', { error: 'the event log is unavailable; retry later' });
     }
     if (prepared.raw && prepared.enriched && deps.debugger) {
       const { raw, enriched } = prepared;
       const n = Math.min(DEBUGGER_PER_REQUEST, enriched.length);
       deps.debugger.record(source.id, receivedAt, Array.from({ length: n }, (_, i) => ({ raw: raw[i], enriched: enriched[i]!, messageId: messageIds[i]! })));
     }
-    return reply.type('application/json').send(OK);
-  });
+    return OK;
+  };
+
+  // A body over the limit is refused before it is read; it is counted under "failed on
+  // ingest" like every other refusal, under its source when the header names one.
+  const tooLarge = (headers: IncomingHttpHeaders): TrackingAnswer => {
+    const key = writeKeyFromAuthorization(headers.authorization);
+    const source = key === undefined ? undefined : deps.sourceByWriteKey(key);
+    return reject(400, source ? `source:${source.id}` : 'ingest', 'request_too_large', {
+      error: 'the request exceeds the 500KB limit',
+      field: 'body',
+      limit: '500KB per request',
+    });
+  };
+  return { handle, tooLarge };
+}
+
+/**
+ * The Tracking API as a fastify route. Requests on sockets reach tracking-server.ts
+ * first, which answers them without fastify (the same `Tracking`); this route serves
+ * what reaches fastify itself (`app.inject`, a process whose server has no fast path).
+ */
+export function registerIngest(app: FastifyInstance, t: Tracking): void {
+  const send = (reply: FastifyReply, a: TrackingAnswer) => reply.code(a.status).type('application/json').send(a.body);
+  const errorHandler = (err: Error & { code?: string }, req: FastifyRequest, reply: FastifyReply) => {
+    if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+    return send(reply, t.tooLarge(req.headers));
+  };
+  app.post<{ Params: { call: string } }>('/v1/:call', { bodyLimit: MAX_REQUEST_BYTES, errorHandler }, async (req, reply) =>
+    send(reply, await t.handle({ call: req.params.call, headers: req.headers, body: Buffer.isBuffer(req.body) ? req.body : EMPTY, ip: req.ip })));
 }
 
 /** Segment's libraries send `Authorization: Basic base64(writeKey + ":")`. */

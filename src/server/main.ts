@@ -287,6 +287,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const app = !has('ingest') && !has('api') ? null : buildApp({
     logger,
     trustedProxies: config.trustedProxies,
+    servesTracking: has('ingest'),
     log,
     laneBacklog,
     store,
