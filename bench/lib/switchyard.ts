@@ -5,7 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { startSwitchyard, tempDir, workspaceYaml, type SwitchyardProcess } from '../../test/helpers/switchyard.js';
+import { NODE_FLAGS, startSwitchyard, tempDir, workspaceYaml, type SwitchyardProcess } from '../../test/helpers/switchyard.js';
 import { sleep } from './procs.js';
 
 /** A workspace with only a source: no destination, so the router thread stays idle. */
@@ -63,7 +63,7 @@ async function startProfiled(workspace: string, dataDir: string, profDir: string
   fs.writeFileSync(configFile, workspace);
   const child = spawn(
     process.execPath,
-    ['--cpu-prof', `--cpu-prof-dir=${profDir}`, bin, 'start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--config', configFile],
+    [...NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profDir}`, bin, 'start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--config', configFile],
     { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stderr!.resume();

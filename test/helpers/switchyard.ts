@@ -10,6 +10,8 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../../bin/switchyard.js', import.meta.url));
+/** The Node flags of bin/switchyard.js's `#!` line: tests and benchmarks run the server as `npx switchyard` does. */
+export const NODE_FLAGS = fs.readFileSync(BIN, 'utf8').split('\n', 1)[0]!.split(/\s+/).filter((a) => a.startsWith('--'));
 
 export interface SwitchyardProcess {
   url: string;
@@ -51,7 +53,7 @@ export async function startSwitchyard(opts: StartOptions): Promise<SwitchyardPro
   if (opts.writeConfig !== false) fs.writeFileSync(configFile, typeof opts.workspace === 'string' ? opts.workspace : JSON.stringify(opts.workspace, null, 2));
   const args = [BIN, 'start', '--port', String(opts.port ?? 0), '--host', '127.0.0.1', '--data-dir', dataDir, '--config', configFile];
   if (opts.role !== undefined) args.push('--role', opts.role);
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
