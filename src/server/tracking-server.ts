@@ -16,7 +16,8 @@ import { isTrackingCall, type Tracking, type TrackingAnswer } from './ingest.js'
  * a request costs what node:http costs plus the Tracking API's own work.
  *
  * What fastify did for these requests is done here the same way: the CORS headers of
- * app.ts's hook, the 500 KB limit (Content-Length first, then bytes as they come), the
+ * app.ts's hook, the 500 KB limit (Content-Length first, then bytes as they come; the rest of
+ * an oversize body is read and dropped), the
  * client address through the same trusted-proxy rules (@fastify/proxy-addr, what
  * fastify's `trustProxy` uses), `application/json; charset=utf-8` answers, fastify's
  * keep-alive timeout (72 s), and a 500 that says "internal error" if the handler throws.
@@ -35,7 +36,7 @@ export function trackingServer(opts: {
     const all = proxyAddr.all(req, trust);
     return all[all.length - 1];
   };
-  const answer = (req: http.IncomingMessage, res: http.ServerResponse, a: TrackingAnswer, close = false) => {
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse, a: TrackingAnswer) => {
     if (res.headersSent) return;
     res.writeHead(a.status, {
       'content-type': 'application/json; charset=utf-8',
@@ -43,7 +44,6 @@ export function trackingServer(opts: {
       'access-control-allow-origin': req.headers.origin ?? '*',
       'access-control-allow-credentials': 'true',
       vary: 'Origin',
-      ...(close ? { connection: 'close' } : {}),
     });
     res.end(a.body);
   };
@@ -54,10 +54,11 @@ export function trackingServer(opts: {
     const call = url.slice(4, q < 0 ? url.length : q);
     if (!isTrackingCall(call)) return opts.fastify(req, res);
 
-    // Over the limit: refused unread, and the connection closes after the answer (the
-    // rest of the body is not worth reading to keep it).
+    // Over the limit: answered at once, and the rest of the body is read and dropped.
+    // Closing the connection instead would race the client, still sending: its socket
+    // could be reset before it reads the answer.
     const refuse = () => {
-      answer(req, res, tracking.tooLarge(req.headers), true);
+      answer(req, res, tracking.tooLarge(req.headers));
       req.resume();
     };
     const declared = req.headers['content-length'];
