@@ -4,7 +4,8 @@ import type { FromRouter, RouterWorkerData, ToRouter } from './worker.js';
 /**
  * The least time between two wake messages. Single-event ingest commits every turn of
  * the event loop (~1,000 a second and more): a message for each cost the HTTP thread
- * ~3% of its time (postMessage), for lanes that fetch what came in since anyway.
+ * ~5% of its time (postMessage and the ticks around it, docs/benchmarks.md session 8),
+ * for lanes that fetch what came in since anyway.
  */
 const WAKE_EVERY_MS = 2;
 

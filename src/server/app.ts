@@ -7,7 +7,7 @@ import type { StatsRecorder } from '../observability/stats.js';
 import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
-import { registerIngest, tracking } from './ingest.js';
+import { registerIngest, tracking, trackingCors } from './ingest.js';
 import { trackingServer } from './tracking-server.js';
 import { registerAlertsApi } from './alerts-api.js';
 import type { IngestPool } from './ingest-pool.js';
@@ -82,11 +82,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const workspaceJson = registerPublicApi(app, { ...deps.publicApi, adminToken: deps.adminToken });
 
   app.addHook('onRequest', (req, reply, done) => {
-    if (req.url.startsWith('/v1/')) {
-      reply.header('access-control-allow-origin', req.headers.origin ?? '*');
-      reply.header('access-control-allow-credentials', 'true');
-      reply.header('vary', 'Origin');
-    }
+    if (req.url.startsWith('/v1/')) reply.headers(trackingCors(req.headers.origin));
     done();
   });
   app.options('/v1/*', async (_req, reply) =>

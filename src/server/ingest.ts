@@ -30,6 +30,11 @@ const CALLS: Record<string, { call: EventType | 'batch'; channel: Channel }> = {
   b: { call: 'batch', channel: 'client' },
 };
 
+/** The CORS headers of every `/v1/...` answer: browsers (analytics.js) post from any origin, with credentials. */
+export function trackingCors(origin: string | undefined): Record<string, string> {
+  return { 'access-control-allow-origin': origin ?? '*', 'access-control-allow-credentials': 'true', vary: 'Origin' };
+}
+
 /** Whether `/v1/<call>` is a Tracking API path. */
 export function isTrackingCall(call: string): boolean {
   return Object.hasOwn(CALLS, call);

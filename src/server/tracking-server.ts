@@ -2,7 +2,7 @@ import http from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from 'pino';
 import { MAX_REQUEST_BYTES } from '../protocol/limits.js';
-import { isTrackingCall, type Tracking, type TrackingAnswer } from './ingest.js';
+import { isTrackingCall, trackingCors, type Tracking, type TrackingAnswer } from './ingest.js';
 
 /**
  * The HTTP server under fastify, with the Tracking API's POSTs answered before fastify
@@ -15,8 +15,8 @@ import { isTrackingCall, type Tracking, type TrackingAnswer } from './ingest.js'
  * with our hook and an async handler 78–87; see docs/benchmarks.md, session 8). Here
  * a request costs what node:http costs plus the Tracking API's own work.
  *
- * What fastify did for these requests is done here the same way: the CORS headers of
- * app.ts's hook, the 500 KB limit (Content-Length first, then bytes as they come; the rest of
+ * What fastify did for these requests is done here the same way: the CORS headers
+ * (`trackingCors`, which app.ts's hook sends too), the 500 KB limit (Content-Length first, then bytes as they come; the rest of
  * an oversize body is read and dropped), the
  * client address through the same trusted-proxy rules (@fastify/proxy-addr, what
  * fastify's `trustProxy` uses), `application/json; charset=utf-8` answers, fastify's
@@ -41,9 +41,7 @@ export function trackingServer(opts: {
     res.writeHead(a.status, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(a.body),
-      'access-control-allow-origin': req.headers.origin ?? '*',
-      'access-control-allow-credentials': 'true',
-      vary: 'Origin',
+      ...trackingCors(req.headers.origin),
     });
     res.end(a.body);
   };
@@ -83,7 +81,7 @@ export function trackingServer(opts: {
       tracking.handle({ call, headers: req.headers, body, ip: ipOf(req) }).then(
         (a) => answer(req, res, a),
         (err: unknown) => {
-          logger.error({ err }, 'request failed');
+          logger.error({ err, call }, 'a Tracking API request failed in its handler; answered 500');
           answer(req, res, { status: 500, body: '{"success":false,"error":"internal error"}' });
         },
       );
