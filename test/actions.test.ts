@@ -18,6 +18,9 @@ import { parseWorkspaceFile } from '../src/config/workspace-file.js';
 import { describeActionsType, unloadableActionsDestination } from '../src/destinations/actions/index.js';
 import { verdictFromError } from '../src/destinations/actions/errors.js';
 import { createRequire } from 'node:module';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequestClient, type RequestError } from '../src/core/request.js';
 import { startFakeApis, type FakeApis, type FakeRequest } from './helpers/fake-apis.js';
 
 let fake: FakeApis;
@@ -421,6 +424,38 @@ test('a request that times out is retried', async () => {
     assert.equal(outcome.exchanges[0]?.error, 'timed out after 100 ms');
   } finally {
     await slow.close();
+  }
+});
+
+test('the HTTP client: repeated headers joined, a body in several chunks decoded as UTF-8, a stalled body times out, a refused connection is a network error', async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === '/stall') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+      return; // never ends: the body timeout fires
+    }
+    res.writeHead(207, [['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]);
+    const body = Buffer.from('{"greeting":"héllo wörld"}');
+    res.write(body.subarray(0, 15)); // splits the "é" across two chunks
+    setTimeout(() => res.end(body.subarray(15)), 20);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const client = createRequestClient({ timeoutMs: 300, connectionsPerOrigin: 2 });
+  try {
+    const res = await client.request({ method: 'POST', url: `http://127.0.0.1:${port}/ok?x=1`, headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 207);
+    assert.equal(res.headers['set-cookie'], 'a=1, b=2');
+    assert.equal(res.body, '{"greeting":"héllo wörld"}');
+    await assert.rejects(client.request({ method: 'GET', url: `http://127.0.0.1:${port}/stall`, headers: {} }), (err: RequestError) => err.code === 'timeout' && err.message === 'timed out after 300 ms');
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await assert.rejects(client.request({ method: 'GET', url: `http://127.0.0.1:${port}/`, headers: {} }), (err: RequestError) => err.code === 'network' && /ECONNREFUSED/.test(err.message));
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await client.close();
   }
 });
 

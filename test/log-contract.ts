@@ -194,6 +194,28 @@ export function logContract(name: string, factory: LogFactory): void {
     await log.close();
   });
 
+  test(`${name}: a retry settled right after another retry was delivered still comes due`, async () => {
+    const log = await open();
+    const lane = log.lane({ laneId: 'l1', sourceIds: ['a'] });
+    await log.append([rec('a', 1), rec('a', 2)]);
+    const [m1, m2] = await lane.fetch(10, Date.now());
+    lane.retry(m1!, Date.now(), Date.now()); // due at once
+    await lane.flush();
+    const first = await fetchUntil(lane, 1);
+    assert.equal(first.got[0]?.attempt, 2);
+    lane.ack(first.got[0]!);
+    await lane.flush();
+    const due = Date.now() + RETRY_MS;
+    lane.retry(m2!, due, Date.now());
+    // Asked while nothing is due and the retry is not flushed yet: it must still come due once flushed.
+    assert.deepEqual(await lane.fetch(10, Date.now()), [], 'not before its time');
+    await lane.flush();
+    const second = await fetchUntil(lane, 1);
+    assert.equal(second.got[0] && JSON.parse(second.got[0].payload).n, 2, 'the retry comes back');
+    assert.ok(second.at >= due, 'not before its time');
+    await log.close();
+  });
+
   test(`${name}: a failed message is never handed out again, and lanes are independent`, async () => {
     const log = await open();
     const l1 = log.lane({ laneId: 'l1', sourceIds: ['a'] });

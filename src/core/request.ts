@@ -163,13 +163,20 @@ function describe(err: unknown): string {
 
 const MAX_CAPTURED_BODY = 4096;
 
+/** Header names whose values `capturing` redacts, lower-cased once (a destination can keep one per settings). */
+export class RedactSet extends Set<string> {
+  constructor(names: Iterable<string>) {
+    super([...names].map((h) => h.toLowerCase()));
+  }
+}
+
 /**
  * Wraps a RequestFn so every exchange is recorded (truncated, with the given
  * header names redacted) for Event Delivery samples and failure logs.
  */
-export function capturing(base: RequestFn, redactHeaders: readonly string[]): { request: RequestFn; exchanges: Exchange[] } {
+export function capturing(base: RequestFn, redactHeaders: readonly string[] | RedactSet): { request: RequestFn; exchanges: Exchange[] } {
   const exchanges: Exchange[] = [];
-  const redact = new Set(redactHeaders.map((h) => h.toLowerCase()));
+  const redact = redactHeaders instanceof RedactSet ? redactHeaders : new RedactSet(redactHeaders);
   const request: RequestFn = async (req) => {
     const started = Date.now();
     const exchange: Exchange = {

@@ -297,7 +297,8 @@ export class LaneRunner {
 
   private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number, occurredAt: number, message: SegmentMessage): void {
     const { lane, stats, now, logger } = this.deps;
-    const log = logger.child({ messageId: m.messageId, attempt: m.attempt });
+    // Made only for a line that is written: a child logger per delivery was garbage the router thread paid for.
+    const log = () => logger.child({ messageId: m.messageId, attempt: m.attempt });
     if (outcome.kind === 'delivered') {
       lane.ack(m);
       stats.count(this.scope, 'delivered');
@@ -320,7 +321,7 @@ export class LaneRunner {
       stats.count(this.scope, 'discarded', 1, outcome.reason);
       stats.step('failed_delivery', this.stepKey(m, message, outcome.reason));
       stats.failure(this.scope, outcome.reason, sample);
-      log.warn({ reason: outcome.reason }, 'delivery discarded');
+      log().warn({ reason: outcome.reason }, 'delivery discarded');
       return;
     }
     stats.count(this.scope, 'attempt_failed', 1, outcome.reason);
@@ -332,7 +333,7 @@ export class LaneRunner {
     this.logFailure(m, outcome, occurredAt, next.kind === 'fail');
     if (next.kind === 'retry') {
       lane.retry(m, next.at, attemptedAt);
-      log.debug({ reason: outcome.reason, retryAt: new Date(next.at).toISOString() }, 'delivery will be retried');
+      if (logger.isLevelEnabled('debug')) log().debug({ reason: outcome.reason, retryAt: new Date(next.at).toISOString() }, 'delivery will be retried');
       return;
     }
     const reason = `${next.reason} (last error: ${outcome.reason})`;
@@ -340,6 +341,6 @@ export class LaneRunner {
     stats.count(this.scope, 'failed', 1, reason);
     stats.step('failed_delivery', this.stepKey(m, message, reason));
     stats.failure(this.scope, reason, sample);
-    log.warn({ reason }, 'delivery failed');
+    log().warn({ reason }, 'delivery failed');
   }
 }

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { outcomeFromCalls, type CallResult } from '../../core/outcome.js';
-import { capturing } from '../../core/request.js';
+import { capturing, RedactSet } from '../../core/request.js';
 import { EVENT_TYPES } from '../../protocol/types.js';
 import type { DestinationDefinition } from '../types.js';
 import { webhookSettings, type WebhookSettings } from './settings.js';
@@ -21,15 +21,21 @@ export const webhook: DestinationDefinition<WebhookSettings> = {
   async deliver({ settings, payload, request: base }) {
     const headers: Record<string, string> = { ...settings.headers, 'content-type': 'application/json' };
     if (settings.sharedSecret) headers['x-signature'] = createHmac('sha1', settings.sharedSecret).update(payload).digest('hex');
-    const { request, exchanges } = capturing(base, [...Object.keys(settings.headers), 'x-signature']);
-    const calls = await Promise.all(
-      settings.urls.map((url) =>
-        request({ method: 'POST', url, headers, body: payload }).then(
-          (response): CallResult => ({ ok: true, response }),
-          (error: unknown): CallResult => ({ ok: false, error }),
-        ),
-      ),
-    );
+    const { request, exchanges } = capturing(base, redactions(settings));
+    const send = (url: string) =>
+      request({ method: 'POST', url, headers, body: payload }).then(
+        (response): CallResult => ({ ok: true, response }),
+        (error: unknown): CallResult => ({ ok: false, error }),
+      );
+    const calls = settings.urls.length === 1 ? [await send(settings.urls[0]!)] : await Promise.all(settings.urls.map(send));
     return outcomeFromCalls(calls, exchanges, Date.now());
   },
 };
+
+/** The headers a webhook's captured exchanges redact, per settings object (made once, not per event). */
+const redactSets = new WeakMap<WebhookSettings, RedactSet>();
+function redactions(settings: WebhookSettings): RedactSet {
+  let set = redactSets.get(settings);
+  if (!set) redactSets.set(settings, (set = new RedactSet([...Object.keys(settings.headers), 'x-signature'])));
+  return set;
+}

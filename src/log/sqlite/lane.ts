@@ -54,6 +54,12 @@ export class SqliteLane implements Lane {
   /** Retry rows settled in memory but not yet flushed: the table still shows them due. */
   private readonly unflushed = new Set<number>();
   private ops: Op[] = [];
+  /**
+   * No retry row of this lane is due before this time: a lower bound (deletes only
+   * raise the true minimum, `retry` lowers it), so fetches skip the `due` query while
+   * nothing is retrying. Starts unknown.
+   */
+  private dueFrom = -Infinity;
   private split: SplitRow | null = null;
   /** Last row the dedupe stage has released (cached; advanced when the lane catches up). */
   private watermark = 0;
@@ -99,7 +105,15 @@ export class SqliteLane implements Lane {
   }
 
   private fetchDue(out: LaneMessage[], max: number, now: number): void {
+    if (now < this.dueFrom) return;
     const due = this.stmts.due.all(this.id, now, max + this.inFlightRetries.size + this.unflushed.size) as RetryRow[];
+    if (due.length === 0) {
+      // The table's earliest, and the retries settled since the last flush (not in it yet).
+      let at = (this.stmts.nextRetry.get(this.id) as { at: number | null }).at ?? Infinity;
+      for (const op of this.ops) if (op.kind === 'upsert' && op.nextAt < at) at = op.nextAt;
+      this.dueFrom = at;
+      return;
+    }
     // Retries of one batch usually come due together: load and split each row once.
     const splits = new Map<number, SplitRow | null>();
     for (const r of due) {
@@ -198,6 +212,7 @@ export class SqliteLane implements Lane {
     this.settle(m.seq, false);
     this.unflushed.add(m.seq);
     this.ops.push({ kind: 'upsert', seq: m.seq, nextAt: notBefore, attempt: m.attempt + 1, firstAttemptAt: m.firstAttemptAt ?? attemptedAt });
+    if (notBefore < this.dueFrom) this.dueFrom = notBefore;
   }
 
   /** The reason is recorded by the caller's delivery records; the embedded log keeps no tombstone. */
