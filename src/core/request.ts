@@ -97,44 +97,70 @@ function originOf(s: string): string | undefined {
  */
 export function createRequestClient(options: RequestClientOptions): { request: RequestFn; close: () => Promise<void> } {
   const agent = new Agent({ connections: options.connectionsPerOrigin, keepAliveTimeout: 10_000, pipelining: 1 });
+  /** URL → where undici sends it: a lane sends every event to the same few URLs. */
+  const targets = new Map<string, { origin: string; path: string }>();
+  const target = (raw: string): { origin: string; path: string } => {
+    let t = targets.get(raw);
+    if (!t) {
+      const url = new URL(overrideUrl(raw, options.overrides));
+      t = { origin: url.origin, path: url.pathname + url.search };
+      if (targets.size >= 1024) targets.clear(); // URLs made per event (Actions): bounded
+      targets.set(raw, t);
+    }
+    return t;
+  };
   const request: RequestFn = (req) =>
     new Promise<HttpResponse>((resolve, reject) => {
       const timeout = req.timeoutMs ?? options.timeoutMs;
-      let url: URL;
+      let t: { origin: string; path: string };
       try {
-        url = new URL(overrideUrl(req.url, options.overrides));
+        t = target(req.url);
       } catch (err) {
         reject(new RequestError(describe(err), 'network'));
         return;
       }
-      let status = 0;
-      let raw: Buffer[] = [];
-      const chunks: Buffer[] = [];
-      const handler: Dispatcher.DispatchHandlers = {
-        onConnect() {},
-        onHeaders(statusCode, headers) {
-          status = statusCode;
-          raw = headers as Buffer[];
-          return true;
-        },
-        onData(chunk) {
-          chunks.push(chunk);
-          return true;
-        },
-        onComplete() {
-          const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-          resolve({ status, headers: headerObject(raw), body });
-        },
-        onError(err) {
-          reject(isTimeout(err) ? new RequestError(`timed out after ${timeout} ms`, 'timeout') : new RequestError(describe(err), 'network'));
-        },
-      };
       agent.dispatch(
-        { origin: url.origin, path: url.pathname + url.search, method: req.method, headers: req.headers, body: req.body, headersTimeout: timeout, bodyTimeout: timeout },
-        handler,
+        { origin: t.origin, path: t.path, method: req.method, headers: req.headers, body: req.body, headersTimeout: timeout, bodyTimeout: timeout },
+        new Gather(resolve, reject, timeout),
       );
     });
   return { request, close: () => agent.close() };
+}
+
+/** undici's dispatch handler for one request: gathers the answer, then settles the caller's promise. */
+class Gather implements Dispatcher.DispatchHandlers {
+  private status = 0;
+  private raw: Buffer[] = [];
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly resolve: (res: HttpResponse) => void,
+    private readonly reject: (err: RequestError) => void,
+    private readonly timeout: number,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, headers: Buffer[] | string[] | null): boolean {
+    this.status = statusCode;
+    this.raw = (headers ?? []) as Buffer[];
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const { chunks } = this;
+    const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    this.resolve({ status: this.status, headers: headerObject(this.raw), body });
+  }
+
+  onError(err: Error): void {
+    this.reject(isTimeout(err) ? new RequestError(`timed out after ${this.timeout} ms`, 'timeout') : new RequestError(describe(err), 'network'));
+  }
 }
 
 /** undici's raw header list (name, value, name, value...) as lower-case names; repeated names joined with ", ". */
