@@ -90,8 +90,8 @@ function originOf(s: string): string | undefined {
  * A keep-alive HTTP client on undici's Agent. Requests go through `agent.dispatch`
  * with a handler that gathers the answer into a buffer: undici's `request()` would
  * also build an AbortSignal timer, a body stream and a promise chain per call, which
- * made the router thread spend ~3× the CPU per delivery (112 against 38 µs of client
- * CPU per webhook POST, docs/benchmarks.md) and most of its garbage collection.
+ * cost ~112 µs of client CPU per webhook POST against 68–80 µs now (38 for the bare
+ * dispatch; docs/benchmarks.md, session 9), most of the difference garbage collection.
  * The timeout bounds the wait for the answer's headers, and again each gap in its
  * body (undici's own timers: no timer of ours per request).
  */
