@@ -81,6 +81,11 @@ interface E2EOutcome {
   attemptsFailed: number;
   cpu: ReturnType<typeof cpuSplit>;
   sinkCores: number;
+  /**
+   * The router thread's CPU per event delivered during the load, in µs: steadier than
+   * events/s on a VM whose speed moves, and what the router's code changes move.
+   */
+  routerUsPerEvent: number;
   perSecond: number[];
 }
 
@@ -139,6 +144,7 @@ async function runE2E(mode: 'paced' | 'max', durationS: number, drainTimeoutS: n
       attemptsFailed: final.attemptsFailed,
       cpu,
       sinkCores: sinkCpu.total,
+      routerUsPerEvent: deliveredAtEnd > 0 ? (cpu.busiestOther * ((loadEnd - t0) / 1000) * 1e6) / deliveredAtEnd : NaN,
       perSecond: perSecond.map((x) => Math.round(x)),
     };
   } finally {
@@ -159,6 +165,7 @@ function table(title: string, o: E2EOutcome): void {
     ['final backlog / retrying / failed attempts', `${fmt(o.finalBacklog)} / ${fmt(o.finalRetrying)} / ${fmt(o.attemptsFailed)}`],
     ['server CPU during load: main / router thread / other (cores)', `${fmt(o.cpu.main, 2)} / ${fmt(o.cpu.busiestOther, 2)} / ${fmt(o.cpu.rest, 2)}`],
     ['sink process CPU (cores)', fmt(o.sinkCores, 2)],
+    ['router thread CPU per event delivered during load (µs)', fmt(o.routerUsPerEvent, 1)],
   ]);
   console.log(`delivered per second during load: ${o.perSecond.join(', ')}`);
 }

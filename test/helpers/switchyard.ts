@@ -11,7 +11,15 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../../bin/switchyard.js', import.meta.url));
 /** The Node flags of bin/switchyard.js's `#!` line: tests and benchmarks run the server as `npx switchyard` does. */
-export const NODE_FLAGS = fs.readFileSync(BIN, 'utf8').split('\n', 1)[0]!.split(/\s+/).filter((a) => a.startsWith('--'));
+export const NODE_FLAGS = shebangFlags();
+
+/** Refuses a `#!` line it cannot read rather than run every test without the server's flags. */
+function shebangFlags(): string[] {
+  const line = fs.readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env (?:-S )?node((?: --\S+)*)\s*$/.exec(line);
+  if (!m) throw new Error(`bin/switchyard.js's first line is not "#!/usr/bin/env -S node [--flag ...]": ${line}`);
+  return m[1]!.split(' ').filter(Boolean);
+}
 
 export interface SwitchyardProcess {
   url: string;
