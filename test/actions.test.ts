@@ -427,8 +427,10 @@ test('a request that times out is retried', async () => {
   }
 });
 
-test('the HTTP client: repeated headers joined, a body in several chunks decoded as UTF-8, a stalled body times out, a refused connection is a network error', async () => {
+test('the HTTP client: path and query sent, repeated headers joined, a body in several chunks decoded as UTF-8, a stalled body times out, a refused connection and a bad URL are network errors', async () => {
+  const paths: string[] = [];
   const server = http.createServer((req, res) => {
+    paths.push(req.url ?? '');
     req.resume();
     if (req.url === '/stall') {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -446,12 +448,14 @@ test('the HTTP client: repeated headers joined, a body in several chunks decoded
   try {
     const res = await client.request({ method: 'POST', url: `http://127.0.0.1:${port}/ok?x=1`, headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.status, 207);
+    assert.deepEqual(paths, ['/ok?x=1']);
     assert.equal(res.headers['set-cookie'], 'a=1, b=2');
     assert.equal(res.body, '{"greeting":"héllo wörld"}');
     await assert.rejects(client.request({ method: 'GET', url: `http://127.0.0.1:${port}/stall`, headers: {} }), (err: RequestError) => err.code === 'timeout' && err.message === 'timed out after 300 ms');
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     await assert.rejects(client.request({ method: 'GET', url: `http://127.0.0.1:${port}/`, headers: {} }), (err: RequestError) => err.code === 'network' && /ECONNREFUSED/.test(err.message));
+    await assert.rejects(client.request({ method: 'GET', url: 'not a url', headers: {} }), (err: RequestError) => err.code === 'network' && err.message.startsWith('invalid URL "not a url"'));
   } finally {
     server.closeAllConnections();
     server.close();

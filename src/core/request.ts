@@ -116,7 +116,7 @@ export function createRequestClient(options: RequestClientOptions): { request: R
       try {
         t = target(req.url);
       } catch (err) {
-        reject(new RequestError(describe(err), 'network'));
+        reject(new RequestError(`invalid URL ${JSON.stringify(req.url)}: ${describe(err)}`, 'network'));
         return;
       }
       agent.dispatch(

@@ -297,8 +297,6 @@ export class LaneRunner {
 
   private settle(m: LaneMessage, outcome: DeliveryOutcome, attemptedAt: number, occurredAt: number, message: SegmentMessage): void {
     const { lane, stats, now, logger } = this.deps;
-    // Made only for a line that is written: a child logger per delivery was garbage the router thread paid for.
-    const log = () => logger.child({ messageId: m.messageId, attempt: m.attempt });
     if (outcome.kind === 'delivered') {
       lane.ack(m);
       stats.count(this.scope, 'delivered');
@@ -321,7 +319,7 @@ export class LaneRunner {
       stats.count(this.scope, 'discarded', 1, outcome.reason);
       stats.step('failed_delivery', this.stepKey(m, message, outcome.reason));
       stats.failure(this.scope, outcome.reason, sample);
-      log().warn({ reason: outcome.reason }, 'delivery discarded');
+      this.logFor(m).warn({ reason: outcome.reason }, 'delivery discarded');
       return;
     }
     stats.count(this.scope, 'attempt_failed', 1, outcome.reason);
@@ -333,7 +331,7 @@ export class LaneRunner {
     this.logFailure(m, outcome, occurredAt, next.kind === 'fail');
     if (next.kind === 'retry') {
       lane.retry(m, next.at, attemptedAt);
-      if (logger.isLevelEnabled('debug')) log().debug({ reason: outcome.reason, retryAt: new Date(next.at).toISOString() }, 'delivery will be retried');
+      if (logger.isLevelEnabled('debug')) this.logFor(m).debug({ reason: outcome.reason, retryAt: new Date(next.at).toISOString() }, 'delivery will be retried');
       return;
     }
     const reason = `${next.reason} (last error: ${outcome.reason})`;
@@ -341,6 +339,11 @@ export class LaneRunner {
     stats.count(this.scope, 'failed', 1, reason);
     stats.step('failed_delivery', this.stepKey(m, message, reason));
     stats.failure(this.scope, reason, sample);
-    log().warn({ reason }, 'delivery failed');
+    this.logFor(m).warn({ reason }, 'delivery failed');
+  }
+
+  /** A logger naming the event: made only for a line that is written (one per delivery was garbage the router thread paid for). */
+  private logFor(m: LaneMessage) {
+    return this.deps.logger.child({ messageId: m.messageId, attempt: m.attempt });
   }
 }

@@ -16,11 +16,11 @@ import { isTrackingCall, trackingCors, type Tracking, type TrackingAnswer } from
  * a request costs what node:http costs plus the Tracking API's own work.
  *
  * What fastify did for these requests is done here the same way: the CORS headers
- * (`trackingCors`, which app.ts's hook sends too), the 500 KB limit (Content-Length first, then bytes as they come; the rest of
- * an oversize body is read and dropped), the
- * client address through the same trusted-proxy rules (@fastify/proxy-addr, what
- * fastify's `trustProxy` uses), `application/json; charset=utf-8` answers, fastify's
- * keep-alive timeout (72 s), and a 500 that says "internal error" if the handler throws.
+ * (`trackingCors`, which app.ts's hook sends too); the 500 KB limit (Content-Length
+ * first, then bytes as they come; the rest of an oversize body is read and dropped);
+ * the client address through the same trusted-proxy rules (@fastify/proxy-addr, what
+ * fastify's `trustProxy` uses); `application/json; charset=utf-8` answers; fastify's
+ * keep-alive timeout (72 s); and a 500 that says "internal error" if the handler throws.
  */
 export function trackingServer(opts: {
   tracking: Tracking;
