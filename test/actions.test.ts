@@ -427,7 +427,7 @@ test('a request that times out is retried', async () => {
   }
 });
 
-test('the HTTP client: path and query sent, repeated headers joined, a body in several chunks decoded as UTF-8, a stalled body times out, a refused connection and a bad URL are network errors', async () => {
+test('the HTTP client: path and query sent, repeated headers joined, a body in several chunks decoded as UTF-8, a stalled body times out, an endless body is cut at the cap, a refused connection and a bad URL are network errors', async () => {
   const paths: string[] = [];
   const server = http.createServer((req, res) => {
     paths.push(req.url ?? '');
@@ -437,6 +437,16 @@ test('the HTTP client: path and query sent, repeated headers joined, a body in s
       res.write('partial');
       return; // never ends: the body timeout fires
     }
+    if (req.url === '/endless') {
+      // A body that never stops, fast enough that no gap times out: cut at the cap.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const pump = (): void => {
+        while (!res.destroyed && res.write('x'.repeat(16_384)));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+      return;
+    }
     res.writeHead(207, [['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]);
     const body = Buffer.from('{"greeting":"héllo wörld"}');
     res.write(body.subarray(0, 15)); // splits the "é" across two chunks
@@ -444,11 +454,15 @@ test('the HTTP client: path and query sent, repeated headers joined, a body in s
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  const client = createRequestClient({ timeoutMs: 300, connectionsPerOrigin: 2 });
+  const client = createRequestClient({ timeoutMs: 300, connectionsPerOrigin: 2, maxResponseBytes: 100_000 });
   try {
+    const endless = await client.request({ method: 'GET', url: `http://127.0.0.1:${port}/endless`, headers: {} });
+    assert.equal(endless.status, 200);
+    assert.equal(endless.body.length, 100_000);
+    assert.match(endless.body, /^x+$/);
     const res = await client.request({ method: 'POST', url: `http://127.0.0.1:${port}/ok?x=1`, headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.status, 207);
-    assert.deepEqual(paths, ['/ok?x=1']);
+    assert.deepEqual(paths, ['/endless', '/ok?x=1']);
     assert.equal(res.headers['set-cookie'], 'a=1, b=2');
     assert.equal(res.body, '{"greeting":"héllo wörld"}');
     await assert.rejects(client.request({ method: 'GET', url: `http://127.0.0.1:${port}/stall`, headers: {} }), (err: RequestError) => err.code === 'timeout' && err.message === 'timed out after 300 ms');

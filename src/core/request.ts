@@ -43,6 +43,8 @@ export interface RequestClientOptions {
    * would have received.
    */
   overrides?: ReadonlyMap<string, string>;
+  /** The most of a response body kept (MAX_RESPONSE_BODY unless set); the rest is cut off. */
+  maxResponseBytes?: number;
 }
 
 /** Applies origin overrides to a URL; unchanged when its origin has none (or it does not parse). */
@@ -121,25 +123,39 @@ export function createRequestClient(options: RequestClientOptions): { request: R
       }
       agent.dispatch(
         { origin: t.origin, path: t.path, method: req.method, headers: req.headers, body: req.body, headersTimeout: timeout, bodyTimeout: timeout },
-        new Gather(resolve, reject, timeout),
+        new Gather(resolve, reject, timeout, options.maxResponseBytes ?? MAX_RESPONSE_BODY),
       );
     });
   return { request, close: () => agent.close() };
 }
+
+/**
+ * The most of a response body the client keeps: a destination answering with a huge (or
+ * endless) body must not grow the router's memory. Past it the answer is settled with the
+ * body cut there and the connection is dropped (the status and headers are kept, so a 200
+ * with a large body is still a delivery, not a retry that would send the event twice).
+ */
+export const MAX_RESPONSE_BODY = 1 << 20;
 
 /** undici's dispatch handler for one request: gathers the answer, then settles the caller's promise. */
 class Gather implements Dispatcher.DispatchHandlers {
   private status = 0;
   private raw: Buffer[] = [];
   private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+  private abort: ((err?: Error) => void) | null = null;
 
   constructor(
     private readonly resolve: (res: HttpResponse) => void,
     private readonly reject: (err: RequestError) => void,
     private readonly timeout: number,
+    private readonly limit: number,
   ) {}
 
-  onConnect(): void {}
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+  }
 
   onHeaders(statusCode: number, headers: Buffer[] | string[] | null): boolean {
     this.status = statusCode;
@@ -148,17 +164,29 @@ class Gather implements Dispatcher.DispatchHandlers {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.settled) return true;
+    if (this.size + chunk.length > this.limit) {
+      this.chunks.push(chunk.subarray(0, this.limit - this.size));
+      this.onComplete();
+      this.abort?.(new Error(`response body over ${this.limit} bytes: cut there`));
+      return false;
+    }
+    this.size += chunk.length;
     this.chunks.push(chunk);
     return true;
   }
 
   onComplete(): void {
+    if (this.settled) return;
+    this.settled = true;
     const { chunks } = this;
     const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
     this.resolve({ status: this.status, headers: headerObject(this.raw), body });
   }
 
   onError(err: Error): void {
+    if (this.settled) return;
+    this.settled = true;
     this.reject(isTimeout(err) ? new RequestError(`timed out after ${this.timeout} ms`, 'timeout') : new RequestError(describe(err), 'network'));
   }
 }

@@ -8,7 +8,7 @@ import type { Source } from '../store/types.js';
 import type { ControlPlaneStore } from '../store/types.js';
 import { registerApi } from './api.js';
 import { registerIngest, tracking, trackingCors } from './ingest.js';
-import { trackingServer } from './tracking-server.js';
+import { INTERNAL_ERROR, trackingServer } from './tracking-server.js';
 import { registerAlertsApi } from './alerts-api.js';
 import type { IngestPool } from './ingest-pool.js';
 import { registerDebugger } from './debugger-api.js';
@@ -100,7 +100,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.logger.error({ err }, 'request failed');
-    return reply.code(status).send({ success: false, error: status === 500 ? 'internal error' : err.message });
+    return reply.code(status).send({ success: false, error: status === 500 ? INTERNAL_ERROR : err.message });
   });
 
   // Wrong method on a Tracking API path: say which method works.

@@ -22,6 +22,10 @@ import { isTrackingCall, trackingCors, type Tracking, type TrackingAnswer } from
  * fastify's `trustProxy` uses); `application/json; charset=utf-8` answers; fastify's
  * keep-alive timeout (72 s); and a 500 that says "internal error" if the handler throws.
  */
+/** What a 500 says, from this server and from fastify's error handler (app.ts) alike: no internals leak. */
+export const INTERNAL_ERROR = 'internal error';
+const INTERNAL_ERROR_BODY = JSON.stringify({ success: false, error: INTERNAL_ERROR });
+
 export function trackingServer(opts: {
   tracking: Tracking;
   trustedProxies: string[];
@@ -82,7 +86,7 @@ export function trackingServer(opts: {
         (a) => answer(req, res, a),
         (err: unknown) => {
           logger.error({ err, call }, 'a Tracking API request failed in its handler; answered 500');
-          answer(req, res, { status: 500, body: '{"success":false,"error":"internal error"}' });
+          answer(req, res, { status: 500, body: INTERNAL_ERROR_BODY });
         },
       );
     });
