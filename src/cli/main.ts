@@ -4,7 +4,8 @@ import pino from 'pino';
 import { loadConfig } from '../server/config.js';
 import { dataPaths, parseRoles, startServer } from '../server/main.js';
 import { parseLogSetting } from '../log/nats/settings.js';
-import { NatsEventLog, type NatsLogStatus } from '../log/nats/log.js';
+import type { NatsLogStatus } from '../log/nats/log.js';
+import { connectNatsLog } from '../log/nats/connect.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { STALE_MS, SqliteProcessRegistry, type ProcessInfo } from '../log/processes.js';
@@ -147,7 +148,7 @@ async function status(args: string[]): Promise<void> {
   try {
     if (natsSettings) {
       if (!snapshot) throw new Error('the control plane has no workspace yet: nothing to show');
-      const log = await NatsEventLog.connect({ ...natsSettings, workspaceId: snapshot.workspace.id, dedupeWindowMs: config.dedupeWindowMs, retentionMs: config.retentionMs, name: 'switchyard-status' });
+      const log = await connectNatsLog({ ...natsSettings, workspaceId: snapshot.workspace.id, dedupeWindowMs: config.dedupeWindowMs, retentionMs: config.retentionMs, name: 'switchyard-status' });
       try {
         const s: NatsLogStatus = await log.status();
         report.log = { kind: 'nats', servers: natsSettings.servers, stream: s.stream, messages: s.messages, bytes: s.bytes, lastSeq: s.lastSeq, replicas: s.replicas };

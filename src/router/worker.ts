@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../core/retry.js';
 import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
 import { LOST_PAYLOADS_MESSAGE, SqliteEventLog } from '../log/sqlite/log.js';
-import { NatsEventLog } from '../log/nats/log.js';
+import { connectNatsLog } from '../log/nats/connect.js';
 import { STATS_FEED_MAX_AGE_MS, publishStats } from '../observability/stats-feed.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     onLostPayloads: (lost) => logger.error(lost, LOST_PAYLOADS_MESSAGE),
   });
   const nats = data.nats
-    ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })
+    ? await connectNatsLog({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-router' })
     : null;
   const log: RouterLog = (sqlite ?? nats)!;
   // Delivery figures reach the API processes that do not share this DATA_DIR.

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import type { RequestFn } from '../core/request.js';
 import { evaluate, type AlertRule, type Notifier } from '../observability/alerts.js';
@@ -21,15 +21,17 @@ export function startAlertChecks(
   /** Checked before each run: only the holder of the `alerts` lease sends notifications. */
   shouldRun: () => boolean = () => true,
 ): { stop(): void } {
-  const mail = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
+  // nodemailer is loaded with the first email (~13 MB of RSS a server without SMTP never needs).
+  let mail: Promise<Transporter> | undefined;
+  const transport = (url: string) => (mail ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(url)));
   const notifier: Notifier = {
     async slack(webhookUrl, text) {
       const res = await request({ method: 'POST', url: webhookUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
       if (res.status >= 300) throw new Error(`Slack answered HTTP ${res.status}: ${res.body.slice(0, 200)}`);
     },
     async email(to, subject, text) {
-      if (!mail) throw new Error('no SMTP server is configured (SWITCHYARD_SMTP_URL)');
-      await mail.sendMail({ from: config.from, to, subject, text });
+      if (!config.smtpUrl) throw new Error('no SMTP server is configured (SWITCHYARD_SMTP_URL)');
+      await (await transport(config.smtpUrl)).sendMail({ from: config.from, to, subject, text });
     },
   };
   let running = false;
@@ -44,7 +46,7 @@ export function startAlertChecks(
   return {
     stop() {
       clearInterval(timer);
-      mail?.close();
+      void mail?.then((m) => m.close(), () => {});
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { SyncHistory } from '../storage/warehouse/history.js';
-import { LAKE_HISTORY_PREFIX } from '../storage/lake/loader.js';
+import { LAKE_HISTORY_PREFIX } from '../storage/lake/types.js';
 import type { LakeConfig } from '../storage/lake/types.js';
 import type { SyncRecord } from '../storage/warehouse/types.js';
 

@@ -6,7 +6,8 @@ import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspa
 import { destinationTypes } from '../destinations/registry.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
-import { NatsEventLog } from '../log/nats/log.js';
+import type { NatsEventLog } from '../log/nats/log.js';
+import { connectNatsLog } from '../log/nats/connect.js';
 import { Lease, LocalLeases } from '../log/leases.js';
 import { relayDebugger } from './debugger-relay.js';
 import { STATS_FEED_MAX_AGE_MS, followStats, publishStats } from '../observability/stats-feed.js';
@@ -169,7 +170,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     onCommit: () => router?.wake(),
   });
   const nats = natsSettings
-    ? await NatsEventLog.connect({ ...natsSettings, workspaceId, dedupeWindowMs: config.dedupeWindowMs, retentionMs: config.retentionMs, name: `switchyard-${[...roles].join('-')}` })
+    ? await connectNatsLog({ ...natsSettings, workspaceId, dedupeWindowMs: config.dedupeWindowMs, retentionMs: config.retentionMs, name: `switchyard-${[...roles].join('-')}` })
     : null;
   const log: EventLog = (sqlite ?? nats)!;
   const backlogs = nats ? watchNatsBacklog(nats, has('api'), logger) : null;

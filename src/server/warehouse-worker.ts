@@ -15,7 +15,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import type { SyncMode } from '../log/sqlite/db.js';
 import { LOST_PAYLOADS_MESSAGE, SqliteEventLog } from '../log/sqlite/log.js';
-import { NatsEventLog } from '../log/nats/log.js';
+import { connectNatsLog } from '../log/nats/connect.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { Lease, LocalLeases, type LeaseStore } from '../log/leases.js';
 import type { EventLog } from '../log/types.js';
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const logger: Logger = pino({ level: data.logLevel, base: { thread: 'warehouses' } });
   const nats = data.nats
-    ? await NatsEventLog.connect({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-loader' })
+    ? await connectNatsLog({ ...data.nats, dedupeWindowMs: data.dedupeWindowMs, retentionMs: data.retentionMs, name: 'switchyard-loader' })
     : null;
   const log: EventLog & { laneIds(): string[] | Promise<string[]> } = nats
     ?? new SqliteEventLog({

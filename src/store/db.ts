@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type Transaction } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 
 /**
  * The control plane's query layer: one set of Kysely queries over two dialects,
@@ -146,13 +146,14 @@ export const DEFAULT_SCHEMA = 'switchyard';
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-/** int8 (count(*), BIGINT epoch-ms columns) as a JS number: every value here fits in 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
-
 export async function postgresDb(settings: PostgresStoreSettings): Promise<ControlPlaneDb> {
+  // Loaded here: a server on the embedded SQLite store never needs the driver.
+  const { default: pg } = await import('pg');
+  /** int8 (count(*), BIGINT epoch-ms columns) as a JS number: every value here fits in 2^53. */
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  };
   const schema = settings.schema ?? DEFAULT_SCHEMA;
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new Error(`the control-plane schema name "${schema}" must be a plain SQL identifier`);
   const clientConfig = { connectionString: settings.url, types, options: `-c search_path=${schema}` };
@@ -191,7 +192,7 @@ export async function postgresDb(settings: PostgresStoreSettings): Promise<Contr
     notify: async (tx, version) => void (await sql`SELECT pg_notify(${CHANGE_CHANNEL}, ${`${schema}:${version}`})`.execute(tx)),
     deferForeignKeys: async () => {},
     isUniqueViolation: (err) => (err as { code?: unknown }).code === '23505',
-    listen: (onNotify) => listenForChanges(clientConfig, schema, onNotify),
+    listen: (onNotify) => listenForChanges(pg, clientConfig, schema, onNotify),
     close: () => db.destroy(),
   };
 }
@@ -201,7 +202,7 @@ export async function postgresDb(settings: PostgresStoreSettings): Promise<Contr
  * lose the subscription). A dropped connection is re-opened after a second; the
  * caller's polling covers the gap.
  */
-function listenForChanges(config: pg.ClientConfig, schema: string, onNotify: () => void): () => Promise<void> {
+function listenForChanges(driver: typeof pg, config: pg.ClientConfig, schema: string, onNotify: () => void): () => Promise<void> {
   let client: pg.Client | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -214,7 +215,7 @@ function listenForChanges(config: pg.ClientConfig, schema: string, onNotify: () 
     timer.unref();
   };
   const connect = async () => {
-    const c = new pg.Client(config);
+    const c = new driver.Client(config);
     client = c;
     c.on('error', () => {
       void c.end().catch(() => {});

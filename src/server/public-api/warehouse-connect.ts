@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
-import pg from 'pg';
+import type { DuckDBInstance } from '@duckdb/node-api';
 import { describePostgres } from '../../config/warehouse-settings.js';
 import type { WarehouseConfig } from '../../storage/warehouse/types.js';
 
@@ -31,6 +30,8 @@ async function tryDuckDb(file: string): Promise<ConnectResult> {
   // moment, and a second writer in this process would not be stopped by DuckDB's file lock.
   let instance: DuckDBInstance | undefined;
   try {
+    // Loaded on first use: DuckDB's native library costs ~30 MB of RSS (its loader thread has its own).
+    const { DuckDBInstance } = await import('@duckdb/node-api');
     instance = await DuckDBInstance.create(file, existed ? { access_mode: 'READ_ONLY' } : {});
     const conn = await instance.connect();
     await conn.run('SELECT 1');
@@ -47,6 +48,7 @@ async function tryDuckDb(file: string): Promise<ConnectResult> {
 
 async function tryPostgres(url: string): Promise<ConnectResult> {
   const where = describePostgres(url);
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS, statement_timeout: TIMEOUT_MS });
   client.on('error', () => {});
   try {

@@ -11,7 +11,7 @@ import { failedReport, reportJson, successReport, type TableReport } from './rep
 import { castLake, FIXED_LAKE_TYPES, inferLakeType, lakeRowFor, type LakeRow, type LakeValue } from './schema.js';
 import { LakeState, type ColumnDef } from './state.js';
 import { classifyError, localStore, s3Store, type ObjectStore } from './store.js';
-import type { LakeConfig, LoaderLane, LoaderMessage, Partitioning } from './types.js';
+import { LAKE_HISTORY_PREFIX, type LakeConfig, type LoaderLane, type LoaderMessage, type Partitioning } from './types.js';
 
 /**
  * One data lake's loader, on its interval or on demand (the warehouse loader's
@@ -24,7 +24,6 @@ import type { LakeConfig, LoaderLane, LoaderMessage, Partitioning } from './type
  * `datalake:<id>`.
  */
 export const DEFAULT_LAKE_SYNC_SECONDS = { local: 300, s3: 7200 } as const;
-export const LAKE_HISTORY_PREFIX = 'datalake:';
 
 export interface LakeLoaderOptions {
   config: LakeConfig;

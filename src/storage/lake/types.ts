@@ -7,6 +7,12 @@
 export type { LoaderLane, LoaderMessage } from '../warehouse/types.js';
 
 /**
+ * A data lake's runs go into the warehouses' sync history under `datalake:<id>`. Kept
+ * here, not in loader.ts: the API reads it without loading DuckDB and the S3 client.
+ */
+export const LAKE_HISTORY_PREFIX = 'datalake:';
+
+/**
  * The date partition layouts Segment offers at setup (seed 001, "S3 partition
  * structure"; the option list is cut from the crawl, these are the four Segment's
  * setup screen offers): Day/Hour (default), Year/Month/Day/Hour, Year/Month/Day, Day.
