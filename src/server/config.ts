@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseOutboundOverrides } from '../core/request.js';
@@ -29,8 +30,12 @@ const schema = z.object({
   /** Destinations that batch (Actions performBatch): how long to wait to fill a batch (0: send what is there). */
   SWITCHYARD_BATCH_WAIT_MS: int(0),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  /** Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP thread. */
-  SWITCHYARD_INGEST_WORKERS: int(1),
+  /**
+   * Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP
+   * thread. Default: two (one on a one-core machine). On 2 cores two gave 171–192k batch
+   * events/s against 136k with one, for ~15 MB more peak RSS under a backlog (docs/benchmarks.md, session 10).
+   */
+  SWITCHYARD_INGEST_WORKERS: int(Math.min(2, os.availableParallelism())),
   /** Delivery metrics (on by default; `false` records none: for measuring their cost). */
   SWITCHYARD_METRICS: z.enum(['true', 'false']).default('true'),
   /** The source debugger's live sample (on by default; `false` turns it off). */
