@@ -131,6 +131,16 @@ for (const t of await targets()) {
     assert.deepEqual(accounts.map((r) => [r.id, r.name]), [['g1', 'Acme']]);
     const pages = await db.query(`SELECT name, path, title, anonymous_id FROM "${slug}".pages`);
     assert.deepEqual(pages.map((r) => [r.name, r.path, r.title, r.anonymous_id]), [['Home', '/', 'Home', 'a1']]);
+
+    // A message without receivedAt (none reaches the log from the Tracking API) loaded
+    // twice: its discards are not written twice either (NULL = NULL is not true in SQL).
+    const third = [msg('s1', { type: 'identify', userId: 'u3', receivedAt: undefined, traits: { logins: 'lots' } })];
+    await engine.load(third);
+    await engine.load(third);
+    const lots = await db.query(`SELECT table_name, received_at FROM "${slug}".discards WHERE value = 'lots' ORDER BY table_name`);
+    assert.deepEqual(lots.map((r) => [r.table_name, r.received_at]), [['identifies', null], ['users', null]]);
+    const u3 = await db.query(`SELECT count(*) AS n FROM "${slug}".identifies WHERE user_id = 'u3'`);
+    assert.equal(Number(u3[0]!.n), 1);
   });
 
   test(`${t.name}: a crash inside the load, then between load and ack: no duplicate, no missing row`, async () => {

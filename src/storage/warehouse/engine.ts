@@ -376,7 +376,7 @@ export class WarehouseEngine {
         const cols = DISCARD_COLUMNS.map(([c]) => q(c)).join(', ');
         for (let i = 0; i < tuples.length; i += CHUNK) {
           await this.db.exec(`INSERT INTO ${t} (${cols}) SELECT ${cols} FROM (VALUES ${tuples.slice(i, i + CHUNK).join(', ')}) AS v (${cols})
-            WHERE NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.received_at = v.received_at AND x.id = v.id AND x.table_name = v.table_name AND x.column_name = v.column_name)`);
+            WHERE NOT EXISTS (SELECT 1 FROM ${t} x WHERE x.received_at IS NOT DISTINCT FROM v.received_at AND x.id = v.id AND x.table_name = v.table_name AND x.column_name = v.column_name)`);
         }
       }
       await this.db.settleAside?.(true);
