@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { MAX_REQUEST_BYTES } from '../protocol/limits.js';
-import type { Channel, EventType } from '../protocol/types.js';
+import { PAYLOAD_SEPARATOR, type Channel, type EventType } from '../protocol/types.js';
 import { prepareEvents, type PreparedRequest } from './ingest.js';
 
 export interface BodyContext {
@@ -78,7 +78,7 @@ export function ingestBody(
   }
   const { messageIds, payloads, kinds, droppedProperties } = prepared.value;
   // One line per event (AppendBatch): JSON.stringify never emits a raw newline.
-  const outcome: BodyOutcome = { kind: 'prepared', bodyWriteKey, messageIds, payloads: Buffer.from(payloads.join('\n')), kinds, droppedProperties };
+  const outcome: BodyOutcome = { kind: 'prepared', bodyWriteKey, messageIds, payloads: Buffer.from(payloads.join(PAYLOAD_SEPARATOR)), kinds, droppedProperties };
   if (!keepRaw) return outcome;
   return { ...outcome, raw: ctx.call === 'batch' ? (body as { batch: unknown[] }).batch : [body], enriched: payloads };
 }

@@ -2,6 +2,12 @@
  * The Segment spec as types. This layer imports nothing from the project.
  * A message is what a Segment library sends for one call (identify, track, ...).
  */
+/**
+ * What joins a batch's serialized events (`AppendBatch.payloads`, the SQLite log's
+ * segment files, the NATS log's splitting): `JSON.stringify` never emits a raw newline.
+ */
+export const PAYLOAD_SEPARATOR = '\n';
+
 export const EVENT_TYPES = ['identify', 'track', 'page', 'screen', 'group', 'alias'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -1,4 +1,4 @@
-import { capturing, type RequestFn } from '../../core/request.js';
+import { capturing, type RedactSet, type RequestFn } from '../../core/request.js';
 import type { DeliveryOutcome } from '../../core/result.js';
 import { classifyStatus, parseRetryAfter } from '../../core/retry.js';
 import type { SegmentMessage } from '../../protocol/types.js';
@@ -17,7 +17,7 @@ import { isOAuth } from './settings.js';
  * thrown for a whole chunk (a 429, a timeout) applies to every event in it.
  * Outcomes share the batch's captured exchanges.
  */
-export async function deliverBatch(plan: Plan, messages: readonly SegmentMessage[], base: RequestFn, redactHeaders: readonly string[]): Promise<DeliveryOutcome[]> {
+export async function deliverBatch(plan: Plan, messages: readonly SegmentMessage[], base: RequestFn, redactHeaders: RedactSet): Promise<DeliveryOutcome[]> {
   const { request, exchanges } = capturing(base, redactHeaders);
   const verdicts: (ErrorVerdict | null)[][] = messages.map(() => []);
   const matchedAny = messages.map(() => false);

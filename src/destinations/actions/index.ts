@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { capturing, type RequestFn } from '../../core/request.js';
+import { capturing, RedactSet, type RequestFn } from '../../core/request.js';
 import type { DeliveryOutcome } from '../../core/result.js';
 import { EVENT_TYPES, type SegmentMessage } from '../../protocol/types.js';
 import type { DestinationDefinition } from '../types.js';
@@ -62,7 +62,8 @@ export interface ActionsDestinationType extends DestinationDefinition<ActionsIns
 
 export function createActionsDestination(entry: CatalogEntry): ActionsDestinationType {
   const def = loadDefinition(entry);
-  const secretFields = Object.entries(def.authentication?.fields ?? {}).filter(([, f]) => isSecretField(f)).map(([k]) => k);
+  // Made once per destination type: capturing() needs it for every event.
+  const secretFields = new RedactSet(Object.entries(def.authentication?.fields ?? {}).filter(([, f]) => isSecretField(f)).map(([k]) => k));
   let engine: EngineDestination | undefined;
   const plans = new WeakMap<ActionsInstanceSettings, Plan>();
 

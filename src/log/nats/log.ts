@@ -14,6 +14,7 @@ import {
   type StreamConfig,
   type Subscription,
 } from 'nats';
+import { PAYLOAD_SEPARATOR } from '../../protocol/types.js';
 import type { AppendBatch, AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { NatsLane, isNotFound } from './lane.js';
 import { NatsProcessRegistry } from './processes.js';
@@ -87,7 +88,7 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 /** A record on its way out: the payload as text (append) or as encoded bytes (appendBatch). */
 type Outgoing = Omit<AppendRecord, 'payload'> & { payload: string | Uint8Array };
-const NEWLINE = 0x0a;
+const NEWLINE = PAYLOAD_SEPARATOR.charCodeAt(0);
 const bytesOf = (payload: string | Uint8Array): Uint8Array => (typeof payload === 'string' ? encoder.encode(payload) : payload);
 
 export interface NatsLogStatus {

@@ -10,8 +10,7 @@ import type Database from 'better-sqlite3';
  * never reused, even after pruning empties the table.
  */
 export const SEQ_SHIFT = 65_536;
-/** Payloads are joined with a newline: JSON.stringify never emits a raw one. */
-export const PAYLOAD_SEPARATOR = '\n';
+export { PAYLOAD_SEPARATOR } from '../../protocol/types.js';
 
 export const rowOf = (seq: number): number => Math.floor(seq / SEQ_SHIFT);
 export const seqOf = (row: number, index: number): number => row * SEQ_SHIFT + index;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { SyncMode } from './db.js';
+import { PAYLOAD_SEPARATOR } from '../../protocol/types.js';
 
 /**
  * Where the embedded log keeps event payloads: append-only segment files beside
@@ -40,7 +41,7 @@ const SEGMENT_FILE = /^(\d{10})\.seg$/;
 /** Buffers per writev call (the kernel takes at most IOV_MAX, 1024 on Linux). */
 const WRITEV_CHUNKS = 512;
 const OPEN_BRACE = 0x7b;
-const NEWLINE = Buffer.from('\n');
+const NEWLINE = Buffer.from(PAYLOAD_SEPARATOR);
 
 interface Writer {
   seg: number;
