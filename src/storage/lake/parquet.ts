@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { duckType, type LakeValue } from './schema.js';
 import type { ColumnDef } from './state.js';
 
@@ -16,6 +16,8 @@ export class ParquetWriter {
   private constructor(private readonly instance: DuckDBInstance, private readonly conn: DuckDBConnection) {}
 
   static async open(): Promise<ParquetWriter> {
+    // Loaded with the first lake sync: a thread that loads only PostgreSQL never needs DuckDB.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
     const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
     return new ParquetWriter(instance, await instance.connect());
   }

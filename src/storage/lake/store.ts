@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { LakeS3Settings } from './types.js';
 
 /**
@@ -63,7 +63,42 @@ export function localStore(root: string): ObjectStore {
 }
 
 export function s3Store(s: LakeS3Settings): ObjectStore {
-  const client = new S3Client({
+  // The AWS SDK is loaded with the first request to the bucket, not with the loader thread.
+  let opened: Promise<{ sdk: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
+  const open = () => (opened ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: newClient(sdk, s) })));
+  const prefix = (s.prefix ?? '').replace(/^\/+|\/+$/g, '');
+  const full = (key: string) => (prefix ? `${prefix}/${key}` : key);
+  const put = async (key: string, body: Buffer | string, contentType: string) => {
+    const { sdk, client } = await open();
+    await client.send(new sdk.PutObjectCommand({ Bucket: s.bucket, Key: full(key), Body: body, ContentType: contentType }));
+  };
+  return {
+    kind: 's3',
+    root: `s3://${s.bucket}/${prefix ? `${prefix}/` : ''}`,
+    bucket: s.bucket,
+    async check() {
+      const { sdk, client } = await open();
+      await client.send(new sdk.HeadBucketCommand({ Bucket: s.bucket }));
+    },
+    async putFile(key, file) {
+      await put(key, await fs.promises.readFile(file), key.endsWith('.parquet') ? 'application/vnd.apache.parquet' : 'application/octet-stream');
+      await fs.promises.rm(file, { force: true });
+    },
+    async putBytes(key, body) {
+      await put(key, body, key.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+    },
+    async delete(key) {
+      const { sdk, client } = await open();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: s.bucket, Key: full(key) }));
+    },
+    close() {
+      void opened?.then(({ client }) => client.destroy(), () => {});
+    },
+  };
+}
+
+function newClient(sdk: typeof import('@aws-sdk/client-s3'), s: LakeS3Settings): S3Client {
+  return new sdk.S3Client({
     region: s.region,
     ...(s.endpoint ? { endpoint: s.endpoint, forcePathStyle: true } : {}),
     ...(s.accessKeyId && s.secretAccessKey ? { credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey } } : {}),
@@ -74,32 +109,6 @@ export function s3Store(s: LakeS3Settings): ObjectStore {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  const prefix = (s.prefix ?? '').replace(/^\/+|\/+$/g, '');
-  const full = (key: string) => (prefix ? `${prefix}/${key}` : key);
-  const put = async (key: string, body: Buffer | string, contentType: string) => {
-    await client.send(new PutObjectCommand({ Bucket: s.bucket, Key: full(key), Body: body, ContentType: contentType }));
-  };
-  return {
-    kind: 's3',
-    root: `s3://${s.bucket}/${prefix ? `${prefix}/` : ''}`,
-    bucket: s.bucket,
-    async check() {
-      await client.send(new HeadBucketCommand({ Bucket: s.bucket }));
-    },
-    async putFile(key, file) {
-      await put(key, await fs.promises.readFile(file), key.endsWith('.parquet') ? 'application/vnd.apache.parquet' : 'application/octet-stream');
-      await fs.promises.rm(file, { force: true });
-    },
-    async putBytes(key, body) {
-      await put(key, body, key.endsWith('.json') ? 'application/json' : 'application/octet-stream');
-    },
-    async delete(key) {
-      await client.send(new DeleteObjectCommand({ Bucket: s.bucket, Key: full(key) }));
-    },
-    close() {
-      client.destroy();
-    },
-  };
 }
 
 export type ErrorCode = 'Segment.InsufficientPermissions' | 'Segment.InvalidSettings' | 'Segment.Internal';

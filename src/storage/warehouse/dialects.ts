@@ -2,8 +2,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import nodePath from 'node:path';
 import type { Writable } from 'node:stream';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import pg from 'pg';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type pg from 'pg';
 import { copyText, CopyRows, csvText } from './copy-rows.js';
 import type { ColumnType, Dialect } from './types.js';
 
@@ -42,6 +42,9 @@ const fromDataType = (d: string): ColumnType => {
  * kept whole there (the 512-character limit is a Redshift/PostgreSQL column width).
  */
 export async function openDuckDb(path: string): Promise<Dialect> {
+  // Each driver is loaded with its first warehouse: DuckDB's native library alone is
+  // ~30 MB of RSS that a thread loading only PostgreSQL (or only a lake) never needs.
+  const { DuckDBInstance } = await import('@duckdb/node-api');
   const instance = await DuckDBInstance.create(path);
   const conn: DuckDBConnection = await instance.connect();
   // Each load commits ~20,000 events; with the default 16 MB threshold nearly every
@@ -186,7 +189,8 @@ type CopyQuery = pg.Query & {
  * CopyData messages (waiting for the socket to drain), then CopyDone. Resolves with
  * the rows copied.
  */
-export function copyFrom(client: pg.Client, sql: string, source: Iterable<Buffer | string> | AsyncIterable<Buffer | string>): Promise<number> {
+export async function copyFrom(client: pg.Client, sql: string, source: Iterable<Buffer | string> | AsyncIterable<Buffer | string>): Promise<number> {
+  const { default: pg } = await import('pg'); // loaded already: the client is its
   return new Promise((resolve, reject) => {
     let done = false;
     const q = new pg.Query(sql) as CopyQuery;
@@ -215,6 +219,7 @@ export function copyFrom(client: pg.Client, sql: string, source: Iterable<Buffer
 
 /** PostgreSQL: varchar(512) as Segment's managed schemas, timestamps with time zone. */
 export async function openPostgres(url: string): Promise<Dialect> {
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   // A dropped connection surfaces as a failed statement; the sync fails and the next one reconnects.
