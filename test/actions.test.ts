@@ -20,7 +20,7 @@ import { verdictFromError } from '../src/destinations/actions/errors.js';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequestClient, type RequestError } from '../src/core/request.js';
+import { capturing, createRequestClient, type RequestError } from '../src/core/request.js';
 import { startFakeApis, type FakeApis, type FakeRequest } from './helpers/fake-apis.js';
 
 let fake: FakeApis;
@@ -459,10 +459,15 @@ test('the HTTP client: path and query sent, repeated headers joined, a body in s
     const endless = await client.request({ method: 'GET', url: `http://127.0.0.1:${port}/endless`, headers: {} });
     assert.equal(endless.status, 200);
     assert.equal(endless.body.length, 100_000);
+    assert.equal(endless.cutAt, 100_000);
     assert.match(endless.body, /^x+$/);
+    // What failure logs and samples keep of it says it was cut.
+    const { request: captured, exchanges } = capturing(client.request, []);
+    await captured({ method: 'GET', url: `http://127.0.0.1:${port}/endless`, headers: {} });
+    assert.match(exchanges[0]!.response!.body, /…\[the response was over 100000 bytes; Switchyard kept the first 100000\]$/);
     const res = await client.request({ method: 'POST', url: `http://127.0.0.1:${port}/ok?x=1`, headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.status, 207);
-    assert.deepEqual(paths, ['/endless', '/ok?x=1']);
+    assert.deepEqual(paths, ['/endless', '/endless', '/ok?x=1']);
     assert.equal(res.headers['set-cookie'], 'a=1, b=2');
     assert.equal(res.body, '{"greeting":"héllo wörld"}');
     await assert.rejects(client.request({ method: 'GET', url: `http://127.0.0.1:${port}/stall`, headers: {} }), (err: RequestError) => err.code === 'timeout' && err.message === 'timed out after 300 ms');

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSwitchyard, workspaceYaml } from './helpers/switchyard.js';
@@ -93,8 +95,6 @@ test('browsers get CORS answers and the analytics.js settings for a write key', 
 test('no driver is loaded until it is needed: DuckDB, the S3 client, nats, pg and nodemailer stay unloaded at start, in the HTTP thread and in the loaders\' modules', async () => {
   // Loading them at start cost ~37 MB of RSS on every server (bench: backlog, session 10);
   // the loader thread holds DuckDB only for a DuckDB warehouse or a lake, pg only for PostgreSQL.
-  const { execFileSync } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
   const modules = ['../src/cli/main.js', '../src/storage/warehouse/dialects.js', '../src/storage/lake/loader.js'].map((m) => fileURLToPath(new URL(m, import.meta.url)));
   const script = `import { createRequire } from 'node:module';
     for (const m of ${JSON.stringify(modules)}) await import(m);

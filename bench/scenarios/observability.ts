@@ -75,7 +75,6 @@ export const observability: Scenario = {
       runs.ingestOff.push(await ingest(OFF));
       runs.deliveryOn.push(await delivery({}));
       runs.deliveryOff.push(await delivery(OFF));
-      if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.at(-1)]))));
     }
     // Best of each side: the most events/s, the least CPU per event.
     const rate = (rs: Run[]) => Math.max(...rs.map((r) => r.perSec));

@@ -13,6 +13,8 @@ export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Set when the body was longer than the client keeps (MAX_RESPONSE_BODY): the bytes kept. */
+  cutAt?: number;
 }
 
 /** The only way destinations reach the network: injected, so timeouts, capture and tests live in one place. */
@@ -143,6 +145,7 @@ class Gather implements Dispatcher.DispatchHandlers {
   private raw: Buffer[] = [];
   private readonly chunks: Buffer[] = [];
   private size = 0;
+  private cut = false;
   private settled = false;
   private abort: ((err?: Error) => void) | null = null;
 
@@ -167,6 +170,7 @@ class Gather implements Dispatcher.DispatchHandlers {
     if (this.settled) return true;
     if (this.size + chunk.length > this.limit) {
       this.chunks.push(chunk.subarray(0, this.limit - this.size));
+      this.cut = true;
       this.onComplete();
       this.abort?.(new Error(`response body over ${this.limit} bytes: cut there`));
       return false;
@@ -181,7 +185,9 @@ class Gather implements Dispatcher.DispatchHandlers {
     this.settled = true;
     const { chunks } = this;
     const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-    this.resolve({ status: this.status, headers: headerObject(this.raw), body });
+    const res: HttpResponse = { status: this.status, headers: headerObject(this.raw), body };
+    if (this.cut) res.cutAt = this.limit;
+    this.resolve(res);
   }
 
   onError(err: Error): void {
@@ -240,7 +246,9 @@ export function capturing(base: RequestFn, redactHeaders: readonly string[] | Re
     exchanges.push(exchange);
     try {
       const res = await base(req);
-      exchange.response = { status: res.status, headers: res.headers, body: truncate(res.body) };
+      // A cut body says so in failure logs and samples: a destination's parse error on it is then explained.
+      const body = res.cutAt === undefined ? truncate(res.body) : `${res.body.slice(0, MAX_CAPTURED_BODY)}…[the response was over ${res.cutAt} bytes; Switchyard kept the first ${res.cutAt}]`;
+      exchange.response = { status: res.status, headers: res.headers, body };
       return res;
     } catch (err) {
       exchange.error = err instanceof Error ? err.message : String(err);

@@ -33,7 +33,8 @@ const schema = z.object({
   /**
    * Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP
    * thread. Default: two (one on a one-core machine). On 2 cores two gave 171–192k batch
-   * events/s against 136k with one, for ~15 MB more peak RSS under a backlog (docs/benchmarks.md, session 10).
+   * events/s against 136k with one, for ~15 MB more peak RSS under a backlog
+   * (docs/benchmarks.md, session 10).
    */
   SWITCHYARD_INGEST_WORKERS: int(Math.min(2, os.availableParallelism())),
   /** Delivery metrics (on by default; `false` records none: for measuring their cost). */

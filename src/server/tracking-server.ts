@@ -4,6 +4,10 @@ import type { Logger } from 'pino';
 import { MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import { isTrackingCall, trackingCors, type Tracking, type TrackingAnswer } from './ingest.js';
 
+/** What a 500 says, from this server and from fastify's error handler (app.ts) alike: no internals leak. */
+export const INTERNAL_ERROR = 'internal error';
+const INTERNAL_ERROR_BODY = JSON.stringify({ success: false, error: INTERNAL_ERROR });
+
 /**
  * The HTTP server under fastify, with the Tracking API's POSTs answered before fastify
  * sees them. Every other request (and any `/v1/...` that is not a Tracking API POST:
@@ -22,10 +26,6 @@ import { isTrackingCall, trackingCors, type Tracking, type TrackingAnswer } from
  * fastify's `trustProxy` uses); `application/json; charset=utf-8` answers; fastify's
  * keep-alive timeout (72 s); and a 500 that says "internal error" if the handler throws.
  */
-/** What a 500 says, from this server and from fastify's error handler (app.ts) alike: no internals leak. */
-export const INTERNAL_ERROR = 'internal error';
-const INTERNAL_ERROR_BODY = JSON.stringify({ success: false, error: INTERNAL_ERROR });
-
 export function trackingServer(opts: {
   tracking: Tracking;
   trustedProxies: string[];

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Lane, LaneBacklog, LaneMessage, LaneOptions } from '../types.js';
-import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, rowOf, seqOf } from './schema.js';
+import { PAYLOAD_SEPARATOR } from '../../protocol/types.js';
+import { SEQ_SHIFT, endOfRow, lastRow, rowOf, seqOf } from './schema.js';
 import type { PayloadSegments } from './segments.js';
 import type { Sequencer } from './sequencer.js';
 

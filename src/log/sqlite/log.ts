@@ -3,7 +3,8 @@ import type Database from 'better-sqlite3';
 import type { AppendBatch, AppendOutcome, AppendRecord, EventLog, Lane, LaneBacklog, LaneOptions } from '../types.js';
 import { openDatabase, type SyncMode } from './db.js';
 import { SqliteLane } from './lane.js';
-import { PAYLOAD_SEPARATOR, SEQ_SHIFT, endOfRow, lastRow, migrateLog, rowOf } from './schema.js';
+import { PAYLOAD_SEPARATOR } from '../../protocol/types.js';
+import { SEQ_SHIFT, endOfRow, lastRow, migrateLog, rowOf } from './schema.js';
 import { PayloadSegments, type PayloadRef } from './segments.js';
 import { Sequencer } from './sequencer.js';
 

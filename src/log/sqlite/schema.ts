@@ -10,7 +10,6 @@ import type Database from 'better-sqlite3';
  * never reused, even after pruning empties the table.
  */
 export const SEQ_SHIFT = 65_536;
-export { PAYLOAD_SEPARATOR } from '../../protocol/types.js';
 
 export const rowOf = (seq: number): number => Math.floor(seq / SEQ_SHIFT);
 export const seqOf = (row: number, index: number): number => row * SEQ_SHIFT + index;

@@ -190,7 +190,7 @@ type CopyQuery = pg.Query & {
  * the rows copied.
  */
 export async function copyFrom(client: pg.Client, sql: string, source: Iterable<Buffer | string> | AsyncIterable<Buffer | string>): Promise<number> {
-  const { default: pg } = await import('pg'); // loaded already: the client is its
+  const { default: pg } = await import('pg'); // already loaded: the caller's client is one of its
   return new Promise((resolve, reject) => {
     let done = false;
     const q = new pg.Query(sql) as CopyQuery;
