@@ -3,6 +3,8 @@
  * shows what other processes did. The source debugger's samples travel from the
  * ingest process over core NATS; Delivery Overview counts what the ingest process
  * received and the router process delivered (their counters share DATA_DIR/stats.db).
+ * Processes with their own DATA_DIR exchange metrics, sync runs and failure logs
+ * through NATS feeds.
  *
  * Needs nats-server with JetStream on SWITCHYARD_TEST_NATS (default 127.0.0.1:4222).
  */
@@ -14,6 +16,7 @@ import { NatsEventLog } from '../src/log/nats/log.js';
 import { Harness } from './helpers/harness.js';
 import { WRITE_KEY, sleep, waitUntil } from './helpers/e2e.js';
 import { workspaceYaml } from './helpers/switchyard.js';
+import { dropTestSchema, PG_URL, pgClient, testSchemaName } from './helpers/postgres.js';
 
 const NATS = process.env.SWITCHYARD_TEST_NATS ?? '127.0.0.1:4222';
 const id = randomBytes(4).toString('hex');
@@ -22,9 +25,10 @@ const subjectRoot = `syobs_${id}`;
 const env = { SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}&subject_root=${subjectRoot}` };
 // The second test has its own stream (and metrics feed).
 const env2 = { SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}2_&subject_root=${subjectRoot}2` };
+const env3 = { SWITCHYARD_LOG: `nats://${NATS}?stream_prefix=${streamPrefix}3_&subject_root=${subjectRoot}3` };
 
 after(async () => {
-  for (const [prefix, root] of [[streamPrefix, subjectRoot], [`${streamPrefix}2_`, `${subjectRoot}2`]] as const) {
+  for (const [prefix, root] of [[streamPrefix, subjectRoot], [`${streamPrefix}2_`, `${subjectRoot}2`], [`${streamPrefix}3_`, `${subjectRoot}3`]] as const) {
     const log = await NatsEventLog.connect({ servers: NATS, workspaceId: 'acme', streamPrefix: prefix, subjectRoot: root, dedupeWindowMs: 60_000, retentionMs: 0 });
     await log.destroy();
     await log.close();
@@ -148,5 +152,51 @@ test('processes with their own DATA_DIR: API processes show the figures and the 
     assert.equal(summary.metrics.find((m) => m.metricName === 'successes')?.total, 30, 'Event Delivery on the API process counts the router\'s deliveries');
   } finally {
     await h.cleanup();
+  }
+});
+
+test('processes with their own DATA_DIR: a failure-log download from an API process holds the lines the router process wrote, each once', { timeout: 120_000 }, async () => {
+  await (await pgClient()).end();
+  // The collection setting lives in the control-plane store, shared by every process.
+  const schema = testSchemaName('failures');
+  const env = { ...env3, SWITCHYARD_STORE: PG_URL, SWITCHYARD_STORE_SCHEMA: schema, SWITCHYARD_SECRET_KEY: randomBytes(32).toString('hex') };
+  const h = new Harness();
+  try {
+    const sink = await h.sink();
+    sink.respond(() => ({ status: 400, body: '{"error":"rejected"}' }));
+    const workspace = workspaceYaml([sink.url]);
+    await h.start({ workspace, dataDir: h.dataDir(), role: 'router', env });
+    const api = await h.start({ workspace, dataDir: h.dataDir(), role: 'api', env, writeConfig: false });
+    const ingest = await h.start({ workspace, dataDir: h.dataDir(), role: 'ingest', env, writeConfig: false });
+
+    const toggle = await fetch(`${api.url}/api/v1/destinations/orders-webhook/log-collection`, { method: 'PUT', body: JSON.stringify({ enabled: true }) });
+    assert.equal(toggle.status, 200, await toggle.clone().text());
+    const { collectionId } = ((await toggle.json()) as { data: { collectionId: string } }).data;
+    await sleep(1500); // the router reads the collections from the store each second
+
+    const occurred = '2026-03-04T05:06:07.000Z';
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: ingest.url, flushAt: 5, flushInterval: 20 });
+    for (let i = 0; i < 5; i++) analytics.track({ userId: `u${i}`, event: 'Order Completed', messageId: `fail-${id}-${i}`, timestamp: new Date(occurred) });
+    await analytics.closeAndFlush({ timeout: 30_000 });
+    await waitUntil('the sink to refuse the 5 events', () => sink.received.length >= 5, { timeoutMs: 30_000 });
+
+    type Obs = { event: string; properties: { messageId?: string; discarded?: boolean } };
+    const download = async (): Promise<Obs[]> => {
+      const dl = await fetch(`${api.url}/customer-insights/download?collectionId=${collectionId}&hour=2026-03-04T05:00:00Z`, { method: 'POST' });
+      assert.equal(dl.status, 200, await dl.clone().text());
+      const file = await fetch(((await dl.json()) as { data: { url: string } }).data.url);
+      return file.status === 200 ? (await file.text()).trim().split('\n').map((l) => JSON.parse(l) as Obs) : [];
+    };
+    // Each refused event: Error Logged, Delivery Attempt Logged, Destination Exchange Logged.
+    await waitUntil('the API process to serve the router\'s failure log', async () => (await download()).length >= 15, { timeoutMs: 15_000 });
+    await sleep(2500); // more flushes and feed messages pass: nothing is appended twice
+    const lines = await download();
+    assert.equal(lines.length, 15, 'each line once');
+    const errors = lines.filter((l) => l.event === 'Error Logged');
+    assert.deepEqual(errors.map((e) => e.properties.messageId).sort(), [0, 1, 2, 3, 4].map((i) => `fail-${id}-${i}`));
+    assert.ok(errors.every((e) => e.properties.discarded === true), 'a 400 is discarded');
+  } finally {
+    await h.cleanup();
+    await dropTestSchema(schema);
   }
 });

@@ -1,5 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { bucketFile, FailureLogReplica, splitBatch } from '../src/observability/failure-log.js';
 import { startSwitchyard, workspaceYaml } from './helpers/switchyard.js';
 import { startSink } from './helpers/sink.js';
 import { waitUntil } from './helpers/e2e.js';
@@ -88,5 +93,34 @@ test('failure logs: Segment observability events per failed attempt, bucketed by
   } finally {
     await sy.stop();
     await sink.close();
+  }
+});
+
+test('failure logs between DATA_DIRs: batches split to fit a feed message; a replica appends each feed message once and skips malformed ones', () => {
+  const lines = ['a'.repeat(300), 'b'.repeat(300), 'c'.repeat(300), 'd'.repeat(2000)];
+  const parts = splitBatch({ collectionId: 'col_x', hour: '2026-01-02T03', lines }, 700);
+  assert.deepEqual(parts.map((p) => p.lines.map((l) => l[0]).join('')), ['ab', 'c', 'd'], 'a line over the size goes alone');
+  assert.ok(parts.every((p) => p.collectionId === 'col_x' && p.hour === '2026-01-02T03'));
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-failure-replica-'));
+  try {
+    const db = new Database(path.join(dir, 'stats.db'));
+    const replica = new FailureLogReplica(db, path.join(dir, 'failure-logs'));
+    const origin = replica.origin();
+    assert.match(origin, /^[0-9a-f-]{36}$/);
+    assert.equal(new FailureLogReplica(db, path.join(dir, 'failure-logs')).origin(), origin, 'one identity per stats.db');
+    const batch = { collectionId: 'col_x', hour: '2026-01-02T03', lines: ['{"n":1}', '{"n":2}'] };
+    assert.equal(replica.applyRemote('feed:F', 1, batch), true);
+    assert.equal(replica.applyRemote('feed:F', 1, batch), false, 'a sequence already applied');
+    assert.equal(replica.applyRemote('feed:F', 2, { ...batch, collectionId: '../../etc' }), false, 'a name this writer never makes');
+    assert.equal(replica.applyRemote('feed:F', 3, { ...batch, lines: ['{"n":3}\n{"n":4}'] }), false, 'a line with a newline');
+    assert.equal(replica.applyRemote('feed:F', 4, { ...batch, lines: ['{"n":5}'] }), true);
+    assert.equal(replica.remoteCursor('feed:F'), 4, 'skipped items move the position too');
+    const file = bucketFile(path.join(dir, 'failure-logs'), 'col_x', '2026-01-02T03');
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"n":1}\n{"n":2}\n{"n":5}\n');
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'failure-logs')), ['col_x'], 'nothing written outside the collection directories');
+    db.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { publisher, type Feed, type FeedReplica } from '../core/feed.js';
 import type { Exchange } from '../core/result.js';
 
 /**
@@ -10,8 +12,16 @@ import type { Exchange } from '../core/result.js';
  * Logged` and one `Destination Exchange Logged` per HTTP exchange — into NDJSON files
  * bucketed by the hour in which the original event occurred:
  * `<dir>/<collectionId>/<YYYY-MM-DDTHH>.jsonl`. Kept 28 days.
+ *
+ * Processes with their own DATA_DIR (the NATS log): each router publishes what it
+ * writes to a feed, and API processes append the other DATA_DIRs' lines to their own
+ * files (FailureLogReplica), so a download from any of them has the whole deployment's.
  */
 export const FAILURE_LOG_RETENTION_MS = 28 * 24 * 3_600_000;
+/** The NATS feed of failure-log lines (kept as long as the files). */
+export const FAILURE_LOG_FEED = 'failures';
+/** Lines per feed message, at most (NATS refuses messages over 1 MB by default). */
+const FEED_PART_BYTES = 512 * 1024;
 const MAX_BODY_CHARS = 2048;
 
 interface Routed {
@@ -88,13 +98,55 @@ export function bucketFile(dir: string, collectionId: string, hour: string): str
   return path.join(dir, collectionId, `${hour}.jsonl`);
 }
 
+/** Lines of one hour file, as one flush wrote them: what travels between DATA_DIRs. */
+export interface FailureLogBatch {
+  collectionId: string;
+  hour: string;
+  lines: string[];
+}
+
+/** Collection ids are made here (`col_` + base64url) and hours by hourBucket: anything else is not a file of ours. */
+const COLLECTION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const HOUR = /^\d{4}-\d{2}-\d{2}T\d{2}$/;
+
+function appendLines(dir: string, b: FailureLogBatch): void {
+  const file = bucketFile(dir, b.collectionId, b.hour);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.appendFileSync(file, `${b.lines.join('\n')}\n`);
+}
+
+/**
+ * A batch split into parts of at most `maxBytes` of lines each (a line larger than that
+ * goes alone): a feed message has a size limit (NATS: 1 MB by default), a busy hour's
+ * flush does not.
+ */
+export function splitBatch(b: FailureLogBatch, maxBytes: number): FailureLogBatch[] {
+  const parts: FailureLogBatch[] = [];
+  let lines: string[] = [];
+  let bytes = 0;
+  for (const line of b.lines) {
+    const n = Buffer.byteLength(line) + 1;
+    if (lines.length > 0 && bytes + n > maxBytes) {
+      parts.push({ ...b, lines });
+      lines = [];
+      bytes = 0;
+    }
+    lines.push(line);
+    bytes += n;
+  }
+  if (lines.length > 0) parts.push({ ...b, lines });
+  return parts;
+}
+
 /**
  * Buffers lines per file and appends them once a second: a destination failing
  * thousands of events a second costs one write per file per second, and memory
  * holds at most one second of lines.
  */
 export class FailureLogWriter {
-  private pending = new Map<string, string[]>();
+  private pending = new Map<string, FailureLogBatch>();
+  /** Told each batch after it is written (the NATS feed's publisher). */
+  onFlush?: (batch: FailureLogBatch) => void;
 
   constructor(
     private readonly dir: string,
@@ -102,34 +154,91 @@ export class FailureLogWriter {
   ) {}
 
   record(f: FailedAttempt): void {
-    const file = bucketFile(this.dir, f.collectionId, hourBucket(f.occurredAt));
-    const lines = this.pending.get(file) ?? [];
-    this.pending.set(file, lines);
-    for (const e of observabilityEvents(f, this.now())) lines.push(JSON.stringify(e));
+    const hour = hourBucket(f.occurredAt);
+    const key = `${f.collectionId}/${hour}`;
+    let batch = this.pending.get(key);
+    if (!batch) this.pending.set(key, (batch = { collectionId: f.collectionId, hour, lines: [] }));
+    for (const e of observabilityEvents(f, this.now())) batch.lines.push(JSON.stringify(e));
   }
 
   flush(): void {
     const pending = this.pending;
     this.pending = new Map();
-    for (const [file, lines] of pending) {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.appendFileSync(file, `${lines.join('\n')}\n`);
+    for (const batch of pending.values()) {
+      appendLines(this.dir, batch);
+      this.onFlush?.(batch);
     }
   }
 
   /** Deletes hour files older than the retention. */
   prune(): number {
-    let removed = 0;
-    if (!fs.existsSync(this.dir)) return 0;
-    const cutoff = hourBucket(this.now() - FAILURE_LOG_RETENTION_MS);
-    for (const collection of fs.readdirSync(this.dir)) {
-      for (const file of fs.readdirSync(path.join(this.dir, collection))) {
-        if (file.endsWith('.jsonl') && file.slice(0, 13) < cutoff) {
-          fs.rmSync(path.join(this.dir, collection, file));
-          removed++;
-        }
+    return pruneFailureLogs(this.dir, this.now());
+  }
+}
+
+/** Deletes the hour files in `dir` older than the retention; how many. */
+export function pruneFailureLogs(dir: string, now: number): number {
+  let removed = 0;
+  if (!fs.existsSync(dir)) return 0;
+  const cutoff = hourBucket(now - FAILURE_LOG_RETENTION_MS);
+  for (const collection of fs.readdirSync(dir)) {
+    for (const file of fs.readdirSync(path.join(dir, collection))) {
+      if (file.endsWith('.jsonl') && file.slice(0, 13) < cutoff) {
+        fs.rmSync(path.join(dir, collection, file));
+        removed++;
       }
     }
-    return removed;
+  }
+  return removed;
+}
+
+/** Publishes every batch `writer` flushes (best effort: a failed publish is reported, the local file has the lines). */
+export function publishFailureLogs(writer: FailureLogWriter, feed: Feed, origin: string, onError: (err: unknown) => void): void {
+  const publish = publisher<FailureLogBatch>(feed, origin, onError);
+  writer.onFlush = (batch) => {
+    for (const part of splitBatch(batch, FEED_PART_BYTES)) publish(part);
+  };
+}
+
+/**
+ * The failure-log files of one DATA_DIR as a feed replica (../core/feed.ts): the other
+ * DATA_DIRs' batches are appended to the same hour files. Its identity and feed
+ * position live in `db` (the DATA_DIR's stats.db), and each batch is appended inside
+ * an immediate transaction there, so two API processes sharing the DATA_DIR append it
+ * once. A crash between the append and the commit appends that batch again on restart.
+ */
+export class FailureLogReplica implements FeedReplica<FailureLogBatch> {
+  private readonly q: { get: Database.Statement; set: Database.Statement };
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly dir: string,
+  ) {
+    db.exec(`CREATE TABLE IF NOT EXISTS failure_log_relay (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
+    db.prepare(`INSERT OR IGNORE INTO failure_log_relay (key, value) VALUES ('origin', ?)`).run(randomUUID());
+    this.q = {
+      get: db.prepare(`SELECT value FROM failure_log_relay WHERE key = ?`).pluck(),
+      set: db.prepare(`INSERT INTO failure_log_relay (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    };
+  }
+
+  origin(): string {
+    return this.q.get.get('origin') as string;
+  }
+
+  remoteCursor(feed: string): number {
+    return Number(this.q.get.get(`cursor:${feed}`) ?? 0);
+  }
+
+  applyRemote(feed: string, seq: number, b: FailureLogBatch): boolean {
+    return this.db.transaction(() => {
+      if (seq <= this.remoteCursor(feed)) return false;
+      this.q.set.run(`cursor:${feed}`, String(seq));
+      // Only names this writer makes and lines without a newline: a malformed item is skipped, not written.
+      const ok = typeof b?.collectionId === 'string' && COLLECTION_ID.test(b.collectionId) && typeof b.hour === 'string' && HOUR.test(b.hour) &&
+        Array.isArray(b.lines) && b.lines.every((l) => typeof l === 'string' && !l.includes('\n'));
+      if (ok && b.lines.length > 0) appendLines(this.dir, b);
+      return ok;
+    }).immediate();
   }
 }

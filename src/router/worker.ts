@@ -15,7 +15,7 @@ import { connectNatsLog } from '../log/nats/connect.js';
 import { STATS_FEED_MAX_AGE_MS, publishStats } from '../observability/stats-feed.js';
 import type { NatsLogSettings } from '../log/nats/settings.js';
 import { STATS_RETENTION_MS, StatsRecorder } from '../observability/stats.js';
-import { FailureLogWriter } from '../observability/failure-log.js';
+import { FAILURE_LOG_FEED, FAILURE_LOG_RETENTION_MS, FailureLogReplica, FailureLogWriter, publishFailureLogs } from '../observability/failure-log.js';
 import { openControlPlane, type PostgresStoreSettings } from '../store/control-plane.js';
 import { Router, type RouterLog } from './router.js';
 
@@ -47,7 +47,6 @@ export type FromRouter = { type: 'ready' } | { type: 'stopped' } | { type: 'erro
 
 const SYNC_POLL_MS = 500;
 const PRUNE_EVERY_MS = 60_000;
-/** Delivery Overview covers two weeks; a day more so a range ending now always has its start. */
 
 async function main(): Promise<void> {
   const data = workerData as RouterWorkerData;
@@ -75,6 +74,11 @@ async function main(): Promise<void> {
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: data.controlStore! },
     { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   const failureLog = new FailureLogWriter(data.failureLogDir);
+  // Failure logs reach the API processes that do not share this DATA_DIR.
+  if (nats) {
+    publishFailureLogs(failureLog, await nats.feed(FAILURE_LOG_FEED, FAILURE_LOG_RETENTION_MS), new FailureLogReplica(statsDb, data.failureLogDir).origin(),
+      (err) => logger.warn({ err }, 'publishing failure logs to the NATS feed failed'));
+  }
   const http = createRequestClient({ timeoutMs: data.requestTimeoutMs, connectionsPerOrigin: data.concurrency, overrides: data.outboundOverrides });
   const router = new Router({
     log,

@@ -29,6 +29,7 @@ import { IngestPool } from './ingest-pool.js';
 import { startAlertChecks } from './alert-checks.js';
 import { moveStatsTablesToStore } from './move-to-store.js';
 import { SourceDebugger } from '../observability/debugger.js';
+import { FAILURE_LOG_FEED, FAILURE_LOG_RETENTION_MS, FailureLogReplica, pruneFailureLogs } from '../observability/failure-log.js';
 import type { Config } from './config.js';
 import type { WorkspacePlan } from '../store/plan.js';
 import { SYNC_FEED_MAX_AGE_MS, SyncHistory } from '../storage/warehouse/history.js';
@@ -187,7 +188,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // With NATS, metrics travel between processes that do not share a DATA_DIR: every
   // process publishes its figures; API and scheduler processes add the others' to theirs.
   const statsFeed = nats ? await nats.feed('stats', STATS_FEED_MAX_AGE_MS) : null;
-  const feedError = (err: unknown) => logger.warn({ err }, 'a NATS feed (metrics, sync runs) failed');
+  const feedError = (err: unknown) => logger.warn({ err }, 'a NATS feed (metrics, sync runs, failure logs) failed');
   if (statsFeed) publishStats(stats, statsFeed, feedError);
   const statsFollower = statsFeed && (has('api') || has('scheduler')) ? await followStats(stats, statsFeed, feedError) : null;
   // The router thread prunes old figures; without it, this process does.
@@ -255,6 +256,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const syncHistory = new SyncHistory(paths.warehouseSyncs);
   // Sync history of loaders with another DATA_DIR (their runs travel on a NATS feed).
   const syncsFollower = nats && has('api') ? await replicate(syncHistory, await nats.feed('syncs', SYNC_FEED_MAX_AGE_MS), feedError) : null;
+  // Failure logs written by routers with another DATA_DIR, appended to this one's files (downloads serve them).
+  const failuresFollower = nats && has('api')
+    ? await replicate(new FailureLogReplica(statsDb, paths.failureLogs), await nats.feed(FAILURE_LOG_FEED, FAILURE_LOG_RETENTION_MS), feedError)
+    : null;
+  // Their files are pruned by the router thread; an API process without one prunes them itself.
+  const failurePrune = failuresFollower && !has('router') ? setInterval(() => pruneFailureLogs(paths.failureLogs, Date.now()), 3_600_000) : undefined;
 
   const fatal = (what: string) => (err: Error) => {
     logger.fatal({ err }, `${what} died; exiting so a supervisor restarts Switchyard`);
@@ -374,10 +381,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         await registry.close();
         await statsFollower?.stop();
         await syncsFollower?.stop();
+        await failuresFollower?.stop();
         if (nats) await nats.close();
         syncHistory.close();
         clearInterval(statsTimer);
         clearInterval(statsPrune);
+        clearInterval(failurePrune);
         stats.flush();
         statsDb.close();
         await store.close();

@@ -577,7 +577,7 @@ export class NatsEventLog implements EventLog {
         await this.jsm.streams.delete(name).catch(() => {});
         await this.jsm.streams.delete(`KV_${name}_processes`).catch(() => {}); // the process registry, if any
         await this.jsm.streams.delete(`KV_${name}_leases`).catch(() => {}); // the leases, if any
-        for (const feed of ['STATS', 'SYNCS']) await this.jsm.streams.delete(`${name}_${feed}`).catch(() => {}); // feeds, if any
+        for (const feed of ['STATS', 'SYNCS', 'FAILURES']) await this.jsm.streams.delete(`${name}_${feed}`).catch(() => {}); // feeds, if any
       }
     }
   }
