@@ -237,6 +237,23 @@ test('a new user runs Switchyard from the web console: first run, source, events
     assert.equal(await bob.getByRole('link', { name: 'Add source' }).count(), 0, 'a read-only user is not offered Add source');
     await bobContext.close();
 
+    // --- The owner makes Bob a Source Admin of the website only, then revokes a second invite.
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(`${base}/#/settings/users`);
+    assert.equal(await page.getByRole('button', { name: `Change the role of ${OWNER.email}` }).count(), 0, 'no role change on your own row');
+    await page.getByRole('button', { name: 'Change the role of bob@example.com' }).click();
+    const bobRole = page.getByRole('form', { name: 'Role of bob@example.com' });
+    await bobRole.getByLabel('Role').selectOption('source-admin');
+    await bobRole.getByLabel('Website (prod)').check();
+    await bobRole.getByRole('button', { name: 'Save role' }).click();
+    await page.getByRole('row', { name: /bob@example\.com/ }).getByText('Source Admin (Website (prod))').waitFor();
+    await shot(page, '17b-user-role-changed');
+    await page.goto(`${base}/#/settings/invites`);
+    await page.getByLabel('Email addresses').fill('carol@example.com');
+    await page.getByRole('button', { name: 'Send invites' }).click();
+    await page.getByRole('button', { name: 'Revoke the invite of carol@example.com' }).click();
+    await until('the revoked invite to leave the list', async () => (await page.getByRole('button', { name: 'Revoke the invite of carol@example.com' }).count()) === 0);
+
     // --- Sign out, a wrong password, then back in.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

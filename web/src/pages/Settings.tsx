@@ -38,20 +38,69 @@ function Users() {
   const list = usePaged<User>('/users', 'users', 100);
   const { roleNames, sourceNames } = useLookups();
   const { user } = useSession();
+  const [editing, setEditing] = useState<{ id: string; perm: { roleId: string; sourceIds: string[] } } | null>(null);
+  const row = useAction();
+  const f = row.error?.fields ?? {};
+  const edit = (u: User) => {
+    row.clear();
+    setEditing({ id: u.id, perm: pickerValue(u.permissions) });
+  };
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!editing) return;
+    const r = await row.run(() => api.put(`/users/${encodeURIComponent(editing.id)}/permissions`, { permissions: permissionsOf(editing.perm) }));
+    if (r === undefined) return;
+    setEditing(null);
+    list.reload();
+  };
+  const remove = (u: User) => {
+    if (window.confirm(`Remove ${u.email} from the workspace? They are signed out and lose access at once.`)) {
+      void row.run(async () => { await api.del(`/users?userIds=${encodeURIComponent(u.id)}`); list.reload(); });
+    }
+  };
   return (
     <section className="panel">
       <ErrorBox error={list.error} onRetry={list.reload} what="Could not load users" />
+      <ErrorBox error={row.error && Object.keys(f).length === 0 ? row.error : undefined} what="Could not change the user" />
       {list.loading && list.items.length === 0 && <Loading />}
       {!list.loading && list.items.length === 0 && !list.error && <Empty title="No users yet"><p>Invite people from the Invites tab.</p></Empty>}
       {list.items.length > 0 && (
         <Table label="Users">
-          <thead><tr><th>Name</th><th>Email</th><th>Roles</th></tr></thead>
-          <tbody>{list.items.map((u) => <tr key={u.id}><td>{u.name}{u.id === user?.id && <span className="muted small"> (you)</span>}</td><td>{u.email}</td><td>{roleText(u.permissions, roleNames, sourceNames)}</td></tr>)}</tbody>
+          <thead><tr><th>Name</th><th>Email</th><th>Roles</th><th></th></tr></thead>
+          <tbody>{list.items.map((u) => (
+            <tr key={u.id}>
+              <td>{u.name}{u.id === user?.id && <span className="muted small"> (you)</span>}</td>
+              <td>{u.email}</td>
+              <td>
+                {editing?.id === u.id ? (
+                  <form onSubmit={(e) => void save(e)} aria-label={`Role of ${u.email}`} noValidate>
+                    <PermissionPicker value={editing.perm} onChange={(perm) => setEditing({ id: u.id, perm })} error={f['permissions.0.roleId']} />
+                    <button type="submit" className="btn small primary" disabled={row.busy}>{row.busy ? 'Saving…' : 'Save role'}</button>{' '}
+                    <button type="button" className="btn small" onClick={() => setEditing(null)}>Cancel</button>
+                  </form>
+                ) : roleText(u.permissions, roleNames, sourceNames)}
+              </td>
+              {/* Not on your own row: an owner who demoted or removed themselves could be left with no owner. */}
+              <td>{u.id !== user?.id && editing?.id !== u.id && (
+                <>
+                  <button type="button" className="btn small" onClick={() => edit(u)} aria-label={`Change the role of ${u.email}`}>Change role</button>{' '}
+                  <button type="button" className="btn small danger" onClick={() => remove(u)} aria-label={`Remove ${u.email}`}>Remove</button>
+                </>
+              )}</td>
+            </tr>
+          ))}</tbody>
         </Table>
       )}
       <MoreButton more={list.more} loading={list.loading} />
     </section>
   );
+}
+
+/** The picker's value for a user's permissions: the first role, and its sources when it is scoped to some. */
+function pickerValue(ps: Permission[] | undefined): { roleId: string; sourceIds: string[] } {
+  const p = ps?.[0];
+  if (!p) return { roleId: 'workspace-read-only', sourceIds: [] };
+  return { roleId: p.roleId, sourceIds: p.resources.filter((r) => r.type === 'SOURCE').map((r) => r.id) };
 }
 
 /** Role + scope picker shared by invites and tokens. */
@@ -88,6 +137,7 @@ function Invites() {
   const [perm, setPerm] = useState({ roleId: 'workspace-read-only', sourceIds: [] as string[] });
   const [created, setCreated] = useState<{ email: string; url?: string }[]>([]);
   const { busy, error, run } = useAction();
+  const revoking = useAction();
   const f = error?.fields ?? {};
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -121,7 +171,13 @@ function Invites() {
         <ErrorBox error={list.error} onRetry={list.reload} what="Could not load invites" />
         {list.loading && list.items.length === 0 && <Loading />}
         {!list.loading && list.items.length === 0 && !list.error && <p className="muted">No pending invites.</p>}
-        <ul>{list.items.map((x) => <li key={x}>{x}</li>)}</ul>
+        <ErrorBox error={revoking.error} what="Could not revoke the invite" />
+        <ul className="invites">{list.items.map((x) => (
+          <li key={x}>{x}{' '}
+            <button type="button" className="btn small danger" aria-label={`Revoke the invite of ${x}`} disabled={revoking.busy}
+              onClick={() => { if (window.confirm(`Revoke the invite of ${x}? Their link stops working.`)) void revoking.run(async () => { await api.del(`/invites?emails=${encodeURIComponent(x)}`); list.reload(); }); }}>Revoke</button>
+          </li>
+        ))}</ul>
         <MoreButton more={list.more} loading={list.loading} />
       </section>
     </div>
