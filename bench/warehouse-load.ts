@@ -14,6 +14,8 @@
  * Rows/s count both tables (each event is an event-table row and a `tracks` row).
  * Prints a Markdown table; the loader should reach at least 50% of raw.
  *   node dist/bench/warehouse-load.js [N] [duckdb|postgres|both]
+ * BENCH_WH_ODD=1 gives every 1,000th event a number where the others have a string
+ * (prop1): mixed types, as real streams have them (most events still take the direct path).
  * BENCH_PG_URL overrides the PostgreSQL URL. BENCH_WH_ROUNDS=k runs raw and loader k times
  * in turn (fresh tables each time) and judges the best of each side: this VM's speed moves
  * between runs, PostgreSQL's raw COPY by 2–3×.
@@ -44,6 +46,7 @@ function event(i: number): LoaderMessage {
   const now = new Date().toISOString();
   const properties: Record<string, unknown> = {};
   for (let p = 0; p < 20; p++) properties[`prop${p}`] = p % 4 === 0 ? i + p : p % 4 === 1 ? `value ${i} ${p}` : p % 4 === 2 ? (i + p) / 7 : i % 2 === 0;
+  if (process.env.BENCH_WH_ODD && i % 1000 === 999) properties.prop1 = i;
   const messageId = `m-${i}`;
   return {
     seq: i, sourceId: 's', messageId, receivedAt: Date.now(),

@@ -65,6 +65,12 @@ function batches(): LoaderMessage[][] {
     track('src-a', 5, {}), // loaded in the first batch already
     track('src-b', 3, { event: 'Signed Up', properties: { plan: 'x', seats: 1 } }),
   ];
+  // One shape, one odd value among them: the other 20 stay on the direct path.
+  for (let i = 0; i < 20; i++) second.push(track('src-a', 300 + i, { properties: { total: i, sku: `s${i}`, size: 'm' } }));
+  second.push(track('src-a', 320, { properties: { total: 20, sku: 320, size: 'l' } })); // number into varchar: cast on the row path
+  // The odd value first, and whole and fractional numbers mixed in one double column: 10 more on the direct path.
+  second.push(track('src-a', 400, { properties: { total: 1, code: 7 } }));
+  for (let i = 1; i <= 10; i++) second.push(track('src-a', 400 + i, { properties: { total: i % 2 === 0 ? i : i + 0.5, code: `c${i}` } }));
   return [first, second];
 }
 
@@ -120,7 +126,7 @@ for (const target of ['duckdb', 'postgres'] as const) {
         const rb = await b.load(batch, new Date(T));
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
-      assert.ok(taken >= 57, `most track events took the ${target} path (${taken})`);
+      assert.ok(taken >= 87, `most track events took the ${target} path (${taken})`);
       assert.deepEqual(fallbacks.map(String), [], 'the target took every line it was given');
       if (target === 'duckdb') {
         assert.deepEqual(orphans.filter((f) => fs.existsSync(f)), [], 'the orphan stage files were removed');
