@@ -16,6 +16,8 @@
  *   node dist/bench/warehouse-load.js [N] [duckdb|postgres|both]
  * BENCH_WH_ODD=1 gives every 1,000th event a number where the others have a string
  * (prop1): mixed types, as real streams have them (most events still take the direct path).
+ * BENCH_WH_SENT_AT=python writes sentAt as Python's isoformat() does (microseconds, +00:00):
+ * clients keep their own form there, and only toISOString's is what the direct path takes as is.
  * BENCH_PG_URL overrides the PostgreSQL URL. BENCH_WH_ROUNDS=k runs raw and loader k times
  * in turn (fresh tables each time) and judges the best of each side: this VM's speed moves
  * between runs, PostgreSQL's raw COPY by 2–3×.
@@ -50,7 +52,7 @@ function event(i: number): LoaderMessage {
   const messageId = `m-${i}`;
   return {
     seq: i, sourceId: 's', messageId, receivedAt: Date.now(),
-    payload: JSON.stringify({ type: 'track', event: 'Order Completed', userId: `u${i % 1000}`, messageId, receivedAt: now, sentAt: now, timestamp: now, originalTimestamp: now, properties, context: { library: { name: 'bench', version: '1' } } }),
+    payload: JSON.stringify({ type: 'track', event: 'Order Completed', userId: `u${i % 1000}`, messageId, receivedAt: now, sentAt: process.env.BENCH_WH_SENT_AT === 'python' ? now.replace(/\.(\d{3})Z$/, '.$1456+00:00') : now, timestamp: now, originalTimestamp: now, properties, context: { library: { name: 'bench', version: '1' } } }),
   };
 }
 

@@ -52,6 +52,10 @@ function batches(): LoaderMessage[][] {
     // Strings each line format must quote or escape (tab, line breaks, quotes, backslashes, the null marker).
     track('src-a', 114, { properties: { note: 'tab\there "quoted",\nnext line\r\nback\\slash \\N', marker: '\\N', empty: '', spaced: '  x  ', uni: 'é 🎉 "', quote: '"' } }),
     track('src-a', 115, { properties: { note: 'plain', marker: 'N', empty: 'e', spaced: 'x', uni: 'u', quote: "'" } }),
+    // sentAt as clients other than analytics.js write it (kept so by ingest): in toISOString's form on both paths.
+    track('src-a', 116, { sentAt: '2026-11-24T10:00:00.123456+00:00' }),
+    track('src-a', 117, { sentAt: '2026-11-24T12:00:00+02:00' }),
+    track('src-a', 118, { sentAt: 'yesterday' }), // not a time: discarded on the row path
     track('src-b', 1, { event: 'Signed Up', properties: { plan: 'team', seats: 2.5 } }),
     track('src-b', 2, { sentAt: undefined, properties: { Total: 5 } }),
     { seq: ++seq, sourceId: 'src-a', messageId: 'id-1', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u1', messageId: 'id-1', receivedAt: T, traits: { name: 'A' } }) },
@@ -126,7 +130,7 @@ for (const target of ['duckdb', 'postgres'] as const) {
         const rb = await b.load(batch, new Date(T));
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
-      assert.ok(taken >= 87, `most track events took the ${target} path (${taken})`);
+      assert.ok(taken >= 93, `most track events took the ${target} path (${taken})`);
       assert.deepEqual(fallbacks.map(String), [], 'the target took every line it was given');
       if (target === 'duckdb') {
         assert.deepEqual(orphans.filter((f) => fs.existsSync(f)), [], 'the orphan stage files were removed');
@@ -138,6 +142,8 @@ for (const target of ['duckdb', 'postgres'] as const) {
       assert.ok(((da['a.discards'] as string[] | undefined) ?? []).length >= 2, 'casts that fail are discarded on both paths');
       assert.ok((da['a.order_completed'] as string[]).length > 50);
       const special = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).find((r) => r.id === 'm-src-a-114');
+      const sent = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).filter((r) => ['m-src-a-116', 'm-src-a-117'].includes(r.id as string));
+      assert.deepEqual(sent.map((r) => new Date(r.sent_at as string).toISOString()).sort(), ['2026-11-24T10:00:00.000Z', '2026-11-24T10:00:00.123Z'], 'sentAt forms as one instant');
       assert.deepEqual(special && [special.note, special.marker, special.empty, special.spaced, special.uni, special.quote],
         ['tab\there "quoted",\nnext line\r\nback\\slash \\N', '\\N', '', '  x  ', 'é 🎉 "', '"'], 'strings arrive as sent');
     } finally {

@@ -190,6 +190,7 @@ export class WarehouseEngine {
           if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
           let b = bySource.get(shape);
           if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs)));
+          recastTimes(shape.fixed, values);
           addShaped(b, m.payload, values, cell);
           continue;
         }
@@ -304,17 +305,21 @@ export class WarehouseEngine {
   private split(p: PreparedLoad, b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>): ShapeBatch | null {
     const width = this.db.varcharWidth;
     const cell = this.db.copyCell ?? copyText;
-    const { columns, base } = b.shape;
+    const { columns, base, fixed } = b.shape;
     const values: (string | number | boolean)[] = [];
     let fitting: ShapeBatch | null = null;
     for (const payload of b.payloads) {
       const msg = JSON.parse(payload) as Record<string, unknown>;
       // The same shape object again, unless the trie started over since (then: row by row).
       let fit = (width === null || b.shape.eventText.length <= width) && this.shapes.find(msg, values) === b.shape;
+      if (fit) recastTimes(fixed, values);
       for (let i = 0; fit && i < columns.length; i++) {
         const col = columns[i];
         if (col === null || col === undefined) continue;
-        fit = valueFits(values[i]!, own.get(col), width) && (!base[i] || valueFits(values[i]!, tracks.get(col), width));
+        // As in `fits`: a recast timestamp goes as it is only into timestamp columns.
+        const timeOnly = fixed[i] === 'timestamp';
+        const ok = (t: ColumnType | undefined) => valueFits(values[i]!, t, width) && (!timeOnly || t === 'timestamp');
+        fit = ok(own.get(col)) && (!base[i] || ok(tracks.get(col)));
       }
       if (!fit) {
         this.addRows(p, b.sourceId, b.schema, msg, false);
@@ -335,6 +340,8 @@ export class WarehouseEngine {
     if (width !== null && b.shape.eventText.length > width) return false; // event_text would need truncating
     const fit = (i: number, t: ColumnType | undefined): boolean => {
       const ty = b.types[i]!;
+      // Segment's timestamp columns were written in toISOString's form (recastTimes): as is only into a timestamp column.
+      if (b.shape.fixed[i] === 'timestamp' && t !== 'timestamp') return false;
       switch (t) {
         case 'varchar': return ty === STRING && (width === null || b.longest[i]! <= width);
         case 'timestamp': return ty === STRING && b.canonical[i]!;
@@ -640,6 +647,22 @@ function indexName(table: string, suffix: string): string {
   if (name.length <= 63) return name;
   const hash = createHash('sha1').update(table).digest('hex').slice(0, 8);
   return `${table.slice(0, 63 - suffix.length - 10)}_${hash}_${suffix}`;
+}
+
+/**
+ * Segment's timestamp columns (FIXED_TYPES) in toISOString's form, as castTo writes them
+ * on the row path, rewritten in place. `sentAt` is kept as the client sent it (Python's
+ * isoformat: microseconds and `+00:00`), and the direct path takes only that form as
+ * is: without this, such a client's every event went row by row (3× slower loads).
+ * A value castTo refuses stays as it is (its batch does not fit: the row path discards it).
+ */
+function recastTimes(fixed: readonly (ColumnType | undefined)[], values: (string | number | boolean)[]): void {
+  for (let i = 0; i < fixed.length; i++) {
+    const v = values[i];
+    if (fixed[i] !== 'timestamp' || typeof v !== 'string' || isCanonicalTime(v)) continue;
+    const c = castTo(v, 'timestamp', null);
+    if (c.ok) values[i] = c.value as string;
+  }
 }
 
 /** The kind of JavaScript value, as ShapeBatch.types counts it. */
