@@ -66,6 +66,9 @@ function batches(): LoaderMessage[][] {
     track('src-a', 201, { properties: { total: 8, when: 'not a time' } }), // into a timestamp column: discard
     track('src-a', 202, { properties: { sku: 99 } }), // number into varchar: cast on the row path
     track('src-a', 203, { properties: { total: 'not a number' } }), // into a double column: discarded
+    // Times in other forms into a column the target has as timestamp: cast as the row path casts them.
+    track('src-a', 204, { properties: { total: 9, when: '2026-05-06T07:08:09+02:00', flag: true } }),
+    track('src-a', 205, { properties: { total: 10, when: '2026-05-06T07:08:09.5Z', flag: false } }),
     track('src-a', 5, {}), // loaded in the first batch already
     track('src-b', 3, { event: 'Signed Up', properties: { plan: 'x', seats: 1 } }),
   ];
@@ -130,7 +133,7 @@ for (const target of ['duckdb', 'postgres'] as const) {
         const rb = await b.load(batch, new Date(T));
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
-      assert.ok(taken >= 93, `most track events took the ${target} path (${taken})`);
+      assert.ok(taken >= 95, `most track events took the ${target} path (${taken})`);
       assert.deepEqual(fallbacks.map(String), [], 'the target took every line it was given');
       if (target === 'duckdb') {
         assert.deepEqual(orphans.filter((f) => fs.existsSync(f)), [], 'the orphan stage files were removed');
@@ -144,6 +147,8 @@ for (const target of ['duckdb', 'postgres'] as const) {
       const special = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).find((r) => r.id === 'm-src-a-114');
       const sent = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).filter((r) => ['m-src-a-116', 'm-src-a-117'].includes(r.id as string));
       assert.deepEqual(sent.map((r) => new Date(r.sent_at as string).toISOString()).sort(), ['2026-11-24T10:00:00.000Z', '2026-11-24T10:00:00.123Z'], 'sentAt forms as one instant');
+      const when = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).filter((r) => ['m-src-a-204', 'm-src-a-205'].includes(r.id as string));
+      assert.deepEqual(when.map((r) => new Date(r._when as string).toISOString()).sort(), ['2026-05-06T05:08:09.000Z', '2026-05-06T07:08:09.500Z'], '"when" is a reserved word: `_when`');
       assert.deepEqual(special && [special.note, special.marker, special.empty, special.spaced, special.uni, special.quote],
         ['tab\there "quoted",\nnext line\r\nback\\slash \\N', '\\N', '', '  x  ', 'é 🎉 "', '"'], 'strings arrive as sent');
     } finally {

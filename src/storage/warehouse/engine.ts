@@ -77,6 +77,12 @@ interface ShapeBatch {
   /** The earliest and latest received_at (toISOString's form) when the shape has one. */
   received?: { at: number; first: string; last: string };
   /**
+   * Per scalar: its strings are written in toISOString's form (recastTimes), so they go
+   * as they are only into a timestamp column: Segment's timestamp columns, and those the
+   * target had as timestamp when the batch was prepared.
+   */
+  timeOnly: boolean[];
+  /**
    * Per scalar, the kind of JavaScript value (STRING, INTEGER, FRACTION, BOOLEAN) of the
    * batch's first event; events that differ anywhere go to `deviants`, so one odd value
    * does not keep the other events of the batch off the direct path. Null in `deviants` itself.
@@ -189,8 +195,8 @@ export class WarehouseEngine {
           let bySource = shaped.get(m.sourceId);
           if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
           let b = bySource.get(shape);
-          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs)));
-          recastTimes(shape.fixed, values);
+          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs, this.timeColumns(schema, shape, this.known.get(`${schema}.${shape.table}`), this.known.get(`${schema}.tracks`)))));
+          recastTimes(b.timeOnly, values);
           addShaped(b, m.payload, values, cell);
           continue;
         }
@@ -298,6 +304,12 @@ export class WarehouseEngine {
     for (const payload of b.payloads) this.addRows(p, b.sourceId, b.schema, JSON.parse(payload) as Record<string, unknown>, false);
   }
 
+  /** Per scalar of `shape`: whether its column is one of Segment's timestamp columns, or timestamp in both of the given tables (base scalars) or in its own. */
+  private timeColumns(schema: string, shape: TrackShape, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
+    return shape.columns.map((col, i) => shape.fixed[i] === 'timestamp' ||
+      (col !== null && own?.get(col) === 'timestamp' && (!shape.base[i] || tracks?.get(col) === 'timestamp')));
+  }
+
   /**
    * A batch that does not fit as a whole, event by event: those whose values all fit
    * their columns into a new batch (returned; null if none), the others into the row plans.
@@ -305,27 +317,27 @@ export class WarehouseEngine {
   private split(p: PreparedLoad, b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>): ShapeBatch | null {
     const width = this.db.varcharWidth;
     const cell = this.db.copyCell ?? copyText;
-    const { columns, base, fixed } = b.shape;
+    const { columns, base } = b.shape;
     const values: (string | number | boolean)[] = [];
+    // The target's columns are known now: a time in another form goes as it is cast on the row path.
+    const timeOnly = this.timeColumns(b.schema, b.shape, own, tracks);
     let fitting: ShapeBatch | null = null;
     for (const payload of b.payloads) {
       const msg = JSON.parse(payload) as Record<string, unknown>;
       // The same shape object again, unless the trie started over since (then: row by row).
       let fit = (width === null || b.shape.eventText.length <= width) && this.shapes.find(msg, values) === b.shape;
-      if (fit) recastTimes(fixed, values);
+      if (fit) recastTimes(timeOnly, values);
       for (let i = 0; fit && i < columns.length; i++) {
         const col = columns[i];
         if (col === null || col === undefined) continue;
-        // As in `fits`: a recast timestamp goes as it is only into timestamp columns.
-        const timeOnly = fixed[i] === 'timestamp';
-        const ok = (t: ColumnType | undefined) => valueFits(values[i]!, t, width) && (!timeOnly || t === 'timestamp');
+        const ok = (t: ColumnType | undefined) => valueFits(values[i]!, t, width) && (!timeOnly[i] || t === 'timestamp');
         fit = ok(own.get(col)) && (!base[i] || ok(tracks.get(col)));
       }
       if (!fit) {
         this.addRows(p, b.sourceId, b.schema, msg, false);
         continue;
       }
-      fitting ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, p.uuidTs, false);
+      fitting ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, p.uuidTs, timeOnly, false);
       addShaped(fitting, payload, values, cell);
     }
     return fitting;
@@ -340,8 +352,7 @@ export class WarehouseEngine {
     if (width !== null && b.shape.eventText.length > width) return false; // event_text would need truncating
     const fit = (i: number, t: ColumnType | undefined): boolean => {
       const ty = b.types[i]!;
-      // Segment's timestamp columns were written in toISOString's form (recastTimes): as is only into a timestamp column.
-      if (b.shape.fixed[i] === 'timestamp' && t !== 'timestamp') return false;
+      if (b.timeOnly[i] && t !== 'timestamp') return false;
       switch (t) {
         case 'varchar': return ty === STRING && (width === null || b.longest[i]! <= width);
         case 'timestamp': return ty === STRING && b.canonical[i]!;
@@ -650,16 +661,17 @@ function indexName(table: string, suffix: string): string {
 }
 
 /**
- * Segment's timestamp columns (FIXED_TYPES) in toISOString's form, as castTo writes them
- * on the row path, rewritten in place. `sentAt` is kept as the client sent it (Python's
- * isoformat: microseconds and `+00:00`), and the direct path takes only that form as
- * is: without this, such a client's every event went row by row (3× slower loads).
- * A value castTo refuses stays as it is (its batch does not fit: the row path discards it).
+ * The strings of `timeOnly` scalars in toISOString's form, as castTo writes them on the
+ * row path, rewritten in place. The direct path takes only that form as is, and clients
+ * send others: `sentAt` is kept as sent (Python's isoformat: microseconds and `+00:00`),
+ * and properties hold times like `2024-01-01T00:00:00Z`. Without this, every such event
+ * went row by row (loads 3× slower). A value castTo refuses stays as it is (its batch
+ * does not fit, and the row path discards it).
  */
-function recastTimes(fixed: readonly (ColumnType | undefined)[], values: (string | number | boolean)[]): void {
-  for (let i = 0; i < fixed.length; i++) {
+function recastTimes(timeOnly: readonly boolean[], values: (string | number | boolean)[]): void {
+  for (let i = 0; i < timeOnly.length; i++) {
     const v = values[i];
-    if (fixed[i] !== 'timestamp' || typeof v !== 'string' || isCanonicalTime(v)) continue;
+    if (!timeOnly[i] || typeof v !== 'string' || isCanonicalTime(v)) continue;
     const c = castTo(v, 'timestamp', null);
     if (c.ok) values[i] = c.value as string;
   }
@@ -683,11 +695,11 @@ function valueFits(v: string | number | boolean, t: ColumnType | undefined, widt
 }
 
 /** A new batch for the track events of one source and shape. */
-function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string, splits = true): ShapeBatch {
+function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string, timeOnly: boolean[], splits = true): ShapeBatch {
   const n = shape.columns.length;
   const tail = ['event', 'event_text', 'uuid_ts'];
   const b: ShapeBatch = {
-    shape, sourceId, schema, uuidTs, payloads: [],
+    shape, sourceId, schema, uuidTs, timeOnly, payloads: [],
     kinds: new Array<ColumnType | undefined>(n).fill(undefined),
     types: new Array<number>(n).fill(0),
     canonical: new Array<boolean>(n).fill(true),
@@ -716,7 +728,7 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
     } else {
       for (let i = 0; i < columns.length; i++) {
         if (columns[i] !== null && valueKind(values[i]!) !== first[i]) {
-          b.deviants ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, b.uuidTs, false);
+          b.deviants ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, b.uuidTs, b.timeOnly, false);
           addShaped(b.deviants, payload, values, cell);
           return;
         }
