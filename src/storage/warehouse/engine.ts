@@ -83,7 +83,7 @@ interface ShapeBatch {
    */
   timeOnly: boolean[];
   /**
-   * Per scalar, the kind of JavaScript value (STRING, INTEGER, FRACTION, BOOLEAN) of the
+   * Per scalar, the kind of JavaScript value (string, number, boolean: broadKind) of the
    * batch's first event; events that differ anywhere go to `deviants`, so one odd value
    * does not keep the other events of the batch off the direct path. Null in `deviants` itself.
    */
@@ -677,6 +677,16 @@ function recastTimes(timeOnly: readonly boolean[], values: (string | number | bo
   }
 }
 
+/**
+ * The kind a batch's first event sets for the others (ShapeBatch.first): whole numbers
+ * and fractions are one kind, as they fit the same double column (and a batch with
+ * both widens a bigint column to double); splitting them made half of a batch with a
+ * price-like property a second batch for nothing.
+ */
+function broadKind(v: string | number | boolean): number {
+  return typeof v === 'string' ? STRING : typeof v === 'number' ? INTEGER | FRACTION : BOOLEAN;
+}
+
 /** The kind of JavaScript value, as ShapeBatch.types counts it. */
 function valueKind(v: string | number | boolean): number {
   return typeof v === 'string' ? STRING : typeof v === 'number' ? (Number.isSafeInteger(v) ? INTEGER : FRACTION) : BOOLEAN;
@@ -724,10 +734,10 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
   const first = b.first;
   if (first !== null) {
     if (first.length === 0) {
-      for (let i = 0; i < columns.length; i++) first.push(valueKind(values[i]!));
+      for (let i = 0; i < columns.length; i++) first.push(broadKind(values[i]!));
     } else {
       for (let i = 0; i < columns.length; i++) {
-        if (columns[i] !== null && valueKind(values[i]!) !== first[i]) {
+        if (columns[i] !== null && broadKind(values[i]!) !== first[i]) {
           b.deviants ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, b.uuidTs, b.timeOnly, false);
           addShaped(b.deviants, payload, values, cell);
           return;
