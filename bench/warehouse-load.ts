@@ -20,6 +20,8 @@
  * clients keep their own form there, and only toISOString's is what the direct path takes as is.
  * BENCH_WH_PROP_TIME=1 adds a property `createdAt` with times like 2026-01-01T00:00:00Z
  * (no milliseconds: not toISOString's form).
+ * BENCH_WH_ARRAY=1 adds a `products` array of one object (Segment's e-commerce spec),
+ * a JSON string column in the warehouse.
  * BENCH_PG_URL overrides the PostgreSQL URL. BENCH_WH_ROUNDS=k runs raw and loader k times
  * in turn (fresh tables each time) and judges the best of each side: this VM's speed moves
  * between runs, PostgreSQL's raw COPY by 2–3×.
@@ -51,6 +53,7 @@ function event(i: number): LoaderMessage {
   const properties: Record<string, unknown> = {};
   for (let p = 0; p < 20; p++) properties[`prop${p}`] = p % 4 === 0 ? i + p : p % 4 === 1 ? `value ${i} ${p}` : p % 4 === 2 ? (i + p) / 7 : i % 2 === 0;
   if (process.env.BENCH_WH_ODD && i % 1000 === 999) properties.prop1 = i;
+  if (process.env.BENCH_WH_ARRAY) properties.products = [{ productId: `p-${i % 50}`, sku: 'SKU-0001', price: 59.95, quantity: 1 + (i % 3) }];
   if (process.env.BENCH_WH_PROP_TIME) properties.createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, i % 86_400)).toISOString().replace('.000Z', 'Z');
   const messageId = `m-${i}`;
   return {

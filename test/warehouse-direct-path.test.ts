@@ -36,7 +36,8 @@ function batches(): LoaderMessage[][] {
   for (let i = 0; i < 50; i++) first.push(track('src-a', i, {}));
   first.push(
     track('src-a', 100, { properties: { total: 1.5, nested: { deepKey: { x: 1 } }, 'weird "key"': 'q', "it's": 'a', Select: true } }),
-    track('src-a', 101, { properties: { tags: ['a', 'b'], total: 2 } }), // array: row path
+    track('src-a', 101, { properties: { tags: ['a', 'b'], total: 2 } }), // an array: its JSON, on either path
+    track('src-a', 119, { properties: { total: 3, products: [{ sku: 'a"b\\c', price: 1.5, tags: ['x'] }, { sku: 'tab\there', price: 2 }] } }),
     track('src-a', 102, { properties: { Sku: 'upper', sku: 'lower' } }), // two spellings of one column
     track('src-a', 103, { properties: { when: '2026-01-02T03:04:05Z', total: 3 } }), // non-canonical timestamp
     track('src-a', 104, { properties: { when: '2026-01-02T03:04:05.000Z', total: 4 } }),
@@ -133,7 +134,7 @@ for (const target of ['duckdb', 'postgres'] as const) {
         const rb = await b.load(batch, new Date(T));
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
-      assert.ok(taken >= 95, `most track events took the ${target} path (${taken})`);
+      assert.ok(taken >= 99, `most track events took the ${target} path (${taken})`);
       assert.deepEqual(fallbacks.map(String), [], 'the target took every line it was given');
       if (target === 'duckdb') {
         assert.deepEqual(orphans.filter((f) => fs.existsSync(f)), [], 'the orphan stage files were removed');
@@ -147,6 +148,8 @@ for (const target of ['duckdb', 'postgres'] as const) {
       const special = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).find((r) => r.id === 'm-src-a-114');
       const sent = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).filter((r) => ['m-src-a-116', 'm-src-a-117'].includes(r.id as string));
       assert.deepEqual(sent.map((r) => new Date(r.sent_at as string).toISOString()).sort(), ['2026-11-24T10:00:00.000Z', '2026-11-24T10:00:00.123Z'], 'sentAt forms as one instant');
+      const products = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).find((r) => r.id === 'm-src-a-119');
+      assert.deepEqual(JSON.parse(products?.products as string), [{ sku: 'a"b\\c', price: 1.5, tags: ['x'] }, { sku: 'tab\there', price: 2 }], 'an array as its JSON');
       const when = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).filter((r) => ['m-src-a-204', 'm-src-a-205'].includes(r.id as string));
       assert.deepEqual(when.map((r) => new Date(r._when as string).toISOString()).sort(), ['2026-05-06T05:08:09.000Z', '2026-05-06T07:08:09.500Z'], '"when" is a reserved word: `_when`');
       assert.deepEqual(special && [special.note, special.marker, special.empty, special.spaced, special.uni, special.quote],

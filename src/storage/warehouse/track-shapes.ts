@@ -9,11 +9,11 @@
  * (`copyNew`: PostgreSQL's COPY, DuckDB's CSV reader).
  *
  * An event takes this path only when the result is certain to be the row-by-row
- * path's: every leaf a scalar (no arrays), no two keys naming one column, ids and
- * Segment's timestamps plain strings, and after schema evolution every value
- * already of its column's type (timestamps in canonical ISO form). Anything else
- * (a value to cast or discard, an array, a key spelled two ways) goes through
- * rows.ts, in the same transaction.
+ * path's: no two keys naming one column, ids and Segment's timestamps plain strings,
+ * and after schema evolution every value already of its column's type (timestamps in
+ * canonical ISO form). An array is a leaf whose value is its JSON, as rows.ts writes
+ * it (Segment's e-commerce events carry `products`). Anything else (a value to cast
+ * or discard, a key spelled two ways) goes through rows.ts, in the same transaction.
  */
 import { contextColumnName, customColumnName, eventTableName, SEGMENT_TABLES, walkFlat } from '../../protocol/warehouse-naming.js';
 import { DISCARDS_TABLE, FIXED_TYPES } from './rows.js';
@@ -68,9 +68,9 @@ export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
   const ctx = msg.context;
   if (ctx !== undefined && ctx !== null) {
     if (!isObject(ctx)) return null;
-    const ok = walkFlat(ctx, 'context', ['context'], (name, value, path, array) => {
+    const ok = walkFlat(ctx, 'context', ['context'], (name, value, path) => {
       const column = contextColumnName(name);
-      if (array || columns.has(column)) return false;
+      if (columns.has(column)) return false;
       columns.add(column);
       base.push({ column, path: path.slice(), value });
     });
@@ -79,8 +79,7 @@ export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
   const props: Leaf[] = [];
   const p = msg.properties;
   if (isObject(p)) {
-    const ok = walkFlat(p, '', ['properties'], (name, value, path, array) => {
-      if (array) return false;
+    const ok = walkFlat(p, '', ['properties'], (name, value, path) => {
       const column = customColumnName(name);
       if (column === null) return true; // dropped, as customColumns does
       if (columns.has(column) || ROW_COLUMNS.has(column)) return false;
@@ -148,9 +147,9 @@ export class TrackShapes {
   }
 
   /**
-   * The event's shape, with its scalars pushed onto `values` in walk order; null when
-   * it must take the row path (an array, a non-string id or timestamp, a structure
-   * trackLeaves refuses).
+   * The event's shape, with its scalars (arrays as their JSON) pushed onto `values` in
+   * walk order; null when it must take the row path (a non-string id or timestamp, a
+   * structure trackLeaves refuses).
    */
   find(msg: Record<string, unknown>, values: (string | number | boolean)[]): TrackShape | null {
     const eventText = msg.event;
@@ -193,8 +192,11 @@ export class TrackShapes {
       const v = obj[key];
       if (v === undefined || v === null) continue;
       const n: TrieNode = node;
-      if (typeof v === 'object') {
-        if (Array.isArray(v)) return null;
+      if (Array.isArray(v)) {
+        // A leaf, as walkFlat makes it: its JSON.
+        node = this.child(n.scalar, key, (m) => (n.scalar = m));
+        values.push(JSON.stringify(v));
+      } else if (typeof v === 'object') {
         const walked = this.walk(this.child(n.object, key, (m) => (n.object = m)), v as Record<string, unknown>, values);
         if (!walked) return null;
         node = this.closeOf(walked);
@@ -229,7 +231,7 @@ function buildShape(msg: Record<string, unknown>): TrackShape | null {
       const v = obj[key];
       if (v === undefined || v === null) continue;
       path.push(key);
-      if (typeof v === 'object') walk(v as Record<string, unknown>, path);
+      if (typeof v === 'object' && !Array.isArray(v)) walk(v as Record<string, unknown>, path);
       else visit(path);
       path.pop();
     }
