@@ -57,9 +57,9 @@ export function trackLeaves(msg: Record<string, unknown>): TrackLeaves | null {
   const base: Leaf[] = [];
   let hasId = false;
   for (const [column, key] of ROOT_FIELDS) {
-    const v = msg[key];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'string' || v === '') return null;
+    const v = rootValue(key, msg[key]);
+    if (v === undefined) continue;
+    if (v === null) return null;
     if (column === 'id') hasId = true;
     base.push({ column, path: [key], value: v });
   }
@@ -118,6 +118,19 @@ interface TrieNode {
 }
 
 const ROOT_KEYS = ROOT_FIELDS.map(([, key]) => key);
+
+/**
+ * A root field's value on this path, as rows.ts reads it: undefined when it gives no
+ * value (absent, null, an empty string), the string to write, or null when the event
+ * must take the row path (a number where a time belongs, an object, a boolean). A
+ * numeric userId or anonymousId is written as rows.ts writes it: String(v).
+ */
+function rootValue(key: string, v: unknown): string | null | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && (key === 'userId' || key === 'anonymousId')) return String(v);
+  return null;
+}
 /** Trie nodes kept at most (an event's keys are a node each, whether its walk ends in a shape or not). */
 const MAX_NODES = 200_000;
 
@@ -163,9 +176,9 @@ export class TrackShapes {
     if (!node) this.roots.set(eventText, (node = {}));
     values.length = 0;
     for (const key of ROOT_KEYS) {
-      const v = msg[key];
-      if (v === undefined || v === null) continue;
-      if (typeof v !== 'string' || v === '') return null;
+      const v = rootValue(key, msg[key]);
+      if (v === undefined) continue;
+      if (v === null) return null;
       const n: TrieNode = node;
       node = this.child(n.scalar, key, (m) => (n.scalar = m));
       values.push(v);
@@ -224,7 +237,7 @@ function buildShape(msg: Record<string, unknown>): TrackShape | null {
     shape.base.push(n ? n.base : false);
     shape.fixed.push(n ? FIXED_TYPES.get(n.leaf.column) : undefined);
   };
-  for (const key of ROOT_KEYS) if (typeof msg[key] === 'string') visit([key]);
+  for (const key of ROOT_KEYS) if (typeof rootValue(key, msg[key]) === 'string') visit([key]);
   const walk = (obj: Record<string, unknown>, path: string[]) => {
     for (const key in obj) {
       if (!Object.hasOwn(obj, key)) continue;
