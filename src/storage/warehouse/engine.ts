@@ -195,7 +195,7 @@ export class WarehouseEngine {
           let bySource = shaped.get(m.sourceId);
           if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
           let b = bySource.get(shape);
-          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs, this.timeColumns(schema, shape, this.known.get(`${schema}.${shape.table}`), this.known.get(`${schema}.tracks`)))));
+          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs, this.timeColumns(shape, this.known.get(`${schema}.${shape.table}`), this.known.get(`${schema}.tracks`)))));
           recastTimes(b.timeOnly, values);
           addShaped(b, m.payload, values, cell);
           continue;
@@ -305,7 +305,7 @@ export class WarehouseEngine {
   }
 
   /** Per scalar of `shape`: whether its column is one of Segment's timestamp columns, or timestamp in both of the given tables (base scalars) or in its own. */
-  private timeColumns(schema: string, shape: TrackShape, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
+  private timeColumns(shape: TrackShape, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
     return shape.columns.map((col, i) => shape.fixed[i] === 'timestamp' ||
       (col !== null && own?.get(col) === 'timestamp' && (!shape.base[i] || tracks?.get(col) === 'timestamp')));
   }
@@ -320,7 +320,7 @@ export class WarehouseEngine {
     const { columns, base } = b.shape;
     const values: (string | number | boolean)[] = [];
     // The target's columns are known now: a time in another form goes as it is cast on the row path.
-    const timeOnly = this.timeColumns(b.schema, b.shape, own, tracks);
+    const timeOnly = this.timeColumns(b.shape, own, tracks);
     let fitting: ShapeBatch | null = null;
     for (const payload of b.payloads) {
       const msg = JSON.parse(payload) as Record<string, unknown>;
