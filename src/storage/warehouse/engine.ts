@@ -56,6 +56,18 @@ const PREPARE_SLICE = 250;
 const STRING = 1, INTEGER = 2, FRACTION = 4, BOOLEAN = 8;
 
 /**
+ * Where a shape's scalars go for one source, selective sync applied: its own table and
+ * `tracks` (false: turned off), and per scalar whether it is a column of each (never for
+ * a column rows.ts drops or one turned off; ids and Segment's fixed columns always).
+ */
+interface Targets {
+  own: boolean;
+  tracks: boolean;
+  inOwn: boolean[];
+  inTracks: boolean[];
+}
+
+/**
  * The track events of one source and one shape, on their way to the direct path
  * (`copyNew`). Per scalar it keeps a summary of the events' values, not the
  * values: whether they all fit a column as they are is decided from it at write time.
@@ -65,6 +77,7 @@ interface ShapeBatch {
   sourceId: string;
   schema: string;
   uuidTs: string;
+  to: Targets;
   payloads: string[];
   /** Per scalar: its type, widened over these events (as evolve widens a batch's values). */
   kinds: (ColumnType | undefined)[];
@@ -135,13 +148,10 @@ export class WarehouseEngine {
       if (o.enabled) this.off.delete(key);
       else this.off.add(key);
     }
-    for (const key of this.off) this.offSources.add(key.slice(0, key.indexOf('\0')));
   }
 
   /** Selective sync: `source\0table` and `source\0table\0column` turned off. */
   private readonly off = new Set<string>();
-  /** Sources with any of those (their events take the row-by-row path). */
-  private readonly offSources = new Set<string>();
   /** Track event structures seen, for the direct path. */
   private readonly shapes = new TrackShapes();
 
@@ -190,12 +200,16 @@ export class WarehouseEngine {
           if (ids.has(key)) continue;
           ids.add(key);
         }
-        const shape = cell && !this.offSources.has(m.sourceId) ? this.shapes.find(msg, values) : null;
+        const shape = cell ? this.shapes.find(msg, values) : null;
         if (shape && cell) {
           let bySource = shaped.get(m.sourceId);
           if (!bySource) shaped.set(m.sourceId, (bySource = new Map()));
           let b = bySource.get(shape);
-          if (!b) bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs, this.timeColumns(shape, this.known.get(`${schema}.${shape.table}`), this.known.get(`${schema}.tracks`)))));
+          if (!b) {
+            const to = this.targets(m.sourceId, shape);
+            const timeOnly = this.timeColumns(shape, to, this.known.get(`${schema}.${shape.table}`), this.known.get(`${schema}.tracks`));
+            bySource.set(shape, (b = shapeBatch(shape, m.sourceId, schema, cell, p.uuidTs, to, timeOnly)));
+          }
           recastTimes(b.timeOnly, values);
           addShaped(b, m.payload, values, cell);
           continue;
@@ -255,17 +269,18 @@ export class WarehouseEngine {
     }
     const shapeBatches = [...shaped.values()].flatMap((m) => [...m.values()].flatMap((b) => (b.deviants ? [b, b.deviants] : [b])));
     for (const b of shapeBatches) {
-      const own = want(b.schema, b.shape.table, false);
-      const tracks = want(b.schema, 'tracks', false);
+      const own = b.to.own ? want(b.schema, b.shape.table, false) : null;
+      const tracks = b.to.tracks ? want(b.schema, 'tracks', false) : null;
       for (const types of [own, tracks]) {
+        if (!types) continue;
         note(types, 'uuid_ts', 'timestamp');
         note(types, 'event', 'varchar');
         note(types, 'event_text', 'varchar');
       }
       b.shape.columns.forEach((col, i) => {
         if (col === null || b.kinds[i] === undefined) return;
-        note(own, col, b.kinds[i]!);
-        if (b.shape.base[i]) note(tracks, col, b.kinds[i]!);
+        if (b.to.inOwn[i]) note(own!, col, b.kinds[i]!);
+        if (b.to.inTracks[i]) note(tracks!, col, b.kinds[i]!);
       });
     }
     const typesOf = new Map<string, Map<string, ColumnType>>();
@@ -278,8 +293,9 @@ export class WarehouseEngine {
     // events made the whole batch go row by row before: loads 3-4× slower.
     const fast: ShapeBatch[] = [];
     for (const b of shapeBatches) {
-      const own = typesOf.get(`${b.schema}.${b.shape.table}`)!;
-      const tracks = typesOf.get(`${b.schema}.tracks`)!;
+      // A table turned off has no types here: no scalar goes to it.
+      const own = typesOf.get(`${b.schema}.${b.shape.table}`) ?? new Map<string, ColumnType>();
+      const tracks = typesOf.get(`${b.schema}.tracks`) ?? new Map<string, ColumnType>();
       if (this.fits(b, own, tracks)) fast.push(b);
       else {
         const fitting = this.split(p, b, own, tracks);
@@ -304,10 +320,24 @@ export class WarehouseEngine {
     for (const payload of b.payloads) this.addRows(p, b.sourceId, b.schema, JSON.parse(payload) as Record<string, unknown>, false);
   }
 
-  /** Per scalar of `shape`: whether its column is one of Segment's timestamp columns, or timestamp in both of the given tables (base scalars) or in its own. */
-  private timeColumns(shape: TrackShape, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
-    return shape.columns.map((col, i) => shape.fixed[i] === 'timestamp' ||
-      (col !== null && own?.get(col) === 'timestamp' && (!shape.base[i] || tracks?.get(col) === 'timestamp')));
+  /** Per scalar of `shape`: whether its column is one of Segment's timestamp columns, or timestamp in every table it goes to. */
+  private timeColumns(shape: TrackShape, to: Targets, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
+    return shape.columns.map((col, i) => shape.fixed[i] === 'timestamp' || (col !== null && (to.inOwn[i]! || to.inTracks[i]!) &&
+      (!to.inOwn[i] || own?.get(col) === 'timestamp') && (!to.inTracks[i] || tracks?.get(col) === 'timestamp')));
+  }
+
+  /** Where the scalars of `shape` go for `sourceId`, selective sync applied (Targets). */
+  private targets(sourceId: string, shape: TrackShape): Targets {
+    const off = (key: string) => this.off.size > 0 && this.off.has(key);
+    const own = !off(`${sourceId}\0${shape.table}`);
+    const tracks = !off(`${sourceId}\0tracks`);
+    // As addRows: ids and Segment's fixed columns cannot be turned off.
+    const on = (table: string, col: string) => col === 'id' || FIXED_TYPES.has(col) || !off(`${sourceId}\0${table}\0${col}`);
+    return {
+      own, tracks,
+      inOwn: shape.columns.map((c) => c !== null && own && on(shape.table, c)),
+      inTracks: shape.columns.map((c, i) => c !== null && shape.base[i]! && tracks && on('tracks', c)),
+    };
   }
 
   /**
@@ -317,10 +347,11 @@ export class WarehouseEngine {
   private split(p: PreparedLoad, b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>): ShapeBatch | null {
     const width = this.db.varcharWidth;
     const cell = this.db.copyCell ?? copyText;
-    const { columns, base } = b.shape;
+    const { columns } = b.shape;
+    const { inOwn, inTracks } = b.to;
     const values: (string | number | boolean)[] = [];
     // The target's columns are known now: a time in another form goes as it is cast on the row path.
-    const timeOnly = this.timeColumns(b.shape, own, tracks);
+    const timeOnly = this.timeColumns(b.shape, b.to, own, tracks);
     let fitting: ShapeBatch | null = null;
     for (const payload of b.payloads) {
       const msg = JSON.parse(payload) as Record<string, unknown>;
@@ -331,13 +362,13 @@ export class WarehouseEngine {
         const col = columns[i];
         if (col === null || col === undefined) continue;
         const ok = (t: ColumnType | undefined) => valueFits(values[i]!, t, width) && (!timeOnly[i] || t === 'timestamp');
-        fit = ok(own.get(col)) && (!base[i] || ok(tracks.get(col)));
+        fit = (!inOwn[i] || ok(own.get(col))) && (!inTracks[i] || ok(tracks.get(col)));
       }
       if (!fit) {
         this.addRows(p, b.sourceId, b.schema, msg, false);
         continue;
       }
-      fitting ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, p.uuidTs, timeOnly, false);
+      fitting ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, p.uuidTs, b.to, timeOnly, false);
       addShaped(fitting, payload, values, cell);
     }
     return fitting;
@@ -362,16 +393,13 @@ export class WarehouseEngine {
         default: return false;
       }
     };
-    const { columns, base } = b.shape;
+    const { columns } = b.shape;
+    const { inOwn, inTracks } = b.to;
     for (let i = 0; i < columns.length; i++) {
       const col = columns[i];
       if (col === null || col === undefined) continue;
-      const ot = own.get(col);
-      if (!fit(i, ot)) return false;
-      if (base[i]) {
-        const tt = tracks.get(col);
-        if (!fit(i, tt)) return false;
-      }
+      if (inOwn[i] && !fit(i, own.get(col))) return false;
+      if (inTracks[i] && !fit(i, tracks.get(col))) return false;
     }
     return true;
   }
@@ -410,6 +438,7 @@ export class WarehouseEngine {
       const settled = await Promise.allSettled([false, true].map(async (aside) => {
         const out: [ShapeBatch, number][] = [];
         for (const b of copies) {
+          if (!(aside ? b.to.tracks : b.to.own)) continue; // turned off (selective sync)
           const { own, ownColumns, tracks, trackColumns } = b.copy;
           const window = b.received ? ([b.received.first, b.received.last] as const) : null;
           const table = aside ? 'tracks' : b.shape.table;
@@ -705,11 +734,11 @@ function valueFits(v: string | number | boolean, t: ColumnType | undefined, widt
 }
 
 /** A new batch for the track events of one source and shape. */
-function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string, timeOnly: boolean[], splits = true): ShapeBatch {
+function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string, to: Targets, timeOnly: boolean[], splits = true): ShapeBatch {
   const n = shape.columns.length;
   const tail = ['event', 'event_text', 'uuid_ts'];
   const b: ShapeBatch = {
-    shape, sourceId, schema, uuidTs, timeOnly, payloads: [],
+    shape, sourceId, schema, uuidTs, to, timeOnly, payloads: [],
     kinds: new Array<ColumnType | undefined>(n).fill(undefined),
     types: new Array<number>(n).fill(0),
     canonical: new Array<boolean>(n).fill(true),
@@ -717,9 +746,9 @@ function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (
     first: splits ? [] : null,
     copy: {
       own: new CopyRows(),
-      ownColumns: [...shape.columns.filter((c): c is string => c !== null), ...tail],
+      ownColumns: [...shape.columns.filter((c, i): c is string => to.inOwn[i]!), ...tail],
       tracks: new CopyRows(),
-      trackColumns: [...shape.columns.filter((c, i): c is string => c !== null && shape.base[i]!), ...tail],
+      trackColumns: [...shape.columns.filter((c, i): c is string => to.inTracks[i]!), ...tail],
       suffix: `${cell(shape.table)}\t${cell(shape.eventText)}\t${uuidTs}`,
     },
   };
@@ -730,7 +759,7 @@ function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (
 
 /** One shaped event into its batch: its values summed up and written as the dialect's text lines, its payload kept. */
 function addShaped(b: ShapeBatch, payload: string, values: readonly (string | number | boolean)[], cell: (v: string | number | boolean) => string): void {
-  const { columns, base, fixed } = b.shape;
+  const { columns, fixed } = b.shape;
   const first = b.first;
   if (first !== null) {
     if (first.length === 0) {
@@ -738,7 +767,7 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
     } else {
       for (let i = 0; i < columns.length; i++) {
         if (columns[i] !== null && broadKind(values[i]!) !== first[i]) {
-          b.deviants ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, b.uuidTs, b.timeOnly, false);
+          b.deviants ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, b.uuidTs, b.to, b.timeOnly, false);
           addShaped(b.deviants, payload, values, cell);
           return;
         }
@@ -762,8 +791,8 @@ function addShaped(b: ShapeBatch, payload: string, values: readonly (string | nu
       if (b.canonical[i] && !isCanonicalTime(v)) b.canonical[i] = false;
     }
     const text = cell(v);
-    own.push(text);
-    if (base[i]) tracks.push(text);
+    if (b.to.inOwn[i]) own.push(text);
+    if (b.to.inTracks[i]) tracks.push(text);
   }
   const received = b.received;
   if (received) {
