@@ -22,6 +22,8 @@
  * (no milliseconds: not toISOString's form).
  * BENCH_WH_ARRAY=1 adds a `products` array of one object (Segment's e-commerce spec),
  * a JSON string column in the warehouse.
+ * BENCH_WH_OFF=1 turns one property off (selective sync) for the loader; the raw path
+ * still loads it.
  * BENCH_PG_URL overrides the PostgreSQL URL. BENCH_WH_ROUNDS=k runs raw and loader k times
  * in turn (fresh tables each time) and judges the best of each side: this VM's speed moves
  * between runs, PostgreSQL's raw COPY by 2–3×.
@@ -203,7 +205,10 @@ async function loader(db: Dialect, payloads: PayloadStore): Promise<number> {
     async close() {},
   };
   const sync = new WarehouseLoader({
-    config: { id: 'bench', type: db.name as 'duckdb' | 'postgres', sources: [{ id: 's', slug: schema }], settings: {} },
+    config: {
+      id: 'bench', type: db.name as 'duckdb' | 'postgres', sources: [{ id: 's', slug: schema }], settings: {},
+      ...(process.env.BENCH_WH_OFF ? { syncOverrides: [{ sourceId: 's', collection: 'order_completed', property: 'prop19', enabled: false }] } : {}),
+    },
     lane,
     openDialect: async () => ({ ...timed(db), close: async () => {} }),
     history: { record() {} } as unknown as SyncHistory,
