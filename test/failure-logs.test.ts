@@ -96,7 +96,7 @@ test('failure logs: Segment observability events per failed attempt, bucketed by
   }
 });
 
-test('failure logs between DATA_DIRs: batches split to fit a feed message; a replica appends each feed message once and skips malformed ones', () => {
+test('failure logs between DATA_DIRs: batches split to fit a feed message; a replica appends each feed message once and reports malformed ones, moving past them', () => {
   const lines = ['a'.repeat(300), 'b'.repeat(300), 'c'.repeat(300), 'd'.repeat(2000)];
   const parts = splitBatch({ collectionId: 'col_x', hour: '2026-01-02T03', lines }, 700);
   assert.deepEqual(parts.map((p) => p.lines.map((l) => l[0]).join('')), ['ab', 'c', 'd'], 'a line over the size goes alone');
@@ -112,8 +112,8 @@ test('failure logs between DATA_DIRs: batches split to fit a feed message; a rep
     const batch = { collectionId: 'col_x', hour: '2026-01-02T03', lines: ['{"n":1}', '{"n":2}'] };
     assert.equal(replica.applyRemote('feed:F', 1, batch), true);
     assert.equal(replica.applyRemote('feed:F', 1, batch), false, 'a sequence already applied');
-    assert.equal(replica.applyRemote('feed:F', 2, { ...batch, collectionId: '../../etc' }), false, 'a name this writer never makes');
-    assert.equal(replica.applyRemote('feed:F', 3, { ...batch, lines: ['{"n":3}\n{"n":4}'] }), false, 'a line with a newline');
+    assert.throws(() => replica.applyRemote('feed:F', 2, { ...batch, collectionId: '../../etc' }), /message 2: skipped, not a batch/, 'a name this writer never makes');
+    assert.throws(() => replica.applyRemote('feed:F', 3, { ...batch, lines: ['{"n":3}\n{"n":4}'] }), /message 3: skipped/, 'a line with a newline');
     assert.equal(replica.applyRemote('feed:F', 4, { ...batch, lines: ['{"n":5}'] }), true);
     assert.equal(replica.remoteCursor('feed:F'), 4, 'skipped items move the position too');
     const file = bucketFile(path.join(dir, 'failure-logs'), 'col_x', '2026-01-02T03');

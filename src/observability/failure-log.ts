@@ -230,15 +230,21 @@ export class FailureLogReplica implements FeedReplica<FailureLogBatch> {
     return Number(this.q.get.get(`cursor:${feed}`) ?? 0);
   }
 
+  /** Throws (after moving past it) for an item that is not a batch this writer makes: the follower reports it. */
   applyRemote(feed: string, seq: number, b: FailureLogBatch): boolean {
-    return this.db.transaction(() => {
-      if (seq <= this.remoteCursor(feed)) return false;
+    const applied = this.db.transaction((): 'done' | 'applied' | 'malformed' => {
+      if (seq <= this.remoteCursor(feed)) return 'done';
       this.q.set.run(`cursor:${feed}`, String(seq));
-      // Only names this writer makes and lines without a newline: a malformed item is skipped, not written.
+      // Only names this writer makes and lines without a newline: anything else is never written.
       const ok = typeof b?.collectionId === 'string' && COLLECTION_ID.test(b.collectionId) && typeof b.hour === 'string' && HOUR.test(b.hour) &&
         Array.isArray(b.lines) && b.lines.every((l) => typeof l === 'string' && !l.includes('\n'));
-      if (ok && b.lines.length > 0) appendLines(this.dir, b);
-      return ok;
+      if (!ok) return 'malformed';
+      if (b.lines.length > 0) appendLines(this.dir, b);
+      return 'applied';
     }).immediate();
+    if (applied === 'malformed') {
+      throw new Error(`failure-log feed ${feed}, message ${seq}: skipped, not a batch of lines for a collection id and an hour (YYYY-MM-DDTHH)`);
+    }
+    return applied === 'applied';
   }
 }
