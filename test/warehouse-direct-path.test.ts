@@ -1,5 +1,5 @@
 /**
- * The loader's direct path for track events (track-shapes.ts and `copyNew`: the
+ * The loader's direct path for track events, pages, screens, identifies and groups (event-shapes.ts and `copyNew`: the
  * values written as text lines while parsing, then PostgreSQL's COPY or DuckDB's CSV
  * reader) must give exactly the tables the row-by-row path gives. The same batches,
  * full of the cases each path treats differently, go twice into each target: through
@@ -28,6 +28,58 @@ function track(sourceId: string, n: number, extra: Record<string, unknown>): Loa
     context: { library: { name: 'analytics-node', version: '2' }, ip: '127.0.0.1' }, properties: { total: n, sku: `s${n}` }, ...extra,
   });
   return { seq: ++seq, sourceId, messageId, payload, receivedAt: Date.parse(T) };
+}
+
+/** An event of another type than track, as `track` makes one. */
+function other(type: string, sourceId: string, n: number, extra: Record<string, unknown>): LoaderMessage {
+  const messageId = (extra.messageId as string | undefined) ?? `${type}-${sourceId}-${n}`;
+  const payload = JSON.stringify({
+    type, anonymousId: `a${n % 5}`, messageId, receivedAt: T, sentAt: T, timestamp: T, originalTimestamp: T,
+    context: { library: { name: 'analytics.js', version: '5' }, page: { path: `/p${n % 3}` } }, ...extra,
+  });
+  return { seq: ++seq, sourceId, messageId, payload, receivedAt: Date.parse(T) };
+}
+
+/** Pages, screens, identifies and groups: the cases rows.ts treats in its own way for each. */
+function others(round: number): LoaderMessage[] {
+  const out: LoaderMessage[] = [];
+  for (let n = 0; n < 20; n++) {
+    const i = n + round * 1000; // new ids in each batch
+    // As analytics.js sends a named page: the name in properties too (dropped there).
+    out.push(other('page', 'src-a', i, { name: 'Home', category: 'Docs', properties: { name: 'Home', title: 'Welcome', url: `http://x/${i}`, path: '/', referrer: '', views: i } }));
+    out.push(other('screen', 'src-a', i, { name: 'Cart', properties: { items: i % 3, total: i + 0.5 } }));
+    out.push(other('identify', 'src-a', i, { userId: `u${i % 4}`, traits: { email: `u${i % 4}@x.io`, plan: i % 2 ? 'pro' : 'free', address: { city: 'Oslo' }, logins: i + round } }));
+    out.push(other('group', 'src-a', i, { groupId: `g${i % 3}`, traits: { name: `Group ${i % 3}`, employees: i * 10 } }));
+  }
+  if (round === 0) {
+    out.push(
+      other('page', 'src-a', 100, { properties: { title: 'Unnamed', views: 1 } }), // no name at all
+      other('page', 'src-a', 101, { properties: { name: 'From props', category: 'Props', views: 2 } }), // named only in its properties: the row path
+      other('page', 'src-a', 102, { name: '', properties: { name: 'Empty root', views: 3 } }),
+      other('page', 'src-a', 103, { name: 404, properties: { views: 4 } }), // a number as the name: its text
+      other('page', 'src-a', 104, { properties: { Name: 'spelled Name', views: 5 } }),
+      other('page', 'src-a', 105, { name: 'Home', properties: { views: 6, tags: ['a', 'b'], Select: 'reserved word' } }),
+      other('page', 'src-a', 1, { name: 'Duplicate id' }), // same id as an earlier page of the batch
+      other('page', 'src-b', 1, { name: 'Other source', properties: { views: 1 } }),
+      other('screen', 'src-a', 100, { name: true, properties: { items: 1 } }), // a boolean name: the row path (no name)
+      other('identify', 'src-a', 100, { traits: { email: 'anon@x.io' } }), // no userId: no users row
+      other('identify', 'src-a', 101, { userId: 7, traits: { email: 'seven@x.io', tags: ['vip'] } }),
+      other('identify', 'src-a', 102, { userId: 'u9', traits: { email: 'u9@x.io', plan: 'gold' } }),
+      other('identify', 'src-a', 103, { userId: 'u9', traits: { email: 'u9-new@x.io', plan: null } }), // later traits win, nulls do not
+      other('group', 'src-a', 100, { groupId: 42, traits: { name: 'Numeric' } }),
+      other('group', 'src-a', 101, { traits: { name: 'No group id' } }),
+      other('alias', 'src-a', 100, { userId: 'u1', previousId: 'a1' }),
+    );
+  } else {
+    out.push(
+      other('page', 'src-a', 200, { name: 'Home', properties: { views: 2.5, title: 'Wider' } }), // bigint column widened to double
+      other('page', 'src-a', 201, { name: 'Home', properties: { views: 'many' } }), // into a double column: discarded
+      other('screen', 'src-a', 200, { name: 'Cart', properties: { items: 'x', total: 1 } }),
+      other('identify', 'src-a', 200, { userId: 'u2', traits: { logins: 'often' } }),
+      other('page', 'src-a', 3, { name: 'Loaded already' }),
+    );
+  }
+  return out;
 }
 
 /** Batches covering what the direct path takes and what it hands back to the row path. */
@@ -61,6 +113,7 @@ function batches(): LoaderMessage[][] {
     track('src-b', 2, { sentAt: undefined, properties: { Total: 5 } }),
     { seq: ++seq, sourceId: 'src-a', messageId: 'id-1', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u1', messageId: 'id-1', receivedAt: T, traits: { name: 'A' } }) },
     { seq: ++seq, sourceId: 'src-a', messageId: 'p-1', receivedAt: 0, payload: JSON.stringify({ type: 'page', anonymousId: 'a1', messageId: 'p-1', receivedAt: T, name: 'Home', properties: { title: 'T' } }) },
+    ...others(0),
   );
   const second: LoaderMessage[] = [
     track('src-a', 200, { properties: { total: 7.25, sku: 's', newProp: 'later' } }),
@@ -79,6 +132,7 @@ function batches(): LoaderMessage[][] {
   // The odd value first, and whole and fractional numbers mixed in one double column: 10 more on the direct path.
   second.push(track('src-a', 400, { properties: { total: 1, code: 7 } }));
   for (let i = 1; i <= 10; i++) second.push(track('src-a', 400 + i, { properties: { total: i % 2 === 0 ? i : i + 0.5, code: `c${i}` } }));
+  second.push(...others(1));
   return [first, second];
 }
 
@@ -113,6 +167,10 @@ const OVERRIDES = [
   { sourceId: 'src-a', collection: 'tracks', property: 'context_ip', enabled: false },
   { sourceId: 'src-a', collection: 'order_completed', property: 'context_library_version', enabled: false },
   { sourceId: 'src-b', collection: 'signed_up', enabled: false },
+  { sourceId: 'src-a', collection: 'pages', property: 'title', enabled: false },
+  { sourceId: 'src-a', collection: 'screens', property: 'name', enabled: false },
+  { sourceId: 'src-a', collection: 'groups', enabled: false },
+  { sourceId: 'src-b', collection: 'pages', enabled: false },
 ];
 
 for (const [target, selective] of [['duckdb', false], ['postgres', false], ['duckdb', true], ['postgres', true]] as const) {
@@ -130,9 +188,10 @@ for (const [target, selective] of [['duckdb', false], ['postgres', false], ['duc
     const rowsDb = await open('rows');
     const rowsOnly: Dialect = Object.create(rowsDb, { copyNew: { value: undefined } }) as Dialect;
     assert.ok(fastDb.copyNew, 'the dialect has its track event path');
-    let taken = 0;
+    /** Lines handed to the direct path per table (`tracks` aside). */
+    const taken = new Map<string, number>();
     const counting: Dialect = Object.create(fastDb, {
-      copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (!a[0].endsWith('"tracks"')) taken += a[2].length; return fastDb.copyNew!(...a); } },
+      copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { const t = a[0].slice(a[0].lastIndexOf('.') + 2, -1); taken.set(t, (taken.get(t) ?? 0) + a[2].length); return fastDb.copyNew!(...a); } },
     }) as Dialect;
     const fallbacks: unknown[] = [];
     const a = new WarehouseEngine(counting, (id) => (id === 'src-a' ? slugs.fast.a : slugs.fast.b), undefined, overrides, (err) => fallbacks.push(err));
@@ -144,7 +203,11 @@ for (const [target, selective] of [['duckdb', false], ['postgres', false], ['duc
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
       // With selective sync, src-b's Signed Up table is off: its events (3) write no event-table row.
-      assert.ok(taken >= (selective ? 98 : 101), `most track events took the ${target} path (${taken})`);
+      const events = [...taken].filter(([t]) => !['tracks', 'pages', 'screens', 'identifies', 'groups'].includes(t)).reduce((n, [, k]) => n + k, 0);
+      assert.ok(events >= (selective ? 98 : 101), `most track events took the ${target} path (${events})`);
+      // Pages named only in their properties, a boolean name and values that do not fit stay on the row path (counts above).
+      const others = { pages: selective ? 46 : 47, screens: 40, identifies: 45, groups: selective ? 0 : 42 };
+      assert.deepEqual(Object.fromEntries(Object.keys(others).map((t) => [t, taken.get(t) ?? 0])), others, 'pages, screens, identifies and groups on the direct path');
       assert.deepEqual(fallbacks.map(String), [], 'the target took every line it was given');
       if (target === 'duckdb') {
         assert.deepEqual(orphans.filter((f) => fs.existsSync(f)), [], 'the orphan stage files were removed');
@@ -162,6 +225,15 @@ for (const [target, selective] of [['duckdb', false], ['postgres', false], ['duc
       assert.deepEqual(JSON.parse(products?.products as string), [{ sku: 'a"b\\c', price: 1.5, tags: ['x'] }, { sku: 'tab\there', price: 2 }], 'an array as its JSON');
       const when = (da['a.order_completed'] as string[]).map((r) => JSON.parse(r) as Record<string, unknown>).filter((r) => ['m-src-a-204', 'm-src-a-205'].includes(r.id as string));
       assert.deepEqual(when.map((r) => new Date(r._when as string).toISOString()).sort(), ['2026-05-06T05:08:09.000Z', '2026-05-06T07:08:09.500Z'], '"when" is a reserved word: `_when`');
+      const rowsOf = (t: string) => ((da[`a.${t}`] as string[] | undefined) ?? []).map((r) => JSON.parse(r) as Record<string, unknown>);
+      const page = (id: string) => rowsOf('pages').find((r) => r.id === id);
+      assert.deepEqual([101, 102, 103, 104, 1].map((i) => page(`page-src-a-${i}`)?.name), ['From props', 'Empty root', '404', null, 'Home'], 'page names as rows.ts gives them');
+      assert.equal(page('page-src-a-101')?.category, 'Props');
+      assert.equal(rowsOf('pages').filter((r) => r.id === 'page-src-a-1').length, 1, 'a page id twice in a batch: one row');
+      const u9 = rowsOf('users').find((r) => r.id === 'u9');
+      assert.deepEqual([u9?.email, u9?.plan], ['u9-new@x.io', 'gold'], 'users: the latest non-null traits');
+      assert.equal(rowsOf('identifies').length, 46, 'every identify (one id loaded twice counts once)');
+      if (!selective) assert.deepEqual(rowsOf('accounts').map((r) => r.id).sort(), ['42', 'g0', 'g1', 'g2']);
       assert.deepEqual(special && [special.note, special.marker, special.empty, special.spaced, special.uni, special.quote],
         ['tab\there "quoted",\nnext line\r\nback\\slash \\N', '\\N', '', '  x  ', 'é 🎉 "', '"'], 'strings arrive as sent');
     } finally {
@@ -237,12 +309,13 @@ for (const target of ['duckdb', 'postgres'] as const) test(`${target}: when the 
   const reported: unknown[] = [];
   const engine = new WarehouseEngine(refusing, () => schema, undefined, [], (err) => reported.push(err));
   try {
-    const identify = { seq: ++seq, sourceId: 'src-a', messageId: 'id-9', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u9', messageId: 'id-9', receivedAt: T, traits: { name: 'Z' } }) };
+    // An identify on the row path (its context is not an object), inserted before the refusal.
+    const identify = { seq: ++seq, sourceId: 'src-a', messageId: 'id-9', receivedAt: 0, payload: JSON.stringify({ type: 'identify', userId: 'u9', messageId: 'id-9', receivedAt: T, context: 'x', traits: { name: 'Z' } }) };
     const batch = [identify, ...Array.from({ length: 10 }, (_, i) => track('src-a', i, {}))];
     const result = await engine.load(batch, new Date(T));
     assert.deepEqual(result.rows.get('src-a'), { identifies: 1, users: 1, order_completed: 10, tracks: 10 });
     assert.equal(reported.length, 1);
-    assert.match(String(reported[0]), /^Error: the direct path for the track events of order_completed failed: Conversion Error: could not convert/, 'the report names the table and the reason');
+    assert.match(String(reported[0]), /^Error: the direct path for the events of order_completed failed: Conversion Error: could not convert/, 'the report names the table and the reason');
     for (const table of ['order_completed', 'tracks']) {
       const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${schema}".${table}`);
       assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [10, 10], table);

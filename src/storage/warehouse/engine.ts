@@ -3,22 +3,23 @@ import type { FlatValue } from '../../protocol/warehouse-naming.js';
 import { schemaName } from '../../protocol/warehouse-naming.js';
 import { castTo, inferType, widen } from './columns.js';
 import { copyText, CopyRows } from './copy-rows.js';
-import { TrackShapes, type TrackShape } from './track-shapes.js';
+import { EventShapes, SHAPED_TYPES, type EventShape } from './event-shapes.js';
 import { DISCARDS_TABLE, FIXED_TYPES, rowsFor, type WarehouseRow } from './rows.js';
 import type { ColumnType, Dialect, LoaderMessage, WarehouseConfig } from './types.js';
 
 /**
  * Loads one batch of log messages into a warehouse, the same way for every
  * dialect:
- * 1. `prepare` (JavaScript only): track events → their shape, a summary of their
- *    values and their rows as text lines (track-shapes.ts), other messages → rows
- *    per (schema, table) (rows.ts);
+ * 1. `prepare` (JavaScript only): track events, pages, screens, identifies and groups
+ *    → their shape, a summary of their values and their rows as text lines
+ *    (event-shapes.ts), other messages (and the users/accounts upserts) → rows per
+ *    (schema, table) (rows.ts);
  * 2. `write`: schema evolution (tables and columns created when first seen,
  *    bigint columns widened to double when a float arrives; the DDL runs before the
  *    data transaction: it is idempotent, and DuckDB refuses some ALTERs inside one);
- *    track events whose values do not fit their columns as they are join the rows;
+ *    shaped events whose values do not fit their columns as they are join the rows;
  * 3. one transaction for every table of the batch: rows go in with
- *    `INSERT ... WHERE NOT EXISTS (same received_at and id)`, track events by the
+ *    `INSERT ... WHERE NOT EXISTS (same received_at and id)`, shaped events by the
  *    dialect's `copyNew` (with the same check; PostgreSQL's `tracks` rows through a
  *    second connection whose transaction commits just before this one; should the
  *    target refuse them, the batch is written again with them row by row), users/accounts
@@ -46,8 +47,8 @@ export interface PreparedLoad {
   tableSource: Map<string, string>;
   /** schema.table\0id of every row in the batch: the first of an id wins. */
   seen: Set<string>;
-  /** source → shape → its track events. */
-  shaped: Map<string, Map<TrackShape, ShapeBatch>>;
+  /** source → shape → its events on the direct path. */
+  shaped: Map<string, Map<EventShape, ShapeBatch>>;
 }
 
 const PREPARE_SLICE = 250;
@@ -68,12 +69,12 @@ interface Targets {
 }
 
 /**
- * The track events of one source and one shape, on their way to the direct path
+ * The events of one source and one shape, on their way to the direct path
  * (`copyNew`). Per scalar it keeps a summary of the events' values, not the
  * values: whether they all fit a column as they are is decided from it at write time.
  */
 interface ShapeBatch {
-  shape: TrackShape;
+  shape: EventShape;
   sourceId: string;
   schema: string;
   uuidTs: string;
@@ -105,12 +106,12 @@ interface ShapeBatch {
   /** The rows of the event's own table and of `tracks`, as the dialect's text lines (copyCell). */
   copy: {
     own: CopyRows; ownColumns: string[]; tracks: CopyRows; trackColumns: string[];
-    /** The last three cells of every line (event, event_text, uuid_ts): the same for all the batch's events. */
+    /** The last cells of every line (a track event's event and event_text, then uuid_ts): the same for all the batch's events. */
     suffix: string;
   };
 }
 
-/** A batch's track events failed on the direct path (staging them, or the target reading them): the batch loads row by row instead. */
+/** A batch's shaped events failed on the direct path (staging them, or the target reading them): the batch loads row by row instead. */
 class DirectPathError extends Error {
   constructor(step: string, cause: unknown) {
     super(`${step}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
@@ -139,7 +140,7 @@ export class WarehouseEngine {
     /** Test hook: runs inside the data transaction after each table's insert. */
     private readonly afterTable?: (table: string) => Promise<void>,
     overrides: WarehouseConfig['syncOverrides'] = [],
-    /** Told (the table, the step and the reason) when the direct path failed and the track events went row by row instead. */
+    /** Told (the table, the step and the reason) when the direct path failed and the shaped events went row by row instead. */
     private readonly onDirectFallback: (err: unknown) => void = () => {},
   ) {
     for (const o of overrides) {
@@ -153,7 +154,7 @@ export class WarehouseEngine {
   /** Selective sync: `source\0table` and `source\0table\0column` turned off. */
   private readonly off = new Set<string>();
   /** Track event structures seen, for the direct path. */
-  private readonly shapes = new TrackShapes();
+  private readonly shapes = new EventShapes();
 
   /** Loads one batch: prepare (JavaScript only), then write (the target). */
   async load(messages: readonly LoaderMessage[], now = new Date()): Promise<LoadResult> {
@@ -162,7 +163,7 @@ export class WarehouseEngine {
 
   /**
    * The JavaScript half of a load, which needs nothing from the target: parses every
-   * payload, finds each track event's shape, builds the other events' rows. It yields
+   * payload, finds each event's shape (event-shapes.ts), builds the other events' rows. It yields
    * to the event loop every PREPARE_SLICE events, so the loader can prepare the next
    * batch while the target is busy writing this one (its COPY data keeps flowing).
    */
@@ -171,8 +172,8 @@ export class WarehouseEngine {
     const { shaped } = p;
     const cell = this.db.copyNew ? (this.db.copyCell ?? copyText) : null;
     const values: (string | number | boolean)[] = [];
-    /** schema → the message ids of its track events in the batch: the first of an id wins. */
-    const trackIds = new Map<string, Set<string>>();
+    /** schema and type → the message ids of its events in the batch (types with a direct path): the first of an id wins. */
+    const shapedIds = new Map<string, Set<string>>();
     /** source id → its schema (null: a source this warehouse does not load), named once per batch. */
     const schemas = new Map<string, string | null>();
     for (let n = 0; n < messages.length; n++) {
@@ -190,12 +191,13 @@ export class WarehouseEngine {
       } catch {
         continue; // the log only holds validated JSON; nothing to load from anything else
       }
-      if (msg.type === 'track') {
-        // One track event per message id and source in a batch: the first wins.
+      if (SHAPED_TYPES.has(msg.type)) {
+        // One event of a type per message id and source in a batch: the first wins, whichever path it takes.
         const id = msg.messageId;
         if (typeof id === 'string' || typeof id === 'number') {
-          let ids = trackIds.get(schema);
-          if (!ids) trackIds.set(schema, (ids = new Set()));
+          const idsKey = `${schema}\0${String(msg.type)}`;
+          let ids = shapedIds.get(idsKey);
+          if (!ids) shapedIds.set(idsKey, (ids = new Set()));
           const key = String(id);
           if (ids.has(key)) continue;
           ids.add(key);
@@ -212,17 +214,24 @@ export class WarehouseEngine {
           }
           recastTimes(b.timeOnly, values);
           addShaped(b, m.payload, values, cell);
+          // Identifies' users rows and groups' accounts rows are upserts: always row by row.
+          if (!shape.aside) this.addRows(p, m.sourceId, schema, msg, true, 'upserts');
           continue;
         }
       }
-      this.addRows(p, m.sourceId, schema, msg, true);
+      this.addRows(p, m.sourceId, schema, msg, true, 'all');
     }
     return p;
   }
 
-  /** A message's rows (rows.ts) into the load's table plans, selective sync applied. */
-  private addRows(p: PreparedLoad, sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean): void {
+  /**
+   * A message's rows (rows.ts) into the load's table plans, selective sync applied: all of
+   * them, only the upserts (users, accounts) or only the others (an event that left the
+   * direct path after its upserts were added).
+   */
+  private addRows(p: PreparedLoad, sourceId: string, schema: string, msg: Record<string, unknown>, dedupe: boolean, which: 'all' | 'upserts' | 'plain'): void {
     for (const row of rowsFor(msg, p.uuidTs).rows) {
+      if (which !== 'all' && row.upsert !== (which === 'upserts')) continue;
       if (this.off.size > 0) {
         if (this.off.has(`${sourceId}\0${row.table}`)) continue;
         for (const col of row.values.keys()) {
@@ -274,8 +283,10 @@ export class WarehouseEngine {
       for (const types of [own, tracks]) {
         if (!types) continue;
         note(types, 'uuid_ts', 'timestamp');
-        note(types, 'event', 'varchar');
-        note(types, 'event_text', 'varchar');
+      }
+      for (const [col] of b.shape.consts) {
+        if (own) note(own, col, 'varchar');
+        if (tracks) note(tracks, col, 'varchar');
       }
       b.shape.columns.forEach((col, i) => {
         if (col === null || b.kinds[i] === undefined) return;
@@ -317,20 +328,20 @@ export class WarehouseEngine {
 
   /** A shaped batch's events, parsed again, into the load's row plans. */
   private toRows(p: PreparedLoad, b: ShapeBatch): void {
-    for (const payload of b.payloads) this.addRows(p, b.sourceId, b.schema, JSON.parse(payload) as Record<string, unknown>, false);
+    for (const payload of b.payloads) this.addRows(p, b.sourceId, b.schema, JSON.parse(payload) as Record<string, unknown>, false, 'plain');
   }
 
   /** Per scalar of `shape`: whether its column is one of Segment's timestamp columns, or timestamp in every table it goes to. */
-  private timeColumns(shape: TrackShape, to: Targets, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
+  private timeColumns(shape: EventShape, to: Targets, own: Map<string, ColumnType> | undefined, tracks: Map<string, ColumnType> | undefined): boolean[] {
     return shape.columns.map((col, i) => shape.fixed[i] === 'timestamp' || (col !== null && (to.inOwn[i]! || to.inTracks[i]!) &&
       (!to.inOwn[i] || own?.get(col) === 'timestamp') && (!to.inTracks[i] || tracks?.get(col) === 'timestamp')));
   }
 
   /** Where the scalars of `shape` go for `sourceId`, selective sync applied (Targets). */
-  private targets(sourceId: string, shape: TrackShape): Targets {
+  private targets(sourceId: string, shape: EventShape): Targets {
     const off = (key: string) => this.off.size > 0 && this.off.has(key);
     const own = !off(`${sourceId}\0${shape.table}`);
-    const tracks = !off(`${sourceId}\0tracks`);
+    const tracks = shape.aside && !off(`${sourceId}\0tracks`);
     // As addRows: ids and Segment's fixed columns cannot be turned off.
     const on = (table: string, col: string) => col === 'id' || FIXED_TYPES.has(col) || !off(`${sourceId}\0${table}\0${col}`);
     return {
@@ -356,7 +367,7 @@ export class WarehouseEngine {
     for (const payload of b.payloads) {
       const msg = JSON.parse(payload) as Record<string, unknown>;
       // The same shape object again, unless the trie started over since (then: row by row).
-      let fit = (width === null || b.shape.eventText.length <= width) && this.shapes.find(msg, values) === b.shape;
+      let fit = (width === null || b.shape.widest <= width) && this.shapes.find(msg, values) === b.shape;
       if (fit) recastTimes(timeOnly, values);
       for (let i = 0; fit && i < columns.length; i++) {
         const col = columns[i];
@@ -365,7 +376,7 @@ export class WarehouseEngine {
         fit = (!inOwn[i] || ok(own.get(col))) && (!inTracks[i] || ok(tracks.get(col)));
       }
       if (!fit) {
-        this.addRows(p, b.sourceId, b.schema, msg, false);
+        this.addRows(p, b.sourceId, b.schema, msg, false, 'plain');
         continue;
       }
       fitting ??= shapeBatch(b.shape, b.sourceId, b.schema, cell, p.uuidTs, b.to, timeOnly, false);
@@ -380,7 +391,7 @@ export class WarehouseEngine {
    */
   private fits(b: ShapeBatch, own: Map<string, ColumnType>, tracks: Map<string, ColumnType>): boolean {
     const width = this.db.varcharWidth;
-    if (width !== null && b.shape.eventText.length > width) return false; // event_text would need truncating
+    if (width !== null && b.shape.widest > width) return false; // event_text would need truncating
     const fit = (i: number, t: ColumnType | undefined): boolean => {
       const ty = b.types[i]!;
       if (b.timeOnly[i] && t !== 'timestamp') return false;
@@ -445,7 +456,7 @@ export class WarehouseEngine {
           const types = typesOf.get(`${b.schema}.${table}`)!;
           const columns = (aside ? trackColumns : ownColumns).map((c) => [c, types.get(c)!] as const);
           const n = await this.db.copyNew!(`${q(b.schema)}.${q(table)}`, columns, aside ? tracks : own, window, aside).catch((err: unknown) => {
-            throw new DirectPathError(`the direct path for the track events of ${table} failed`, err);
+            throw new DirectPathError(`the direct path for the events of ${table} failed`, err);
           });
           out.push([b, n]);
         }
@@ -733,10 +744,10 @@ function valueFits(v: string | number | boolean, t: ColumnType | undefined, widt
   }
 }
 
-/** A new batch for the track events of one source and shape. */
-function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string, to: Targets, timeOnly: boolean[], splits = true): ShapeBatch {
+/** A new batch for the events of one source and shape. */
+function shapeBatch(shape: EventShape, sourceId: string, schema: string, cell: (v: string) => string, uuidTs: string, to: Targets, timeOnly: boolean[], splits = true): ShapeBatch {
   const n = shape.columns.length;
-  const tail = ['event', 'event_text', 'uuid_ts'];
+  const tail = [...shape.consts.map(([c]) => c), 'uuid_ts'];
   const b: ShapeBatch = {
     shape, sourceId, schema, uuidTs, to, timeOnly, payloads: [],
     kinds: new Array<ColumnType | undefined>(n).fill(undefined),
@@ -749,7 +760,7 @@ function shapeBatch(shape: TrackShape, sourceId: string, schema: string, cell: (
       ownColumns: [...shape.columns.filter((c, i): c is string => to.inOwn[i]!), ...tail],
       tracks: new CopyRows(),
       trackColumns: [...shape.columns.filter((c, i): c is string => to.inTracks[i]!), ...tail],
-      suffix: `${cell(shape.table)}\t${cell(shape.eventText)}\t${uuidTs}`,
+      suffix: [...shape.consts.map(([, v]) => cell(v)), uuidTs].join('\t'),
     },
   };
   const at = shape.columns.indexOf('received_at');
