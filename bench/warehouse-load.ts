@@ -24,6 +24,10 @@
  * a JSON string column in the warehouse.
  * BENCH_WH_OFF=1 turns one property off (selective sync) for the loader; the raw path
  * still loads it.
+ * BENCH_WH_MIX=web makes the events a website's mix, as analytics.js sends them: of every 20,
+ * 8 pages (named, with the page's properties), 9 track events (as above), 2 identifies
+ * (4 traits, 1,000 users) and 1 group (3 traits, 100 groups), all with a browser's
+ * context. Rows are then every table's rows (users and accounts upserted, one per id).
  * BENCH_PG_URL overrides the PostgreSQL URL. BENCH_WH_ROUNDS=k runs raw and loader k times
  * in turn (fresh tables each time) and judges the best of each side: this VM's speed moves
  * between runs, PostgreSQL's raw COPY by 2–3×.
@@ -50,8 +54,29 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_WH_ROUNDS ?? 1));
 let schema = `bench_test_${process.pid}`;
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
+const MIX = process.env.BENCH_WH_MIX === 'web';
+
+/** A website's event other than a track event (BENCH_WH_MIX=web), or null for a track event. */
+function webEvent(i: number, now: string): Record<string, unknown> | null {
+  const k = i % 20;
+  if (k >= 8 && k < 17) return null;
+  const page = { path: `/docs/${i % 200}`, referrer: 'https://www.google.com/', search: '', title: `Docs ${i % 200}`, url: `https://example.com/docs/${i % 200}` };
+  const common = { messageId: `m-${i}`, anonymousId: `a-${i % 5000}`, receivedAt: now, sentAt: now, timestamp: now, originalTimestamp: now, context: webContext(page) };
+  if (k < 8) return { type: 'page', name: 'Docs', ...common, properties: { ...page, name: 'Docs' } };
+  if (k < 19) return { type: 'identify', userId: `u${i % 1000}`, ...common, traits: { email: `u${i % 1000}@example.com`, name: `User ${i % 1000}`, plan: i % 3 === 0 ? 'pro' : 'free', logins: i % 97 } };
+  return { type: 'group', groupId: `g${i % 100}`, userId: `u${i % 1000}`, ...common, traits: { name: `Account ${i % 100}`, industry: 'Software', employees: 10 + (i % 100) } };
+}
+function webContext(page: Record<string, string>): Record<string, unknown> {
+  return {
+    library: { name: 'analytics.js', version: 'npm:next-1.70.0' }, page, locale: 'en-US', ip: '203.0.113.9',
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  };
+}
+
 function event(i: number): LoaderMessage {
   const now = new Date().toISOString();
+  const web = MIX ? webEvent(i, now) : null;
+  if (web) return { seq: i, sourceId: 's', messageId: `m-${i}`, receivedAt: Date.now(), payload: JSON.stringify(web) };
   const properties: Record<string, unknown> = {};
   for (let p = 0; p < 20; p++) properties[`prop${p}`] = p % 4 === 0 ? i + p : p % 4 === 1 ? `value ${i} ${p}` : p % 4 === 2 ? (i + p) / 7 : i % 2 === 0;
   if (process.env.BENCH_WH_ODD && i % 1000 === 999) properties.prop1 = i;
@@ -60,7 +85,10 @@ function event(i: number): LoaderMessage {
   const messageId = `m-${i}`;
   return {
     seq: i, sourceId: 's', messageId, receivedAt: Date.now(),
-    payload: JSON.stringify({ type: 'track', event: 'Order Completed', userId: `u${i % 1000}`, messageId, receivedAt: now, sentAt: process.env.BENCH_WH_SENT_AT === 'python' ? now.replace(/\.(\d{3})Z$/, '.$1456+00:00') : now, timestamp: now, originalTimestamp: now, properties, context: { library: { name: 'bench', version: '1' } } }),
+    payload: JSON.stringify({
+      type: 'track', event: 'Order Completed', userId: `u${i % 1000}`, messageId, receivedAt: now, sentAt: process.env.BENCH_WH_SENT_AT === 'python' ? now.replace(/\.(\d{3})Z$/, '.$1456+00:00') : now, timestamp: now, originalTimestamp: now, properties,
+      context: MIX ? webContext({ path: '/checkout', referrer: '', search: '', title: 'Checkout', url: 'https://example.com/checkout' }) : { library: { name: 'bench', version: '1' } },
+    }),
   };
 }
 
@@ -181,7 +209,7 @@ class PayloadStore {
  * the next batch read and prepared while the target writes the current one. The
  * lane hands out messages made beforehand, so making them is not the loader's time.
  */
-async function loader(db: Dialect, payloads: PayloadStore): Promise<number> {
+async function loader(db: Dialect, payloads: PayloadStore, tables: RawTable[]): Promise<number> {
   waits.clear();
   let next = 0;
   let retried = 0;
@@ -225,8 +253,12 @@ async function loader(db: Dialect, payloads: PayloadStore): Promise<number> {
   const cpu = process.cpuUsage(cpu0);
   notePeak();
   if (retried > 0 || next < N) throw new Error(`the loader handed back ${retried} events and read ${next} of ${N}`);
-  const loaded = await db.query(`SELECT (SELECT count(*) FROM ${q(schema)}.tracks) AS t, (SELECT count(*) FROM ${q(schema)}.order_completed) AS o`);
-  if (Number(loaded[0]!.t) !== N || Number(loaded[0]!.o) !== N) throw new Error(`loaded ${String(loaded[0]!.t)} tracks and ${String(loaded[0]!.o)} order_completed rows, expected ${N}`);
+  for (const t of tables) {
+    // users and accounts keep one row per id (upserts); every other table a row per event.
+    const [{ n, d }] = (await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${q(schema)}.${q(t.table)}`)) as [{ n: unknown; d: unknown }];
+    const want = t.table === 'users' || t.table === 'accounts' ? Number(d) : t.rows;
+    if (Number(n) !== want) throw new Error(`loaded ${String(n)} ${t.table} rows, expected ${want}`);
+  }
   const w = [...waits.values()].reduce((a, b) => a + b, 0);
   console.error(`  ${db.name} loader: ${s.toFixed(2)} s (this process's CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s, DuckDB's threads included), of which the lane making messages ${(making / 1000).toFixed(2)} s; time spent waiting on the target ${w.toFixed(2)} s (${[...waits].map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), part of it overlapped with the next batch's JavaScript`);
   return s;
@@ -302,9 +334,12 @@ let parseOnly = 0;
 interface Line { target: string; loader: number; raw: number; rawHow: string; reference?: boolean }
 const lines: Line[] = [];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-wh-'));
+/** Rows of every table, as the raw path loads them. */
+let rows = 2 * N;
 try {
   let t0 = performance.now();
   const tables = writeRawFiles(dir);
+  rows = tables.reduce((n, t) => n + t.rows, 0);
   const size = tables.reduce((s, t) => s + fs.statSync(t.file).size, 0);
   console.error(`raw rows written in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${tables.map((t) => `${t.table} ${t.rows} rows × ${t.columns.length} columns`).join(', ')}; ${(size / 1048576).toFixed(0)} MB CSV`);
 
@@ -322,7 +357,7 @@ try {
       console.error(`round ${round}: duckdb raw: CSV ${raw.csv.toFixed(2)} s, Parquet ${raw.parquet.toFixed(2)} s`);
       const file = path.join(dir, `wh-${round}.duckdb`);
       const duck = await openDuckDb(file);
-      const s = await loader(duck, payloads).finally(() => duck.close());
+      const s = await loader(duck, payloads, tables).finally(() => duck.close());
       console.error(`round ${round}: duckdb loader: ${s.toFixed(1)} s`);
       duckRuns.push({ loader: s, ...raw });
       for (const f of [file, `${file}.wal`, path.join(dir, `raw-${round}.duckdb`), path.join(dir, `raw-${round}.duckdb.wal`)]) fs.rmSync(f, { force: true });
@@ -332,7 +367,7 @@ try {
         const raw = await rawPostgres(tables);
         console.error(`round ${round}: postgres raw: COPY FROM STDIN ${raw.toFixed(2)} s`);
         const db = await openPostgres(PG_URL);
-        const s = await loader(db, payloads).finally(() => db.close());
+        const s = await loader(db, payloads, tables).finally(() => db.close());
         console.error(`round ${round}: postgres loader: ${s.toFixed(1)} s`);
         pgRuns.push({ loader: s, raw });
       } finally {
@@ -355,9 +390,8 @@ try {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const rows = 2 * N;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-console.log(`\n${fmt(N)} track events × 20 properties = ${fmt(rows)} rows (event table + tracks); batches of ${BATCH}; ${ROUNDS > 1 ? `best of ${ROUNDS} rounds on each side; ` : ''}peak JS heap ${peakHeap} MB, peak RSS ${peakRss} MB (with DuckDB's buffer pool)\n`);
+console.log(`\n${fmt(N)} ${MIX ? 'events of a website (pages, track events × 20 properties, identifies, groups)' : 'track events × 20 properties'} = ${fmt(rows)} rows (${MIX ? 'every table' : 'event table + tracks'}); batches of ${BATCH}; ${ROUNDS > 1 ? `best of ${ROUNDS} rounds on each side; ` : ''}peak JS heap ${peakHeap} MB, peak RSS ${peakRss} MB (with DuckDB's buffer pool)\n`);
 console.log('| target | Switchyard loader rows/s (events/s) | raw rows/s | raw path | loader / raw | ≥ 50% |');
 console.log('|---|---|---|---|---|---|');
 for (const l of lines) {
