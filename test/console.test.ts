@@ -248,6 +248,12 @@ test('a new user runs Switchyard from the web console: first run, source, events
     await bobRole.getByRole('button', { name: 'Save role' }).click();
     await page.getByRole('row', { name: /bob@example\.com/ }).getByText('Source Admin (Website (prod))').waitFor();
     await shot(page, '17b-user-role-changed');
+    // Then of every source labelled environment:prod instead (label-based access).
+    await page.getByRole('button', { name: 'Change the role of bob@example.com' }).click();
+    await bobRole.getByLabel('Website (prod)').uncheck();
+    await bobRole.getByLabel('environment:prod', { exact: true }).check();
+    await bobRole.getByRole('button', { name: 'Save role' }).click();
+    await page.getByRole('row', { name: /bob@example\.com/ }).getByText('Source Admin (label environment:prod)').waitFor();
     await page.goto(`${base}/#/settings/invites`);
     await page.getByLabel('Email addresses').fill('carol@example.com');
     await page.getByRole('button', { name: 'Send invites' }).click();

@@ -9,7 +9,12 @@ import type { ControlPlaneDb, Tx } from './db.js';
  * Secrets (session ids, invite and API tokens) are random 32-byte values shown
  * once; only their SHA-256 is stored, so a copy of the store does not let anyone in.
  */
-export interface PermissionResource { type: 'WORKSPACE' | 'SOURCE'; id: string }
+/**
+ * What a permission covers: the workspace (every source) or one source. A WORKSPACE
+ * resource of a source role may carry labels: it then covers the sources that carry,
+ * for each label key it names, one of the values it names (Segment's label-based access).
+ */
+export interface PermissionResource { type: 'WORKSPACE' | 'SOURCE'; id: string; labels?: { key: string; value: string }[] }
 export interface Permission { roleId: string; resources: PermissionResource[] }
 
 export interface User { id: string; email: string; name: string; permissions: Permission[]; createdAt: number }

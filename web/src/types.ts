@@ -1,6 +1,6 @@
 /** The Public API's shapes the console reads (subset of @segment/public-api-sdk-typescript's models). */
 export interface User { id: string; name: string; email: string; role?: string; permissions?: Permission[] }
-export interface Permission { roleId: string; roleName?: string; resources: { id: string; type: string }[] }
+export interface Permission { roleId: string; roleName?: string; resources: { id: string; type: string; labels?: { key: string; value: string }[] }[] }
 export interface Session { needsSetup: boolean; user: User | null; csrfToken: string | null }
 export interface Label { key: string; value: string; description?: string }
 export interface SourceMetadata { id: string; slug: string; name: string; description: string; categories: string[]; logos?: { default?: string } }

@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IamStore, Permission } from '../../store/iam.js';
+import type { IamStore, Permission, PermissionResource } from '../../store/iam.js';
 import { apiError } from './http.js';
 
 /**
  * Who is calling and what they may do.
  *
  * Roles follow Segment's workspace roles. A permission is a role plus the
- * resources it covers: `WORKSPACE` (every source) or one `SOURCE`. Destinations,
+ * resources it covers: `WORKSPACE` (every source) or one `SOURCE`; a WORKSPACE
+ * resource of a source role with labels covers the sources carrying them, resolved
+ * per request (`byLabels`), so a source labelled later is covered at once. Destinations,
  * filters and the Event Tester belong to the sources they are connected to, so a
  * Source Admin scoped to a source manages its destinations; read-only roles can
  * look but not save (the seeds say so for filters and the Event Tester).
@@ -90,6 +92,30 @@ export interface AccessDeps {
   adminToken?: string;
   /** Records generic audit entries for writes a handler did not audit itself. */
   onWrite?: (req: FastifyRequest, status: number) => Promise<void> | void;
+  /** Every source's labels: read only for a principal with a label-scoped permission. */
+  sourceLabels?: () => Promise<readonly { id: string; labels: readonly { key: string; value: string }[] }[]>;
+}
+
+/**
+ * Permissions with their label-scoped WORKSPACE resources replaced by the sources they
+ * cover: a source carrying, for every label key the resource names, one of the values
+ * it names (keys AND, values of one key OR: `environment:prod` and `team:growth` cover
+ * the growth team's production sources). Without labels, permissions are returned as they are.
+ */
+export async function byLabels(permissions: Permission[], sourceLabels: AccessDeps['sourceLabels']): Promise<Permission[]> {
+  if (!permissions.some((p) => p.resources.some((r) => r.labels && r.labels.length > 0))) return permissions;
+  const sources = sourceLabels ? await sourceLabels() : [];
+  return permissions.map((p) => ({
+    roleId: p.roleId,
+    resources: p.resources.flatMap((r): PermissionResource[] => {
+      if (!r.labels || r.labels.length === 0) return [r];
+      const wanted = new Map<string, Set<string>>();
+      for (const l of r.labels) wanted.set(l.key, (wanted.get(l.key) ?? new Set()).add(l.value));
+      return sources
+        .filter((s) => [...wanted].every(([key, values]) => s.labels.some((l) => l.key === key && values.has(l.value))))
+        .map((s) => ({ type: 'SOURCE', id: s.id }));
+    }),
+  }));
 }
 
 /**
@@ -136,7 +162,7 @@ export function registerAccess(app: FastifyInstance, deps: AccessDeps): void {
       const value = auth.slice(7).trim();
       if (deps.adminToken && value === deps.adminToken) return { kind: 'admin-token', id: 'admin-token', name: 'admin token', permissions: OWNER };
       const token = await deps.iam.tokenByValue(value);
-      if (token) return { kind: 'token', id: token.id, name: `token ${token.description}`, permissions: token.permissions };
+      if (token) return { kind: 'token', id: token.id, name: `token ${token.description}`, permissions: await byLabels(token.permissions, deps.sourceLabels) };
       if (await isOpen()) return openPrincipal();
       return 'bad-token';
     }
@@ -145,7 +171,7 @@ export function registerAccess(app: FastifyInstance, deps: AccessDeps): void {
       const s = await deps.iam.session(sessionId);
       if (s) {
         if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers['x-csrf-token'] !== s.csrfToken) return 'csrf';
-        return { kind: 'user', id: s.user.id, name: s.user.name, email: s.user.email, permissions: s.user.permissions };
+        return { kind: 'user', id: s.user.id, name: s.user.name, email: s.user.email, permissions: await byLabels(s.user.permissions, deps.sourceLabels) };
       }
     }
     return (await isOpen()) ? openPrincipal() : undefined;

@@ -9,14 +9,58 @@ import { exportWarehouses } from './warehouses.js';
 import { apiError, pageFrom, pageOf, readBody, readPage } from './http.js';
 
 const INVITE_TTL_MS = 7 * 24 * 3_600_000;
+const LABELLED_ROLES = ['source-admin', 'source-read-only'];
+const labelList = z.array(z.object({ key: z.string().min(1), value: z.string().min(1) })).min(1);
+/**
+ * A permission as the Public API takes it. Labels go on a WORKSPACE resource
+ * (PermissionResourceV1, `replacePermissionsForUser`) or on the permission itself
+ * (InvitePermissionV1, `createInvites`: they then refine its WORKSPACE resource, which
+ * may be left out). Segment: "Labels are exclusive to Workspace-level permissions";
+ * here they refine the source roles.
+ */
 const permissions = z.array(z.object({
   roleId: z.string().refine((r) => ROLE_IDS.includes(r), { message: `must be one of ${ROLE_IDS.join(', ')}` }),
-  resources: z.array(z.object({ type: z.enum(['WORKSPACE', 'SOURCE']), id: z.string().min(1) })).min(1),
+  resources: z.array(z.object({ type: z.enum(['WORKSPACE', 'SOURCE']), id: z.string().min(1), labels: labelList.optional() })).min(1).optional(),
+  labels: labelList.optional(),
+}).superRefine((p, ctx) => {
+  if (!p.resources && !p.labels) ctx.addIssue({ code: 'custom', path: ['resources'], message: 'name the resources the role covers' });
+  const labelled = !!p.labels || !!p.resources?.some((r) => r.labels);
+  if (labelled && !LABELLED_ROLES.includes(p.roleId)) {
+    ctx.addIssue({ code: 'custom', path: [p.labels ? 'labels' : 'resources'], message: `labels refine the source roles only (${LABELLED_ROLES.join(', ')})` });
+  }
+  p.resources?.forEach((r, i) => {
+    if (r.labels && r.type !== 'WORKSPACE') ctx.addIssue({ code: 'custom', path: ['resources', i, 'labels'], message: 'labels refine a WORKSPACE resource only' });
+  });
+  if (p.labels && p.resources && !p.resources.some((r) => r.type === 'WORKSPACE')) {
+    ctx.addIssue({ code: 'custom', path: ['labels'], message: 'labels refine a WORKSPACE resource: add one' });
+  }
+}).transform((p): Permission => {
+  const resources = p.resources ?? [{ type: 'WORKSPACE' as const, id: 'workspace' }];
+  const { labels } = p;
+  if (!labels) return { roleId: p.roleId, resources };
+  return { roleId: p.roleId, resources: resources.map((r) => (r.type === 'WORKSPACE' ? { ...r, labels: [...(r.labels ?? []), ...labels] } : r)) };
 })).min(1);
 
 const roleName = (id: string) => ROLES.find((r) => r.id === id)?.name ?? id;
 const permissionView = (p: Permission) => ({ roleId: p.roleId, roleName: roleName(p.roleId), resources: p.resources });
 const userView = (u: User) => ({ id: u.id, name: u.name, email: u.email, permissions: u.permissions.map(permissionView) });
+
+/**
+ * The first label a permission names that the workspace does not have, with its path
+ * (`<prefix>.0.resources.0.labels.1`), or undefined when they all exist.
+ */
+async function unknownLabel(deps: PublicApiDeps, perms: readonly Permission[], prefix: string): Promise<{ field: string; message: string } | undefined> {
+  if (!perms.some((p) => p.resources.some((r) => r.labels))) return undefined;
+  const known = new Set((await deps.store.admin.listLabels()).map((l) => `${l.key}:${l.value}`));
+  for (const [i, p] of perms.entries()) {
+    for (const [j, r] of p.resources.entries()) {
+      for (const [k, l] of (r.labels ?? []).entries()) {
+        if (!known.has(`${l.key}:${l.value}`)) return { field: `${prefix}.${i}.resources.${j}.labels.${k}`, message: `label ${l.key}:${l.value} does not exist; create it first` };
+      }
+    }
+  }
+  return undefined;
+}
 
 /**
  * Workspace, users, invites, roles, labels, API tokens and the audit trail.
@@ -53,6 +97,8 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'changing permissions')) return reply;
     const body = readBody(req, reply, z.object({ permissions }));
     if (!body) return reply;
+    const missing = await unknownLabel(deps, body.permissions, 'permissions');
+    if (missing) return apiError(reply, 404, 'not-found', missing.message, missing.field);
     const before = await deps.iam.getUser(req.params.userId);
     if (await attempt(reply, () => deps.iam.setPermissions(req.params.userId, body.permissions)) === undefined) return reply;
     await audit(req, deps, 'User Permissions Modified', { id: req.params.userId, type: 'user', name: before?.email ?? '' }, before?.permissions, body.permissions);
@@ -79,6 +125,10 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'inviting users')) return reply;
     const body = readBody(req, reply, z.object({ invites: z.array(z.object({ email: z.email(), permissions })).min(1).max(50) }));
     if (!body) return reply;
+    for (const [i, inv] of body.invites.entries()) {
+      const missing = await unknownLabel(deps, inv.permissions, `invites.${i}.permissions`);
+      if (missing) return apiError(reply, 404, 'not-found', missing.message, missing.field);
+    }
     const origin = `${req.protocol}://${req.headers.host ?? 'localhost'}`;
     const inviteUrls: string[] = [];
     for (const inv of body.invites) {
@@ -115,6 +165,8 @@ export function registerIamApi(app: FastifyInstance, deps: PublicApiDeps): void 
     if (!ownerOnly(req, reply, 'creating tokens')) return reply;
     const body = readBody(req, reply, z.object({ description: z.string().min(1).max(200), permissions }));
     if (!body) return reply;
+    const missing = await unknownLabel(deps, body.permissions, 'permissions');
+    if (missing) return apiError(reply, 404, 'not-found', missing.message, missing.field);
     const { token, record } = await deps.iam.createToken(body.description, body.permissions, actorName(principalOf(req)));
     await audit(req, deps, 'Access Token Created', { id: record.id, type: 'token', name: record.description }, undefined, tokenView(record));
     return reply.code(201).send({ data: { token, record: tokenView(record) } });

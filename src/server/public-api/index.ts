@@ -30,6 +30,7 @@ export function registerPublicApi(app: FastifyInstance, given: PublicApiDeps & {
   registerAccess(app, {
     iam: deps.iam,
     adminToken: deps.adminToken,
+    sourceLabels: async () => (await currentSnapshot(deps)).sources,
     // Writes on routes that do not audit themselves (alerts, syncs, log collection, ...).
     onWrite: (req, status) => audit(req, deps, `${req.method} ${req.routeOptions.url ?? req.url}`, {
       id: req.url.split('?', 1)[0]!, type: 'api-call', name: `${req.method} ${req.url.split('?', 1)[0]!} → ${status}`,

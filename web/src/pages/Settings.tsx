@@ -19,13 +19,24 @@ export default function Settings({ tab }: { tab: string }) {
   );
 }
 
+/** A role and its scope: the sources named, and the sources carrying the labels named (none of either: the workspace). */
+interface Scope { roleId: string; sourceIds: string[]; labels: string[] }
+
 const roleText = (ps: Permission[] | undefined, roles: Map<string, string>, sources: Map<string, string>) =>
-  (ps ?? []).map((p) => `${p.roleName ?? roles.get(p.roleId) ?? p.roleId}${p.resources.some((r) => r.type === 'SOURCE') ? ` (${p.resources.filter((r) => r.type === 'SOURCE').map((r) => sources.get(r.id) ?? r.id).join(', ')})` : ''}`).join('; ') || '–';
+  (ps ?? []).map((p) => {
+    const scope = [
+      ...p.resources.filter((r) => r.type === 'SOURCE').map((r) => sources.get(r.id) ?? r.id),
+      ...p.resources.flatMap((r) => (r.labels ?? []).map((l) => `label ${l.key}:${l.value}`)),
+    ];
+    return `${p.roleName ?? roles.get(p.roleId) ?? p.roleId}${scope.length > 0 ? ` (${scope.join(', ')})` : ''}`;
+  }).join('; ') || '–';
 
 function useLookups() {
   const roles = useApi<{ data: { roles: Role[] } }>('/roles?pagination[count]=200');
   const sources = useApi<{ data: { sources: Source[] } }>('/sources?pagination[count]=200');
+  const labels = useApi<{ data: { labels: { key: string; value: string }[] } }>('/labels');
   return {
+    labels: (labels.data?.data.labels ?? []).map((l) => `${l.key}:${l.value}`),
     roles: roles.data?.data.roles ?? [],
     rolesError: roles.error,
     roleNames: new Map((roles.data?.data.roles ?? []).map((r) => [r.id, r.name])),
@@ -38,7 +49,7 @@ function Users() {
   const list = usePaged<User>('/users', 'users', 100);
   const { roleNames, sourceNames } = useLookups();
   const { user } = useSession();
-  const [editing, setEditing] = useState<{ id: string; perm: { roleId: string; sourceIds: string[] } } | null>(null);
+  const [editing, setEditing] = useState<{ id: string; perm: Scope } | null>(null);
   const row = useAction();
   const f = row.error?.fields ?? {};
   const edit = (u: User) => {
@@ -96,16 +107,20 @@ function Users() {
   );
 }
 
-/** The picker's value for a user's permissions: the first role, and its sources when it is scoped to some. */
-function pickerValue(ps: Permission[] | undefined): { roleId: string; sourceIds: string[] } {
+/** The picker's value for a user's permissions: the first role, and the sources and labels it is scoped to. */
+function pickerValue(ps: Permission[] | undefined): Scope {
   const p = ps?.[0];
-  if (!p) return { roleId: 'workspace-read-only', sourceIds: [] };
-  return { roleId: p.roleId, sourceIds: p.resources.filter((r) => r.type === 'SOURCE').map((r) => r.id) };
+  if (!p) return { roleId: 'workspace-read-only', sourceIds: [], labels: [] };
+  return {
+    roleId: p.roleId,
+    sourceIds: p.resources.filter((r) => r.type === 'SOURCE').map((r) => r.id),
+    labels: p.resources.flatMap((r) => (r.labels ?? []).map((l) => `${l.key}:${l.value}`)),
+  };
 }
 
 /** Role + scope picker shared by invites and tokens. */
-function PermissionPicker({ value, onChange, error }: { value: { roleId: string; sourceIds: string[] }; onChange: (v: { roleId: string; sourceIds: string[] }) => void; error?: string }) {
-  const { roles, rolesError, sources } = useLookups();
+function PermissionPicker({ value, onChange, error }: { value: Scope; onChange: (v: Scope) => void; error?: string }) {
+  const { roles, rolesError, sources, labels } = useLookups();
   const scoped = value.roleId.startsWith('source-');
   return (
     <>
@@ -116,9 +131,17 @@ function PermissionPicker({ value, onChange, error }: { value: { roleId: string;
       {roles.find((r) => r.id === value.roleId) && <p className="muted small">{roles.find((r) => r.id === value.roleId)!.description}</p>}
       {scoped && (
         <fieldset className="field">
-          <legend>Sources (none chosen: all sources)</legend>
+          <legend>Sources (no source and no label chosen: all sources)</legend>
           {sources.map((s) => (
             <label key={s.id} className="check"><input type="checkbox" checked={value.sourceIds.includes(s.id)} onChange={(e) => onChange({ ...value, sourceIds: e.target.checked ? [...value.sourceIds, s.id] : value.sourceIds.filter((x) => x !== s.id) })} /> {s.name || s.slug}</label>
+          ))}
+        </fieldset>
+      )}
+      {scoped && labels.length > 0 && (
+        <fieldset className="field">
+          <legend>And every source with these labels (each key chosen must match; any value of a key)</legend>
+          {labels.map((l) => (
+            <label key={l} className="check"><input type="checkbox" checked={value.labels.includes(l)} onChange={(e) => onChange({ ...value, labels: e.target.checked ? [...value.labels, l] : value.labels.filter((x) => x !== l) })} /> {l}</label>
           ))}
         </fieldset>
       )}
@@ -126,15 +149,19 @@ function PermissionPicker({ value, onChange, error }: { value: { roleId: string;
   );
 }
 
-function permissionsOf(v: { roleId: string; sourceIds: string[] }) {
-  const resources = v.roleId.startsWith('source-') && v.sourceIds.length > 0 ? v.sourceIds.map((id) => ({ id, type: 'SOURCE' })) : [{ id: 'workspace', type: 'WORKSPACE' }];
+function permissionsOf(v: Scope) {
+  const scoped = v.roleId.startsWith('source-');
+  const labels = scoped ? v.labels.map((l) => ({ key: l.slice(0, l.indexOf(':')), value: l.slice(l.indexOf(':') + 1) })) : [];
+  const resources: Permission['resources'] = scoped ? v.sourceIds.map((id) => ({ id, type: 'SOURCE' })) : [];
+  if (labels.length > 0) resources.push({ id: 'workspace', type: 'WORKSPACE', labels });
+  if (resources.length === 0) resources.push({ id: 'workspace', type: 'WORKSPACE' });
   return [{ roleId: v.roleId, resources }];
 }
 
 function Invites() {
   const list = usePaged<string>('/invites', 'invites', 100);
   const [email, setEmail] = useState('');
-  const [perm, setPerm] = useState({ roleId: 'workspace-read-only', sourceIds: [] as string[] });
+  const [perm, setPerm] = useState<Scope>({ roleId: 'workspace-read-only', sourceIds: [], labels: [] });
   const [created, setCreated] = useState<{ email: string; url?: string }[]>([]);
   const { busy, error, run } = useAction();
   const revoking = useAction();
@@ -188,7 +215,7 @@ function Tokens() {
   const list = usePaged<Token>('/tokens', 'tokens', 100);
   const { roleNames, sourceNames } = useLookups();
   const [description, setDescription] = useState('');
-  const [perm, setPerm] = useState({ roleId: 'workspace-owner', sourceIds: [] as string[] });
+  const [perm, setPerm] = useState<Scope>({ roleId: 'workspace-owner', sourceIds: [], labels: [] });
   const [secret, setSecret] = useState<string | null>(null);
   const { busy, error, run } = useAction();
   const row = useAction();
