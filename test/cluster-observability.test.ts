@@ -66,6 +66,15 @@ test('an API-only process shows the debugger samples of the ingest process and D
     }, { timeoutMs: 10_000 });
     assert.ok(events.every((e) => e.type === 'track' && e.event === 'Order Completed' && e.messageId.startsWith(`obs-${id}-`)));
     assert.equal(new Set(events.map((e) => e.messageId)).size, events.length, 'each sample once');
+    // An API process started after the events were sent shows the same samples: the feed keeps them.
+    const late = await h.start({ workspace, dataDir, role: 'api', env, writeConfig: false });
+    let replayed: Entry[] = [];
+    await waitUntil('the API process started later to show the samples sent before it', async () => {
+      const res = await fetch(`${late.url}/api/v1/sources/web-prod/debugger/recent`);
+      replayed = ((await res.json()) as { data: { events: Entry[] } }).data.events;
+      return replayed.length >= events.length;
+    }, { timeoutMs: 10_000 });
+    assert.deepEqual(replayed.map((e) => e.messageId).sort(), events.map((e) => e.messageId).sort(), 'the same samples, each once');
 
     await waitUntil('the sink to get the 30 events', () => sink.received.length >= 30, { timeoutMs: 30_000 });
     await waitUntil('Delivery Overview on the API process to count received and delivered', async () => {

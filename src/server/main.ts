@@ -281,10 +281,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       return { ok: false, reason: `the event log is not writable: ${(err as Error).message}` };
     }
   };
-  // With several processes, ingest ones relay their debugger samples to the API ones.
+  // With several processes, ingest ones relay their debugger samples to the API ones (a NATS feed).
   const sourceDebugger = config.debugger && (has('ingest') || has('api')) ? new SourceDebugger() : undefined;
-  const stopRelay = nats && sourceDebugger ? relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') },
-    (err) => logger.warn({ err }, 'a debugger sample relayed over NATS could not be read; dropped')) : () => {};
+  const relay = nats && sourceDebugger ? await relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') },
+    (err) => logger.warn({ err }, 'a debugger sample could not be relayed over NATS (published or read); dropped')) : undefined;
   // *Sync now*: the loader thread of this process, else (NATS) the loader process that
   // holds the lease, asked over core NATS; false when none runs it.
   const syncNow = async (kind: 'warehouse' | 'lake', id: string): Promise<boolean> => {
@@ -376,7 +376,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         await router?.stop();
         await warehouses?.stop();
         backlogs?.stop();
-        stopRelay();
+        await relay?.stop();
         await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
         await registry.close();
         await statsFollower?.stop();

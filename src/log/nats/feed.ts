@@ -26,11 +26,17 @@ export class NatsFeed {
     private readonly subject: string,
   ) {}
 
-  /** `maxBytes`: the oldest messages are dropped past it (a bound on the server's disk, whatever the age). */
-  static async open(js: JetStreamClient, jsm: JetStreamManager, o: { stream: string; subject: string; maxAgeMs: number; maxBytes: number; replicas: number }): Promise<NatsFeed> {
+  /**
+   * `maxBytes`: the oldest messages are dropped past it (a bound on the server's disk,
+   * whatever the age). `perKey`: messages are published under a key (`publish(data, key)`,
+   * subject `<subject>.<key>`) and the stream keeps at most this many per key: a replay
+   * gives the newest of each key.
+   */
+  static async open(js: JetStreamClient, jsm: JetStreamManager, o: { stream: string; subject: string; maxAgeMs: number; maxBytes: number; replicas: number; perKey?: number }): Promise<NatsFeed> {
     const config: Partial<StreamConfig> = {
       name: o.stream,
-      subjects: [o.subject],
+      subjects: [o.perKey ? `${o.subject}.*` : o.subject],
+      ...(o.perKey ? { max_msgs_per_subject: o.perKey } : {}),
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       num_replicas: o.replicas,
@@ -47,9 +53,9 @@ export class NatsFeed {
     return new NatsFeed(js, o.stream, o.subject);
   }
 
-  /** Resolves once the server stored the message. */
-  async publish(data: string): Promise<number> {
-    return (await this.js.publish(this.subject, encoder.encode(data))).seq;
+  /** Resolves once the server stored the message. `key`: a subject token, for a feed opened with `perKey`. */
+  async publish(data: string, key?: string): Promise<number> {
+    return (await this.js.publish(key === undefined ? this.subject : `${this.subject}.${key}`, encoder.encode(data))).seq;
   }
 
   /**

@@ -522,7 +522,7 @@ export class NatsEventLog implements EventLog {
    * A feed of the workspace (`<stream>_<NAME>`, subject `<subjectRoot>_<name>.<workspace>`)
    * every process publishes to and replays from its own position (./feed.ts).
    */
-  async feed(name: string, maxAgeMs: number, maxBytes = 1024 ** 3): Promise<NatsFeed> {
+  async feed(name: string, maxAgeMs: number, maxBytes = 1024 ** 3, perKey?: number): Promise<NatsFeed> {
     const stream = await this.stream(this.options.workspaceId);
     return NatsFeed.open(this.js, this.jsm, {
       stream: `${stream}_${token(name).toUpperCase()}`,
@@ -530,6 +530,7 @@ export class NatsEventLog implements EventLog {
       maxAgeMs,
       maxBytes,
       replicas: this.options.replicas ?? 1,
+      perKey,
     });
   }
 
@@ -577,7 +578,7 @@ export class NatsEventLog implements EventLog {
         await this.jsm.streams.delete(name).catch(() => {});
         await this.jsm.streams.delete(`KV_${name}_processes`).catch(() => {}); // the process registry, if any
         await this.jsm.streams.delete(`KV_${name}_leases`).catch(() => {}); // the leases, if any
-        for (const feed of ['STATS', 'SYNCS', 'FAILURES']) await this.jsm.streams.delete(`${name}_${feed}`).catch(() => {}); // feeds, if any
+        for (const feed of ['STATS', 'SYNCS', 'FAILURES', 'DEBUGGER']) await this.jsm.streams.delete(`${name}_${feed}`).catch(() => {}); // feeds, if any
       }
     }
   }
