@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { alertInput, type AlertNotification, type AlertRule } from '../observability/alerts.js';
 import type { ControlPlaneStore, StoredAlertRule } from '../store/types.js';
+import { alertTarget, mayRead, mayWrite, readsWorkspace } from './source-scope.js';
 
 export interface AlertsApiDeps {
   /** Holds the rules and notifications too, so every API process shows the same ones. */
@@ -46,7 +47,9 @@ export function registerAlertsApi(app: FastifyInstance, deps: AlertsApiDeps): vo
     }
   };
 
-  app.get('/api/v1/alerts', async () => ({ data: { alerts: (await deps.store.listAlertRules()).map(view) } }));
+  // A role scoped to some sources sees the alerts on them (source-scope.ts checks the routes of one alert).
+  const visible = (req: FastifyRequest, rule: StoredAlertRule['rule']) => mayRead(req.principal, alertTarget(deps, rule) ?? []);
+  app.get('/api/v1/alerts', async (req) => ({ data: { alerts: (await deps.store.listAlertRules()).filter((r) => visible(req, r.rule)).map(view) } }));
 
   app.post('/api/v1/alerts', async (req, reply) => {
     const checked = check(body(req));
@@ -70,6 +73,9 @@ export function registerAlertsApi(app: FastifyInstance, deps: AlertsApiDeps): vo
     if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return errors(reply, 400, [{ message: 'the body must be a JSON object', field: 'body' }]);
     const checked = check({ ...editable, ...patch });
     if (!checked.ok) return errors(reply, 400, checked.errors);
+    if (!mayWrite(req.principal, alertTarget(deps, checked.value) ?? [])) {
+      return reply.code(403).send({ errors: [{ type: 'forbidden', message: 'your role does not allow moving this alert to that source or destination' }] });
+    }
     const rule: AlertRule = { ...checked.value, id, createdBy, createdAt, updatedAt: new Date().toISOString() };
     await deps.store.putAlertRule(rule);
     return { data: { alert: { ...rule, state: stored.state } } };
@@ -82,7 +88,13 @@ export function registerAlertsApi(app: FastifyInstance, deps: AlertsApiDeps): vo
 
   app.get<{ Querystring: { limit?: string } }>('/api/v1/alerts/notifications', async (req) => {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 100) || 100));
-    const notifications: AlertNotification[] = (await deps.store.listAlertNotifications(limit)).map((n) => ({ ...n, at: new Date(n.at).toISOString() }));
+    const rules = new Map((await deps.store.listAlertRules()).map((r) => [r.rule.id, r.rule]));
+    // A deleted alert's notifications: for those who read the whole workspace.
+    const seen = (alertId: string) => {
+      const rule = rules.get(alertId);
+      return rule ? visible(req, rule) : readsWorkspace(req.principal);
+    };
+    const notifications: AlertNotification[] = (await deps.store.listAlertNotifications(limit)).filter((n) => seen(n.alertId)).map((n) => ({ ...n, at: new Date(n.at).toISOString() }));
     return { data: { notifications } };
   });
 }

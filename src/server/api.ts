@@ -1,3 +1,4 @@
+import { mayRead } from './source-scope.js';
 import type Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { deliveryStats, failureSamples, ingestStats } from '../observability/query.js';
@@ -91,8 +92,8 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   registerOverview(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog });
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
 
-  app.get('/api/v1/destinations', async () => {
+  app.get('/api/v1/destinations', async (req) => {
     const snap = snapshot();
-    return { data: { destinations: (snap?.destinations ?? []).map((d) => ({ id: d.id, name: d.name, type: d.type, enabled: d.enabled, sourceIds: d.sourceIds })) } };
+    return { data: { destinations: (snap?.destinations ?? []).filter((d) => mayRead(req.principal, d.sourceIds)).map((d) => ({ id: d.id, name: d.name, type: d.type, enabled: d.enabled, sourceIds: d.sourceIds })) } };
   });
 }

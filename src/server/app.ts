@@ -1,3 +1,4 @@
+import { registerSourceScope } from './source-scope.js';
 import type http from 'node:http';
 import type Database from 'better-sqlite3';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -80,6 +81,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // First: the access hook must run before any other route's hooks.
   const workspaceJson = registerPublicApi(app, { ...deps.publicApi, adminToken: deps.adminToken });
+  // Then: the operational routes are scoped to the sources a role covers.
+  registerSourceScope(app, { store: deps.store, warehouses: deps.warehouses?.warehouses, lakes: deps.warehouses?.lakes?.lakes });
 
   app.addHook('onRequest', (req, reply, done) => {
     if (req.url.startsWith('/v1/')) reply.headers(trackingCors(req.headers.origin));
