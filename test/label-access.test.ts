@@ -107,3 +107,35 @@ test('a source role scoped by labels covers the sources carrying them, for token
     await h.cleanup();
   }
 });
+
+test('sources the workspace file labels are covered by label-scoped roles; the export keeps their labels', async () => {
+  const h = new Harness();
+  try {
+    const sy = await h.start({
+      workspace: `workspace: { slug: acme }
+sources:
+  - slug: web
+    writeKey: wk_web
+    labels: [{ key: environment, value: prod }, { key: team, value: growth }]
+  - slug: app
+    writeKey: wk_app
+destinations: []
+`,
+    });
+    const post = async (path: string, body: unknown, token?: string) => fetch(`${sy.url}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body),
+    });
+    const owner = ((await (await post('/tokens', { description: 'owner', permissions: [{ roleId: 'workspace-owner', resources: [{ type: 'WORKSPACE', id: 'acme' }] }] })).json()) as { data: { token: string } }).data.token;
+    // team:growth did not exist: the file made it.
+    const labels = (await client(LabelsApi, sy.url, owner).listLabels()).body.data!.labels.map((l) => `${l.key}:${l.value}`);
+    assert.ok(labels.includes('team:growth'), labels.join(', '));
+    const r = await post('/tokens', { description: 'growth', permissions: [{ roleId: 'source-read-only', resources: [{ type: 'WORKSPACE', id: 'acme', labels: [{ key: 'team', value: 'growth' }] }] }] }, owner);
+    const growth = ((await r.json()) as { data: { token: string } }).data.token;
+    const seen = (await client(SourcesApi, sy.url, growth).listSources({ count: 10 })).body.data!.sources;
+    assert.deepEqual(seen.map((s) => [s.slug, s.labels.map((l) => `${l.key}:${l.value}`)]), [['web', ['environment:prod', 'team:growth']]]);
+    const exported = await (await fetch(`${sy.url}/api/v1/workspace/export`, { headers: { authorization: `Bearer ${owner}` } })).text();
+    assert.match(exported, /slug: web[\s\S]*labels:[\s\S]*key: team[\s\S]*value: growth/);
+  } finally {
+    await h.cleanup();
+  }
+});

@@ -279,10 +279,13 @@ sources:
     const store = await loc.open({ secretKey: key });
     const filePlan: WorkspacePlan = {
       workspace: { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 },
-      sources: [{ id: 'web', slug: 'web', name: 'web', enabled: true, writeKeys: ['wk'] }],
+      sources: [{ id: 'web', slug: 'web', name: 'web', enabled: true, writeKeys: ['wk'], labels: [{ key: 'team', value: 'growth' }, { key: 'environment', value: 'prod' }] }],
       destinations: [],
     };
     await store.applyWorkspaceFile(filePlan);
+    // The file's labels are the source's, and a label the workspace lacked is created.
+    assert.deepEqual(store.snapshot().sources[0]!.labels, [{ key: 'team', value: 'growth' }, { key: 'environment', value: 'prod' }]);
+    assert.ok((await store.admin.listLabels()).some((l) => l.key === 'team' && l.value === 'growth'));
     await assert.rejects(store.admin.updateSource('web', { enabled: false }), ControlPlaneFileOwnedError);
     await assert.rejects(store.admin.deleteSource('web'), /defined in the workspace file/);
     // An API source survives a later apply of the file.
@@ -307,7 +310,7 @@ sources:
     const store = await loc.open({ secretKey: key });
     const filePlan = (sources: string[]): WorkspacePlan => ({
       workspace: { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 },
-      sources: sources.map((id) => ({ id, slug: id, name: id, enabled: true, writeKeys: [`wk-${id}`] })),
+      sources: sources.map((id) => ({ id, slug: id, name: id, enabled: true, writeKeys: [`wk-${id}`], labels: [] })),
       destinations: [],
     });
     await store.applyWorkspaceFile(filePlan(['web', 'app']));

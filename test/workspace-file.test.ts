@@ -26,7 +26,7 @@ test('the example file parses with derived ids and defaults', () => {
   assert.ok(result.ok, JSON.stringify(!result.ok && result.error));
   assert.deepEqual(result.value, {
     workspace: { id: 'acme', slug: 'acme', name: 'acme', rateLimitPerSecond: 0 },
-    sources: [{ id: 'web-prod', slug: 'web-prod', name: 'web-prod', enabled: true, writeKeys: ['wk_web_prod'] }],
+    sources: [{ id: 'web-prod', slug: 'web-prod', name: 'web-prod', enabled: true, writeKeys: ['wk_web_prod'], labels: [] }],
     destinations: [{
       id: 'orders-webhook', name: 'Orders webhook', type: 'webhook', enabled: true, sourceIds: ['web-prod'],
       settings: { urls: ['http://127.0.0.1:9999/hook'], headers: { 'X-Token': 'abc' }, sharedSecret: 's3cret' },
@@ -40,13 +40,13 @@ test('explicit ids, names, several write keys, rate limit; sources referenced by
   const result = parseWorkspaceFile(`
 workspace: { id: ws_1, slug: acme, name: Acme Inc, rateLimit: 500 }
 sources:
-  - { id: src_1, slug: web, name: Web, enabled: false, writeKey: k1, writeKeys: [k2, k1] }
+  - { id: src_1, slug: web, name: Web, enabled: false, writeKey: k1, writeKeys: [k2, k1], labels: [{ key: team, value: growth }, { key: team, value: growth }] }
 destinations:
   - { id: dst_1, name: Hook, type: webhook, sources: [src_1], settings: { urls: ['https://example.com/a'] } }
 `, 'w.yml', types);
   assert.ok(result.ok, JSON.stringify(!result.ok && result.error));
   assert.deepEqual(result.value.workspace, { id: 'ws_1', slug: 'acme', name: 'Acme Inc', rateLimitPerSecond: 500 });
-  assert.deepEqual(result.value.sources[0], { id: 'src_1', slug: 'web', name: 'Web', enabled: false, writeKeys: ['k1', 'k2'] });
+  assert.deepEqual(result.value.sources[0], { id: 'src_1', slug: 'web', name: 'Web', enabled: false, writeKeys: ['k1', 'k2'], labels: [{ key: 'team', value: 'growth' }] });
   assert.equal(result.value.destinations[0]!.id, 'dst_1');
   assert.deepEqual(result.value.destinations[0]!.sourceIds, ['src_1']);
   assert.deepEqual(result.value.destinations[0]!.settings.headers, {}, 'settings defaults applied');

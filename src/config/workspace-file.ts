@@ -68,6 +68,7 @@ const fileSchema = z.strictObject({
         enabled: z.boolean().default(true),
         writeKey: writeKey.optional(),
         writeKeys: z.array(writeKey).optional(),
+        labels: z.array(z.strictObject({ key: z.string().min(1).max(100), value: z.string().min(1).max(100) })).default([]),
       }),
     )
     .default([]),
@@ -245,7 +246,8 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
     }
     sourceRef.set(sid, sid);
     sourceRef.set(s.slug, sid);
-    sources.push({ id: sid, slug: s.slug, name: s.name ?? s.slug, enabled: s.enabled, writeKeys: [...new Set(keys.map((k) => k.key))] });
+    const labels = [...new Map(s.labels.map((l) => [`${l.key}:${l.value}`, { key: l.key, value: l.value }])).values()];
+    sources.push({ id: sid, slug: s.slug, name: s.name ?? s.slug, enabled: s.enabled, writeKeys: [...new Set(keys.map((k) => k.key))], labels });
   });
 
   const destinations: PlannedDestination[] = [];

@@ -26,7 +26,7 @@ export class ControlPlaneConflictError extends Error {
 }
 
 interface WorkspaceRow { id: string; slug: string; name: string; rate_limit_per_second: number; origin: string }
-interface SourceRow { id: string; workspace_id: string; slug: string; name: string; enabled: number; origin: string }
+interface SourceRow { id: string; workspace_id: string; slug: string; name: string; enabled: number; origin: string; labels: string }
 interface DestinationRow {
   id: string; workspace_id: string; name: string; type: string; enabled: number;
   settings: string; secret_settings: string; origin: string; filters: string;
@@ -44,7 +44,7 @@ export function createApplier(cp: ControlPlaneDb, secretKey: Buffer): (plan: Wor
 
     const workspaces = new Map((await tx.selectFrom('cp_workspaces').select(['id', 'slug', 'name', 'rate_limit_per_second', 'origin']).execute())
       .map((r): [string, WorkspaceRow] => [r.id, r]));
-    const sources = new Map((await tx.selectFrom('cp_sources').select(['id', 'workspace_id', 'slug', 'name', 'enabled', 'origin']).execute())
+    const sources = new Map((await tx.selectFrom('cp_sources').select(['id', 'workspace_id', 'slug', 'name', 'enabled', 'origin', 'labels']).execute())
       .map((r): [string, SourceRow] => [r.id, r]));
     const destinations = new Map((await tx.selectFrom('cp_destinations')
       .select(['id', 'workspace_id', 'name', 'type', 'enabled', 'settings', 'secret_settings', 'origin', 'filters']).execute())
@@ -116,8 +116,13 @@ export function createApplier(cp: ControlPlaneDb, secretKey: Buffer): (plan: Wor
         .onConflict((oc) => oc.column('id').doUpdateSet(set)).execute(),
       `workspace "${wsId}": slug "${w.slug}" is already used by another workspace`);
     }
+    // The labels the file names exist (it has no other way to create them).
+    for (const l of new Map(sourcesToWrite.flatMap((s) => s.labels).map((l) => [`${l.key}:${l.value}`, l])).values()) {
+      await tx.insertInto('cp_labels').values({ key: l.key, value: l.value, description: null, created_at: now })
+        .onConflict((oc) => oc.columns(['key', 'value']).doNothing()).execute();
+    }
     for (const s of sourcesToWrite) {
-      const set = { workspace_id: wsId, slug: s.slug, name: s.name, enabled: s.enabled ? 1 : 0, origin: 'file', updated_at: now };
+      const set = { workspace_id: wsId, slug: s.slug, name: s.name, enabled: s.enabled ? 1 : 0, origin: 'file', labels: JSON.stringify(s.labels), updated_at: now };
       await translate(cp, tx, () => tx.insertInto('cp_sources').values({ id: s.id, ...set, created_at: now })
         .onConflict((oc) => oc.column('id').doUpdateSet(set)).execute(),
       `source "${s.id}": slug "${s.slug}" is already used by another source of workspace "${wsId}"`);
@@ -201,7 +206,8 @@ function checkPlan(plan: WorkspacePlan): void {
 
 function sourceDiffers(cur: SourceRow, curKeys: string[], s: PlannedSource, wsId: string): boolean {
   return cur.origin !== 'file' || cur.workspace_id !== wsId || cur.slug !== s.slug || cur.name !== s.name ||
-    cur.enabled !== (s.enabled ? 1 : 0) || !sameSet(curKeys, s.writeKeys);
+    cur.enabled !== (s.enabled ? 1 : 0) || !sameSet(curKeys, s.writeKeys) ||
+    !sameSet((JSON.parse(cur.labels) as { key: string; value: string }[]).map((l) => `${l.key}:${l.value}`), s.labels.map((l) => `${l.key}:${l.value}`));
 }
 
 function destinationDiffers(cur: DestinationRow, curLinks: string[], d: PlannedDestination, wsId: string, key: Buffer): boolean {

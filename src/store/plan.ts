@@ -50,6 +50,8 @@ export interface PlannedSource {
   enabled: boolean;
   /** Unique across all sources: a write key identifies exactly one source. */
   writeKeys: string[];
+  /** Labels (label-based access); one the workspace does not have yet is created. */
+  labels: { key: string; value: string }[];
 }
 
 export interface PlannedDestination {

@@ -238,7 +238,10 @@ export function registerExport(app: FastifyInstance, deps: PublicApiDeps): void 
     const slugOf = new Map(snap.sources.map((s) => [s.id, s.slug]));
     const file = {
       workspace: { id: snap.workspace.id, slug: snap.workspace.slug, name: snap.workspace.name, ...(snap.workspace.rateLimitPerSecond ? { rateLimit: snap.workspace.rateLimitPerSecond } : {}) },
-      sources: snap.sources.map((s) => ({ id: s.id, slug: s.slug, name: s.name, enabled: s.enabled, writeKeys: [...s.writeKeys] })),
+      sources: snap.sources.map((s) => ({
+        id: s.id, slug: s.slug, name: s.name, enabled: s.enabled, writeKeys: [...s.writeKeys],
+        ...(s.labels.length > 0 ? { labels: s.labels.map((l) => ({ key: l.key, value: l.value })) } : {}),
+      })),
       destinations: snap.destinations.map((d, i) => {
         const { [CONNECTION_MODE_KEY]: mode, ...settings } = d.settings as Record<string, unknown>;
         for (const key of deps.types.get(d.type)?.secretSettings ?? []) {
