@@ -8,17 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IAMUsersApi, LabelsApi, SourcesApi } from '@segment/public-api-sdk-typescript';
+import { client, rejects, type ApiError } from './helpers/public-api.js';
 import { Harness } from './helpers/harness.js';
 
-type ApiError = { statusCode?: number; body?: { errors: { type: string; message: string; field?: string }[] } };
-const rejects = (p: Promise<unknown>, status: number, check: (e: NonNullable<ApiError['body']>['errors'][number]) => boolean) =>
-  assert.rejects(p, (err: ApiError) => err.statusCode === status && !!err.body?.errors[0] && check(err.body.errors[0]));
-
-function client<T extends { accessToken: string | (() => string) }>(Api: new (basePath?: string) => T, url: string, token: string): T {
-  const api = new Api(url);
-  api.accessToken = token;
-  return api;
-}
 
 test('a source role scoped by labels covers the sources carrying them, for tokens and invited users', async () => {
   const h = new Harness();

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import {
   AuditTrailApi, DestinationFilterActionV1, DestinationFiltersApi, DestinationsApi, IAMRolesApi, SourcesApi, WorkspacesApi,
 } from '@segment/public-api-sdk-typescript';
+import { client, rejects, type ApiError } from './helpers/public-api.js';
 import { Harness } from './helpers/harness.js';
 import { parseWorkspaceFile } from '../src/config/workspace-file.js';
 import { destinationTypes } from '../src/destinations/registry.js';
@@ -17,15 +18,6 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/switchyard.js', import.meta.url));
 
-type ApiError = { statusCode?: number; body?: { errors: { type: string; message: string; field?: string }[] } };
-const rejects = (p: Promise<unknown>, status: number, check: (e: NonNullable<ApiError['body']>['errors'][number]) => boolean) =>
-  assert.rejects(p, (err: ApiError) => err.statusCode === status && !!err.body?.errors[0] && check(err.body.errors[0]));
-
-function client<T extends { accessToken: string | (() => string) }>(Api: new (basePath?: string) => T, url: string, token: string): T {
-  const api = new Api(url);
-  api.accessToken = token;
-  return api;
-}
 
 test('the official SDK manages sources, destinations and filters with tokens, roles, pagination, errors and an audit trail', async () => {
   const h = new Harness();
