@@ -1,3 +1,4 @@
+import { registerEventsVolume } from './events-volume-api.js';
 import { mayRead } from './source-scope.js';
 import type Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
@@ -91,6 +92,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   registerEventDelivery(app, { store: deps.store, statsDb: deps.statsDb });
   registerOverview(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog });
   registerDeliveryOverview(app, { statsDb: deps.statsDb });
+  registerEventsVolume(app, { statsDb: deps.statsDb, store: deps.store });
 
   app.get('/api/v1/destinations', async (req) => {
     const snap = snapshot();

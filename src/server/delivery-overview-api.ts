@@ -48,25 +48,17 @@ export function registerDeliveryOverview(app: FastifyInstance, deps: { statsDb: 
     if (!sourceId) return bad(reply, '"sourceId" is required', 'sourceId');
     const destinationId = str('destinationConfigId');
     if (route.destination && !destinationId) return bad(reply, `"destinationConfigId" is required for ${req.params.step}`, 'destinationConfigId');
-    const start = Date.parse(str('startTime') ?? '');
-    const end = Date.parse(str('endTime') ?? '');
-    if (Number.isNaN(start)) return bad(reply, '"startTime" must be an ISO 8601 date-time', 'startTime');
-    if (Number.isNaN(end)) return bad(reply, '"endTime" must be an ISO 8601 date-time', 'endTime');
-    if (end <= start) return bad(reply, '"endTime" must be after "startTime"', 'endTime');
-    if (start < Date.now() - HISTORY_MS) return bad(reply, 'Delivery Overview keeps two weeks: "startTime" must be within the last 14 days', 'startTime');
-    const granularity = str('granularity') as keyof typeof BUCKET_MINUTES | undefined;
-    if (!granularity || !(granularity in BUCKET_MINUTES)) return bad(reply, '"granularity" must be day, hour or minute', 'granularity');
+    const window = timeWindow(q);
+    if ('error' in window) return bad(reply, window.error, window.field);
+    const { start, end, size } = window;
     const groupBy = listOf(q.groupBy);
     for (const g of groupBy) if (!(g in GROUPS)) return bad(reply, `"groupBy" takes ${Object.keys(GROUPS).join(', ')}; got "${g}"`, 'groupBy');
     const filter = (typeof q.filter === 'object' && !Array.isArray(q.filter) ? q.filter : {}) as QueryObject;
     for (const k of Object.keys(filter)) if (!(k in GROUPS)) return bad(reply, `"filter" takes ${Object.keys(GROUPS).join(', ')}; got "${k}"`, 'filter');
-    const page = (typeof q.pagination === 'object' && !Array.isArray(q.pagination) ? q.pagination : {}) as QueryObject;
-    const count = page.count === undefined ? 100 : Number(page.count);
-    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) return bad(reply, `"pagination.count" must be 1..${MAX_COUNT}`, 'pagination.count');
-    const offset = typeof page.cursor === 'string' ? Number(Buffer.from(page.cursor, 'base64url').toString()) : 0;
-    if (!Number.isInteger(offset) || offset < 0) return bad(reply, '"pagination.cursor" is not a cursor this API gave', 'pagination.cursor');
+    const page = pageOf(q);
+    if ('error' in page) return bad(reply, page.error, page.field);
+    const { offset, count } = page;
 
-    const size = BUCKET_MINUTES[granularity];
     const where = ['step = ?', 'source_id = ?', 'destination_id = ?', 'minute >= ?', 'minute < ?'];
     const params: (string | number)[] = [route.step, sourceId, route.destination ? destinationId! : '', Math.floor(start / 60_000), Math.ceil(end / 60_000)];
     for (const [k, v] of Object.entries(filter)) {
@@ -109,18 +101,45 @@ export function registerDeliveryOverview(app: FastifyInstance, deps: { statsDb: 
         ...(withRetries ? { retryCount: p.retries } : {}),
       })),
     }));
-    const cursor = (n: number) => Buffer.from(String(n)).toString('base64url');
-    return {
-      data: {
-        total: all.reduce((s, d) => s + d.total, 0),
-        dataset,
-        pagination: {
-          current: cursor(offset),
-          next: offset + count < all.length ? cursor(offset + count) : null,
-          previous: offset > 0 ? cursor(Math.max(0, offset - count)) : null,
-          totalEntries: all.length,
-        },
-      },
-    };
+    return { data: { total: all.reduce((s, d) => s + d.total, 0), dataset, pagination: pagination(offset, count, all.length) } };
   });
+}
+
+/**
+ * `startTime`, `endTime` and `granularity` (day, hour or minute, in any case: Delivery
+ * Overview's SDK sends them lower-case, EventsApi upper-case) of an observability query,
+ * within the two weeks the step counters keep; `size` is the bucket in minutes.
+ */
+export function timeWindow(q: QueryObject): { start: number; end: number; size: number } | { error: string; field: string } {
+  const str = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
+  const start = Date.parse(str('startTime') ?? '');
+  const end = Date.parse(str('endTime') ?? '');
+  if (Number.isNaN(start)) return { error: '"startTime" must be an ISO 8601 date-time', field: 'startTime' };
+  if (Number.isNaN(end)) return { error: '"endTime" must be an ISO 8601 date-time', field: 'endTime' };
+  if (end <= start) return { error: '"endTime" must be after "startTime"', field: 'endTime' };
+  if (start < Date.now() - HISTORY_MS) return { error: 'figures are kept two weeks: "startTime" must be within the last 14 days', field: 'startTime' };
+  const granularity = str('granularity')?.toLowerCase();
+  if (!granularity || !(granularity in BUCKET_MINUTES)) return { error: '"granularity" must be day, hour or minute', field: 'granularity' };
+  return { start, end, size: BUCKET_MINUTES[granularity as keyof typeof BUCKET_MINUTES] };
+}
+
+/** `pagination[count]` (1..1000, default 100) and `pagination[cursor]` (an offset this API gave). */
+export function pageOf(q: QueryObject): { offset: number; count: number } | { error: string; field: string } {
+  const page = (typeof q.pagination === 'object' && !Array.isArray(q.pagination) ? q.pagination : {}) as QueryObject;
+  const count = page.count === undefined ? 100 : Number(page.count);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) return { error: `"pagination.count" must be 1..${MAX_COUNT}`, field: 'pagination.count' };
+  const offset = typeof page.cursor === 'string' ? Number(Buffer.from(page.cursor, 'base64url').toString()) : 0;
+  if (!Number.isInteger(offset) || offset < 0) return { error: '"pagination.cursor" is not a cursor this API gave', field: 'pagination.cursor' };
+  return { offset, count };
+}
+
+/** Segment's pagination object for `count` entries from `offset` of `total`. */
+export function pagination(offset: number, count: number, total: number) {
+  const cursor = (n: number) => Buffer.from(String(n)).toString('base64url');
+  return {
+    current: cursor(offset),
+    next: offset + count < total ? cursor(offset + count) : null,
+    previous: offset > 0 ? cursor(Math.max(0, offset - count)) : null,
+    totalEntries: total,
+  };
 }
