@@ -215,7 +215,7 @@ export class WarehouseEngine {
           recastTimes(b.timeOnly, values);
           addShaped(b, m.payload, values, cell);
           // Identifies' users rows and groups' accounts rows are upserts: always row by row.
-          if (!shape.aside) this.addRows(p, m.sourceId, schema, msg, true, 'upserts');
+          if (shape.upserts) this.addRows(p, m.sourceId, schema, msg, true, 'upserts');
           continue;
         }
       }

@@ -52,19 +52,21 @@ interface Kind {
   own: readonly string[];
   /** Whether the base scalars also make a `tracks` row. */
   aside: boolean;
+  /** Whether rows.ts also makes an upsert row of the event (identify: `users`, group: `accounts`). */
+  upserts: boolean;
 }
 
 const ROOT_FIELDS: readonly [string, string][] = [
   ['id', 'messageId'], ['anonymous_id', 'anonymousId'], ['user_id', 'userId'], ['received_at', 'receivedAt'],
   ['sent_at', 'sentAt'], ['timestamp', 'timestamp'], ['original_timestamp', 'originalTimestamp'],
 ];
-const PAGE: Omit<Kind, 'table'> = { roots: [...ROOT_FIELDS, ['name', 'name'], ['category', 'category']], custom: 'properties', own: ['name', 'category'], aside: false };
+const PAGE: Omit<Kind, 'table'> = { roots: [...ROOT_FIELDS, ['name', 'name'], ['category', 'category']], custom: 'properties', own: ['name', 'category'], aside: false, upserts: false };
 const KINDS: ReadonlyMap<unknown, Kind> = new Map<unknown, Kind>([
-  ['track', { table: null, roots: ROOT_FIELDS, custom: 'properties', own: [], aside: true }],
+  ['track', { table: null, roots: ROOT_FIELDS, custom: 'properties', own: [], aside: true, upserts: false }],
   ['page', { table: 'pages', ...PAGE }],
   ['screen', { table: 'screens', ...PAGE }],
-  ['identify', { table: 'identifies', roots: ROOT_FIELDS, custom: 'traits', own: [], aside: false }],
-  ['group', { table: 'groups', roots: [...ROOT_FIELDS, ['group_id', 'groupId']], custom: 'traits', own: [], aside: false }],
+  ['identify', { table: 'identifies', roots: ROOT_FIELDS, custom: 'traits', own: [], aside: false, upserts: true }],
+  ['group', { table: 'groups', roots: [...ROOT_FIELDS, ['group_id', 'groupId']], custom: 'traits', own: [], aside: false, upserts: true }],
 ]);
 /** The types of event that can take the direct path. */
 export const SHAPED_TYPES: ReadonlySet<unknown> = new Set(KINDS.keys());
@@ -148,6 +150,8 @@ export interface EventShape {
   widest: number;
   /** Whether the base scalars also make a `tracks` row (track events). */
   aside: boolean;
+  /** Whether the event also has an upsert row, which rows.ts makes (identifies, groups). */
+  upserts: boolean;
   /** Per scalar in walk order: its column, or null when rows.ts drops it (a reserved name). */
   columns: (string | null)[];
   /** Whether the scalar is a base column (ids, timestamps, context: a track event's `tracks` row has them). */
@@ -287,7 +291,7 @@ function buildShape(msg: Record<string, unknown>, kind: Kind): EventShape | null
   for (const l of leaves.base) named.set(JSON.stringify(l.path), { leaf: l, base: true });
   for (const l of leaves.props) named.set(JSON.stringify(l.path), { leaf: l, base: false });
   const shape: EventShape = {
-    table: leaves.table, consts: leaves.consts, widest: Math.max(0, ...leaves.consts.map(([, v]) => v.length)), aside: kind.aside,
+    table: leaves.table, consts: leaves.consts, widest: Math.max(0, ...leaves.consts.map(([, v]) => v.length)), aside: kind.aside, upserts: kind.upserts,
     columns: [], base: [], fixed: [],
   };
   const visit = (path: string[]) => {
