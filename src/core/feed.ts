@@ -32,16 +32,64 @@ export function publisher<T>(feed: Feed, origin: string, onError: (err: unknown)
   return (item) => void feed.publish(JSON.stringify({ origin, item } satisfies Envelope<T>)).catch(onError);
 }
 
-/** Adds the other files' items to `replica`, each once, from where it stopped. */
-export function replicate<T>(replica: FeedReplica<T>, feed: Feed, onError: (err: unknown) => void): Promise<{ stop(): Promise<void> }> {
+/**
+ * Errors of the local copy, not of the item: a full or failing disk, a file busy or
+ * locked. Such an item is tried again (from the stored position) instead of skipped.
+ */
+const TRANSIENT = /^(ENOSPC|EDQUOT|EIO|EMFILE|ENFILE|EBUSY|EAGAIN|SQLITE_FULL|SQLITE_IOERR|SQLITE_BUSY|SQLITE_LOCKED)/;
+
+/**
+ * Adds the other files' items to `replica`, each once, in order, from where it stopped.
+ * An item that is not one (bad JSON, refused by the replica) is reported and skipped. One
+ * the local copy could not take (TRANSIENT: a full disk, say) is reported, the feed is
+ * left there, and followed again from the stored position after `retryMs`: before,
+ * the follower moved past it and this copy missed that item for good.
+ */
+export async function replicate<T>(replica: FeedReplica<T>, feed: Feed, onError: (err: unknown) => void, retryMs = 5_000): Promise<{ stop(): Promise<void> }> {
   const origin = replica.origin();
   const cursor = `feed:${feed.stream}`;
-  return feed.follow(replica.remoteCursor(cursor), (seq, data) => {
-    try {
-      const e = JSON.parse(data) as Envelope<T>;
-      if (e.origin !== origin) replica.applyRemote(cursor, seq, e.item);
-    } catch (err) {
+  let following: { stop(): Promise<void> } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const follow = async (): Promise<void> => {
+    let halted = false;
+    const sub = await feed.follow(replica.remoteCursor(cursor), (seq, data) => {
+      if (halted) return; // what follows a failed item waits for it
+      let e: Envelope<T>;
+      try {
+        e = JSON.parse(data) as Envelope<T>;
+      } catch (err) {
+        onError(err);
+        return;
+      }
+      if (e.origin === origin) return;
+      try {
+        replica.applyRemote(cursor, seq, e.item);
+      } catch (err) {
+        onError(err);
+        if (!TRANSIENT.test(String((err as { code?: unknown } | null)?.code ?? ''))) return;
+        halted = true;
+        timer = setTimeout(() => void again(), retryMs);
+      }
+    });
+    following = sub;
+    if (stopped) await sub.stop(); // stopped while it started
+  };
+  const again = async (): Promise<void> => {
+    if (stopped) return;
+    await following?.stop();
+    if (stopped) return;
+    await follow().catch((err: unknown) => {
       onError(err);
-    }
-  });
+      timer = setTimeout(() => void again(), retryMs);
+    });
+  };
+  await follow();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await following?.stop();
+    },
+  };
 }
