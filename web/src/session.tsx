@@ -20,3 +20,11 @@ export function canWrite(user: User | null, open: boolean): boolean {
   if (roles.length === 0) return true;
   return roles.some((r) => !r.includes('read-only') && !r.includes('read only'));
 }
+
+/** May create sources: an owner, or a Source Admin of the whole workspace (not of some sources, by id or by label). */
+export function canAddSource(user: User | null, open: boolean): boolean {
+  if (open) return true;
+  if (!user?.permissions) return canWrite(user, open);
+  return user.permissions.some((p) => p.roleId === 'workspace-owner' ||
+    (p.roleId === 'source-admin' && p.resources.some((r) => r.type === 'WORKSPACE' && !(r.labels && r.labels.length > 0))));
+}

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { api } from '../api';
 import { useAction, useApi, usePaged } from '../hooks';
 import { Link, navigate } from '../router';
-import { canWrite, useSession } from '../session';
+import { canAddSource, useSession } from '../session';
 import type { Source, SourceMetadata } from '../types';
 import { Empty, ErrorBox, Field, Loading, MoreButton, Page, Status, Table } from '../ui';
 
@@ -13,7 +13,7 @@ export default function Sources({ mode }: { mode: 'list' | 'new' }) {
 function SourceList() {
   const { user, open } = useSession();
   const list = usePaged<Source>('/sources', 'sources', 50);
-  const add = canWrite(user, open) ? <Link className="btn primary" to="/sources/new">Add source</Link> : null;
+  const add = canAddSource(user, open) ? <Link className="btn primary" to="/sources/new">Add source</Link> : null;
   return (
     <Page title="Sources" actions={add}>
       <p className="muted">A source is where events come from: a website, a server, an app. Each has a write key that its library sends with every event.</p>
