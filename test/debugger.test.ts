@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
 import { startSwitchyard, workspaceYaml } from './helpers/switchyard.js';
 import { startSink } from './helpers/sink.js';
 
@@ -93,6 +95,36 @@ test('under load the debugger keeps a bounded sample and every event is still ac
     await sink.waitFor(2000, 20_000);
   } finally {
     await sy.stop();
+    await sink.close();
+  }
+});
+
+test('on one machine the debugger keeps its samples across a graceful restart; a damaged saved file starts it empty', async () => {
+  const sink = await startSink();
+  const first = await startSwitchyard({ workspace: workspaceYaml([sink.url]), env: { SWITCHYARD_ADMIN_TOKEN: 'admin-secret' } });
+  const recent = async (url: string) =>
+    ((await (await fetch(`${url}/api/v1/sources/web-prod/debugger/recent`, { headers: ADMIN })).json()) as { data: { events: Entry[] } }).data.events;
+  let second: Awaited<ReturnType<typeof startSwitchyard>> | undefined;
+  try {
+    for (const event of ['Before One', 'Before Two']) {
+      const res = await fetch(`${first.url}/v1/track`, { method: 'POST', headers: AUTH, body: JSON.stringify({ userId: 'u1', event }) });
+      assert.equal(res.status, 200);
+    }
+    assert.equal(await first.stop(), 0);
+    const saved = fs.statSync(path.join(first.dataDir, 'debugger.json'));
+    assert.equal(saved.mode & 0o777, 0o600, 'the saved samples are the owner\'s only');
+    second = await startSwitchyard({ workspace: workspaceYaml([sink.url]), dataDir: first.dataDir, env: { SWITCHYARD_ADMIN_TOKEN: 'admin-secret' } });
+    assert.deepEqual((await recent(second.url)).map((e) => e.event), ['Before Two', 'Before One'], 'newest first, as before the restart');
+    const res = await fetch(`${second.url}/v1/track`, { method: 'POST', headers: AUTH, body: JSON.stringify({ userId: 'u1', event: 'After' }) });
+    assert.equal(res.status, 200);
+    assert.deepEqual((await recent(second.url)).map((e) => e.event), ['After', 'Before Two', 'Before One']);
+    assert.equal(await second.stop(), 0);
+    fs.writeFileSync(path.join(first.dataDir, 'debugger.json'), '{"version": 1, "sources": [[');
+    second = await startSwitchyard({ workspace: workspaceYaml([sink.url]), dataDir: first.dataDir, env: { SWITCHYARD_ADMIN_TOKEN: 'admin-secret' } });
+    assert.deepEqual(await recent(second.url), [], 'a damaged file: an empty debugger, and the server runs');
+  } finally {
+    await second?.stop();
+    await first.stop();
     await sink.close();
   }
 });

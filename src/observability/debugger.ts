@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+
 /**
  * The source debugger: a live sample of what a source receives, raw (as the client
  * sent it) and enriched (as stored). It is a sample, not a record: at most
@@ -83,6 +85,11 @@ export class SourceDebugger {
     for (const listener of this.listeners.get(sourceId) ?? []) listener(entry);
   }
 
+  /** Every source's kept events, oldest first (what `add` takes back after a restart). */
+  saved(): [string, DebuggerEntry[]][] {
+    return [...this.rings].filter(([, ring]) => ring.length > 0).map(([sourceId, ring]) => [sourceId, [...ring]]);
+  }
+
   /** The kept events, newest first. */
   recent(sourceId: string, filter: DebuggerFilter = {}, limit = this.perSource): DebuggerEntry[] {
     const ring = this.rings.get(sourceId) ?? [];
@@ -102,4 +109,34 @@ export class SourceDebugger {
 
 function matches(e: DebuggerEntry, f: DebuggerFilter): boolean {
   return (!f.type || e.type === f.type) && (!f.event || e.event === f.event);
+}
+
+/**
+ * The debugger's samples across a restart on one machine (with NATS, the `debugger` feed
+ * keeps them): written at a graceful stop to `file` (the owner's only, by rename) and read
+ * back at start. A missing or unreadable file is an empty debugger, never a failed start.
+ */
+export function saveDebugger(dbg: SourceDebugger, file: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ version: 1, sources: dbg.saved() }), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+export function restoreDebugger(dbg: SourceDebugger, file: string, onError: (err: unknown) => void): void {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return; // none saved
+  }
+  try {
+    const saved = JSON.parse(text) as { version?: number; sources?: [string, DebuggerEntry[]][] };
+    if (saved.version !== 1 || !Array.isArray(saved.sources)) throw new Error(`${file} is not a saved debugger (version 1)`);
+    for (const [sourceId, entries] of saved.sources) {
+      if (typeof sourceId !== 'string' || !Array.isArray(entries)) continue;
+      for (const e of entries) if (e && typeof e.messageId === 'string' && typeof e.enriched === 'string') dbg.add(sourceId, e);
+    }
+  } catch (err) {
+    onError(err);
+  }
 }

@@ -28,7 +28,7 @@ import { createRequestClient } from '../core/request.js';
 import { IngestPool } from './ingest-pool.js';
 import { startAlertChecks } from './alert-checks.js';
 import { moveStatsTablesToStore } from './move-to-store.js';
-import { SourceDebugger } from '../observability/debugger.js';
+import { restoreDebugger, saveDebugger, SourceDebugger } from '../observability/debugger.js';
 import { FAILURE_LOG_FEED, FAILURE_LOG_RETENTION_MS, FailureLogReplica, pruneFailureLogs } from '../observability/failure-log.js';
 import type { Config } from './config.js';
 import type { WorkspacePlan } from '../store/plan.js';
@@ -84,6 +84,7 @@ export function dataPaths(dataDir: string) {
     control: path.join(dataDir, 'control.db'),
     stats: path.join(dataDir, 'stats.db'),
     failureLogs: path.join(dataDir, 'failure-logs'),
+    debugger: path.join(dataDir, 'debugger.json'),
     warehouseSyncs: path.join(dataDir, 'warehouse-syncs.db'),
     processes: path.join(dataDir, 'processes.db'),
   };
@@ -283,6 +284,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   };
   // With several processes, ingest ones relay their debugger samples to the API ones (a NATS feed).
   const sourceDebugger = config.debugger && (has('ingest') || has('api')) ? new SourceDebugger() : undefined;
+  // On one machine the samples outlive a graceful restart (saved at stop, read back here).
+  if (sourceDebugger && !nats) restoreDebugger(sourceDebugger, paths.debugger, (err) => logger.warn({ err }, 'the saved source debugger could not be read; it starts empty'));
   const relay = nats && sourceDebugger ? await relayDebugger(nats, sourceDebugger, processId, { publish: has('ingest'), receive: has('api') },
     (err) => logger.warn({ err }, 'a debugger sample could not be relayed over NATS (published or read); dropped')) : undefined;
   // *Sync now*: the loader thread of this process, else (NATS) the loader process that
@@ -377,6 +380,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         await warehouses?.stop();
         backlogs?.stop();
         await relay?.stop();
+        if (sourceDebugger && !nats) {
+          try {
+            saveDebugger(sourceDebugger, paths.debugger);
+          } catch (err) {
+            logger.warn({ err }, 'the source debugger could not be saved; it starts empty next time');
+          }
+        }
         await registry.remove(processId).catch((err: unknown) => logger.warn({ err }, 'removing the heartbeat failed'));
         await registry.close();
         await statsFollower?.stop();
