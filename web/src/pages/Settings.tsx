@@ -20,7 +20,9 @@ export default function Settings({ tab }: { tab: string }) {
 }
 
 /** A role and its scope: the sources named, and the sources carrying the labels named (none of either: the workspace). */
-interface Scope { roleId: string; sourceIds: string[]; labels: string[] }
+interface Scope { roleId: string; sourceIds: string[]; labels: LabelRef[] }
+interface LabelRef { key: string; value: string }
+const sameLabel = (a: LabelRef) => (b: LabelRef) => a.key === b.key && a.value === b.value;
 
 const roleText = (ps: Permission[] | undefined, roles: Map<string, string>, sources: Map<string, string>) =>
   (ps ?? []).map((p) => {
@@ -36,7 +38,7 @@ function useLookups() {
   const sources = useApi<{ data: { sources: Source[] } }>('/sources?pagination[count]=200');
   const labels = useApi<{ data: { labels: { key: string; value: string }[] } }>('/labels');
   return {
-    labels: (labels.data?.data.labels ?? []).map((l) => `${l.key}:${l.value}`),
+    labels: (labels.data?.data.labels ?? []).map((l) => ({ key: l.key, value: l.value })),
     roles: roles.data?.data.roles ?? [],
     rolesError: roles.error,
     roleNames: new Map((roles.data?.data.roles ?? []).map((r) => [r.id, r.name])),
@@ -114,7 +116,7 @@ function pickerValue(ps: Permission[] | undefined): Scope {
   return {
     roleId: p.roleId,
     sourceIds: p.resources.filter((r) => r.type === 'SOURCE').map((r) => r.id),
-    labels: p.resources.flatMap((r) => (r.labels ?? []).map((l) => `${l.key}:${l.value}`)),
+    labels: p.resources.flatMap((r) => (r.labels ?? []).map((l) => ({ key: l.key, value: l.value }))),
   };
 }
 
@@ -141,7 +143,7 @@ function PermissionPicker({ value, onChange, error }: { value: Scope; onChange: 
         <fieldset className="field">
           <legend>And every source with these labels (each key chosen must match; any value of a key)</legend>
           {labels.map((l) => (
-            <label key={l} className="check"><input type="checkbox" checked={value.labels.includes(l)} onChange={(e) => onChange({ ...value, labels: e.target.checked ? [...value.labels, l] : value.labels.filter((x) => x !== l) })} /> {l}</label>
+            <label key={`${l.key}:${l.value}`} className="check"><input type="checkbox" checked={value.labels.some(sameLabel(l))} onChange={(e) => onChange({ ...value, labels: e.target.checked ? [...value.labels, l] : value.labels.filter((x) => !sameLabel(l)(x)) })} /> {l.key}:{l.value}</label>
           ))}
         </fieldset>
       )}
@@ -151,7 +153,7 @@ function PermissionPicker({ value, onChange, error }: { value: Scope; onChange: 
 
 function permissionsOf(v: Scope) {
   const scoped = v.roleId.startsWith('source-');
-  const labels = scoped ? v.labels.map((l) => ({ key: l.slice(0, l.indexOf(':')), value: l.slice(l.indexOf(':') + 1) })) : [];
+  const labels = scoped ? v.labels : [];
   const resources: Permission['resources'] = scoped ? v.sourceIds.map((id) => ({ id, type: 'SOURCE' })) : [];
   if (labels.length > 0) resources.push({ id: 'workspace', type: 'WORKSPACE', labels });
   if (resources.length === 0) resources.push({ id: 'workspace', type: 'WORKSPACE' });
