@@ -80,6 +80,9 @@ function event(i: number): LoaderMessage {
   const properties: Record<string, unknown> = {};
   for (let p = 0; p < 20; p++) properties[`prop${p}`] = p % 4 === 0 ? i + p : p % 4 === 1 ? `value ${i} ${p}` : p % 4 === 2 ? (i + p) / 7 : i % 2 === 0;
   if (process.env.BENCH_WH_ODD && i % 1000 === 999) properties.prop1 = i;
+  // BENCH_WH_SPARSE=k: the last k properties are each left out of one event in ten (a fixed draw per event): up to 2^k structures.
+  const sparse = Number(process.env.BENCH_WH_SPARSE ?? 0);
+  for (let p = 20 - sparse; p < 20; p++) if (mix32(i * 32 + p) % 10 === 0) delete properties[`prop${p}`];
   if (process.env.BENCH_WH_ARRAY) properties.products = [{ productId: `p-${i % 50}`, sku: 'SKU-0001', price: 59.95, quantity: 1 + (i % 3) }];
   if (process.env.BENCH_WH_PROP_TIME) properties.createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, i % 86_400)).toISOString().replace('.000Z', 'Z');
   const messageId = `m-${i}`;
@@ -90,6 +93,13 @@ function event(i: number): LoaderMessage {
       context: MIX ? webContext({ path: '/checkout', referrer: '', search: '', title: 'Checkout', url: 'https://example.com/checkout' }) : { library: { name: 'bench', version: '1' } },
     }),
   };
+}
+
+/** A 32-bit integer hash (murmur3's finalizer): a fixed pseudo-random draw per input. */
+function mix32(x: number): number {
+  let h = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 const mb = () => Math.round(process.memoryUsage().rss / 1048576);

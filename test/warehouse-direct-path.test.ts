@@ -133,7 +133,17 @@ function batches(): LoaderMessage[][] {
   second.push(track('src-a', 400, { properties: { total: 1, code: 7 } }));
   for (let i = 1; i <= 10; i++) second.push(track('src-a', 400 + i, { properties: { total: i % 2 === 0 ? i : i + 0.5, code: `c${i}` } }));
   second.push(...others(1));
-  return [first, second];
+  // Many shapes in one load (optional properties left out): 41 shape batches. The largest 32
+  // stay direct (150 events of the common shape, 31 of one event each); past 32, those under
+  // 100 events (the other 9) go row by row.
+  const third: LoaderMessage[] = [];
+  for (let i = 0; i < 150; i++) third.push(track('src-a', 500 + i, { event: 'Item Sparse', properties: { a: i, b: 'x', c: true } }));
+  for (let i = 0; i < 40; i++) {
+    const properties: Record<string, unknown> = { a: i };
+    for (let bit = 0; bit < 6; bit++) if ((i >> bit) & 1) properties[`opt${bit}`] = `v${i}`;
+    third.push(track('src-a', 700 + i, { event: 'Item Sparse', properties }));
+  }
+  return [first, second, third];
 }
 
 /** Every table of the two schemas, by their role ('a', 'b'), rows compared as sorted JSON. */
@@ -191,7 +201,7 @@ for (const [target, selective] of [['duckdb', false], ['postgres', false], ['duc
     /** Lines handed to the direct path per table (`tracks` aside). */
     const taken = new Map<string, number>();
     const counting: Dialect = Object.create(fastDb, {
-      copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { const t = a[0].slice(a[0].lastIndexOf('.') + 2, -1); taken.set(t, (taken.get(t) ?? 0) + a[2].length); return fastDb.copyNew!(...a); } },
+      copyNew: { value: async (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { const t = a[0].slice(a[0].lastIndexOf('.') + 2, -1); taken.set(t, (taken.get(t) ?? 0) + a[1].reduce((n, p) => n + p.rows.length, 0)); return fastDb.copyNew!(...a); } },
     }) as Dialect;
     const fallbacks: unknown[] = [];
     const a = new WarehouseEngine(counting, (id) => (id === 'src-a' ? slugs.fast.a : slugs.fast.b), undefined, overrides, (err) => fallbacks.push(err));
@@ -203,6 +213,8 @@ for (const [target, selective] of [['duckdb', false], ['postgres', false], ['duc
         assert.deepEqual(Object.fromEntries(ra.rows), Object.fromEntries(rb.rows), 'rows per source and table');
       }
       // With selective sync, src-b's Signed Up table is off: its events (3) write no event-table row.
+      assert.equal(taken.get('item_sparse'), 181, 'past 32 shapes a load, the small ones go row by row');
+      taken.delete('item_sparse');
       const events = [...taken].filter(([t]) => !['tracks', 'pages', 'screens', 'identifies', 'groups'].includes(t)).reduce((n, [, k]) => n + k, 0);
       assert.ok(events >= (selective ? 98 : 101), `most track events took the ${target} path (${events})`);
       // Pages named only in their properties, a boolean name and values that do not fit stay on the row path (counts above).
@@ -368,7 +380,7 @@ test('postgres: tracks go in on a second connection; if only that one commits, t
   let asides = 0;
   let failCommit = true;
   const flaky: Dialect = Object.create(db, {
-    copyNew: { value: (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (a[4]) asides++; return db.copyNew!(...a); } },
+    copyNew: { value: (...a: Parameters<NonNullable<Dialect['copyNew']>>) => { if (a[3]) asides++; return db.copyNew!(...a); } },
     // The aside transaction has committed when the main COMMIT fails: a crash between the two.
     exec: { value: async (sql: string) => { if (sql === 'COMMIT' && failCommit) { failCommit = false; throw new Error('server closed the connection'); } return db.exec(sql); } },
   }) as Dialect;

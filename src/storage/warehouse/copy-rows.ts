@@ -6,6 +6,12 @@
  * of many lines is ever built (joining, then encoding, cost twice as much).
  */
 const CHUNK_BYTES = 1 << 20;
+/**
+ * A table's first buffer: each next one doubles, up to CHUNK_BYTES. A load makes a
+ * CopyRows per shape and table, and a stream with optional properties has dozens or
+ * thousands of shapes, most of a few events: a megabyte each was gigabytes a load.
+ */
+const FIRST_CHUNK_BYTES = 16 << 10;
 
 /** A value in COPY's text format (\N is null; backslash, tab and line breaks escaped; NUL dropped). */
 export function copyText(v: string | number | boolean | null): string {
@@ -39,6 +45,7 @@ export class CopyRows {
   private readonly chunks: Buffer[] = [];
   private buf: Buffer | null = null;
   private at = 0;
+  private next = FIRST_CHUNK_BYTES;
 
   /** Adds a row: `line` is its values, tab-separated, without the line break. */
   add(id: string, line: string): void {
@@ -46,7 +53,8 @@ export class CopyRows {
     const most = 3 * line.length + 1; // UTF-8 bytes at most (a UTF-16 unit is 3 at most), and the line break
     if (this.buf === null || this.buf.length - this.at < most) {
       this.seal();
-      this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, most));
+      this.buf = Buffer.allocUnsafe(Math.max(this.next, most));
+      this.next = Math.min(CHUNK_BYTES, this.next * 2);
     }
     this.at += this.buf.write(line, this.at);
     this.buf[this.at++] = 0x0a;

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type pg from 'pg';
 import { copyText, CopyRows, csvText } from './copy-rows.js';
-import type { ColumnType, Dialect } from './types.js';
+import type { ColumnType, CopyPart, Dialect } from './types.js';
 
 /**
  * One dialect per target. Everything else in the loader is shared SQL: standard
@@ -16,6 +16,8 @@ import type { ColumnType, Dialect } from './types.js';
 const quote = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 const str = (s: string) => `'${s.replace(/'/g, "''")}'`;
 let stageFiles = 0;
+/** Parts (shapes) read by one DuckDB INSERT at most: a UNION of thousands would cost more to plan than it saves. */
+const COPY_PARTS = 128;
 
 function literal(sqlType: (t: ColumnType) => string) {
   return (value: string | number | boolean | null, t: ColumnType): string => {
@@ -97,39 +99,52 @@ export async function openDuckDb(path: string): Promise<Dialect> {
       appender.closeSync();
       return `temp.main.${quote(name)}`;
     },
-    // The rows as CSV text made while the batch was parsed (engine.ts), written to a
-    // file and read by DuckDB's CSV reader straight into typed columns, inside the
-    // INSERT that checks each row's (received_at, id) against the table. Both of a
-    // batch's tables go through the one connection, one INSERT at a time; the next
-    // file is written while the current INSERT runs.
-    async copyNew(table, columns, rows, received) {
-      const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.csv`);
+    // The rows as CSV text made while the batch was parsed (engine.ts), a file per part
+    // (shape), read by DuckDB's CSV reader straight into typed columns inside one INSERT
+    // per table (the parts joined by `UNION ALL BY NAME`, at most COPY_PARTS at a time)
+    // that checks each row's (received_at, id) against the table. Both of a batch's tables
+    // go through the one connection, one INSERT at a time; the next files are written
+    // while the current INSERT runs.
+    async copyNew(table, parts, received) {
+      const files: string[] = [];
       try {
-        try {
-          const out = await fs.open(file, 'w', 0o600);
-          try {
-            await out.writev([...rows.data()]);
-          } finally {
-            await out.close().catch(() => {});
+        let n = 0;
+        for (let i = 0; i < parts.length; i += COPY_PARTS) {
+          const reads: string[] = [];
+          const union = new Map<string, ColumnType>(); // every part's columns, in order of first appearance
+          for (const { columns, rows } of parts.slice(i, i + COPY_PARTS)) {
+            const file = nodePath.join(stageDir, `${stagePrefix}${process.pid}-${++stageFiles}.csv`);
+            files.push(file);
+            try {
+              const out = await fs.open(file, 'w', 0o600);
+              try {
+                await out.writev([...rows.data()]);
+              } finally {
+                await out.close().catch(() => {});
+              }
+            } catch (err) {
+              throw new Error(`writing the stage file ${file} failed: ${(err as Error).message}`, { cause: err });
+            }
+            const spec = columns.map(([c, t]) => `${str(c)}: ${str(sqlType(t))}`).join(', ');
+            reads.push(`SELECT * FROM read_csv(${str(file)}, columns = {${spec}}, header = false,
+              delim = '\t', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, auto_detect = false)`);
+            for (const [c, t] of columns) if (!union.has(c)) union.set(c, t);
           }
-        } catch (err) {
-          throw new Error(`writing the stage file ${file} failed: ${(err as Error).message}`, { cause: err });
+          const list = [...union.keys()].map(quote).join(', ');
+          // The batch's window of arrival times, as constants: DuckDB skips the table's row
+          // groups outside it (by their min/max) instead of joining against every row.
+          const where = received
+            ? `x.received_at BETWEEN ${str(received[0])}::TIMESTAMPTZ AND ${str(received[1])}::TIMESTAMPTZ AND x.received_at = v.received_at`
+            : 'x.received_at IS NULL';
+          const sql = `INSERT INTO ${table} (${list}) SELECT ${list} FROM (${reads.map((r) => `(${r})`).join(' UNION ALL BY NAME ')}) AS v
+            WHERE NOT EXISTS (SELECT 1 FROM ${table} x WHERE ${where} AND x.id = v.id)`;
+          const run = inserting.then(() => conn.run(sql));
+          inserting = run.catch(() => {});
+          n += Number((await run).rowsChanged);
         }
-        const spec = columns.map(([c, t]) => `${str(c)}: ${str(sqlType(t))}`).join(', ');
-        const list = columns.map(([c]) => quote(c)).join(', ');
-        // The batch's window of arrival times, as constants: DuckDB skips the table's row
-        // groups outside it (by their min/max) instead of joining against every row.
-        const where = received
-          ? `x.received_at BETWEEN ${str(received[0])}::TIMESTAMPTZ AND ${str(received[1])}::TIMESTAMPTZ AND x.received_at = v.received_at`
-          : 'x.received_at IS NULL';
-        const sql = `INSERT INTO ${table} (${list}) SELECT ${list} FROM read_csv(${str(file)}, columns = {${spec}}, header = false,
-          delim = '\t', quote = '"', escape = '"', nullstr = '\\N', allow_quoted_nulls = false, auto_detect = false) AS v
-          WHERE NOT EXISTS (SELECT 1 FROM ${table} x WHERE ${where} AND x.id = v.id)`;
-        const run = inserting.then(() => conn.run(sql));
-        inserting = run.catch(() => {});
-        return Number((await run).rowsChanged);
+        return n;
       } finally {
-        await fs.rm(file, { force: true });
+        await Promise.all(files.map((f) => fs.rm(f, { force: true })));
       }
     },
     copyCell: csvText,
@@ -243,17 +258,22 @@ export async function openPostgres(url: string): Promise<Dialect> {
     }
     return aside;
   };
-  const copyNew = async (c: pg.Client, table: string, columns: readonly (readonly [string, ColumnType])[], rows: CopyRows, received: readonly [string, string] | null) => {
+  const copyNew = async (c: pg.Client, table: string, parts: readonly CopyPart[], received: readonly [string, string] | null) => {
+    // One id check for every part (the table's lines of all shapes), then a COPY per part.
     const existing = new Set<string>();
-    const { ids } = rows;
+    const ids = parts.flatMap((p) => p.rows.ids);
     // The (received_at, id) index: a window of arrival times reads only its newest pages.
     const where = received ? 'received_at BETWEEN $2::timestamptz AND $3::timestamptz' : 'received_at IS NULL';
     for (let i = 0; i < ids.length; i += 10_000) {
       const found = await c.query<{ id: string }>(`SELECT id FROM ${table} WHERE ${where} AND id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000), ...(received ?? [])]);
       for (const r of found.rows) existing.add(r.id);
     }
-    if (existing.size >= ids.length) return 0;
-    return copyFrom(c, `COPY ${table} (${columns.map(([col]) => quote(col)).join(', ')}) FROM STDIN`, rows.data(existing));
+    let n = 0;
+    for (const { columns, rows } of parts) {
+      if (rows.ids.every((id) => existing.has(id))) continue;
+      n += await copyFrom(c, `COPY ${table} (${columns.map(([col]) => quote(col)).join(', ')}) FROM STDIN`, rows.data(existing));
+    }
+    return n;
   };
   return {
     name: 'postgres',
@@ -277,8 +297,8 @@ export async function openPostgres(url: string): Promise<Dialect> {
       await client.query(`ANALYZE ${t}`);
       return t;
     },
-    async copyNew(table, columns, rows, received, onAside = false) {
-      return copyNew(onAside ? await asideClient() : client, table, columns, rows, received);
+    async copyNew(table, parts, received, onAside = false) {
+      return copyNew(onAside ? await asideClient() : client, table, parts, received);
     },
     copyCell: copyText,
     async settleAside(commit) {

@@ -5,7 +5,7 @@ import { castTo, inferType, widen } from './columns.js';
 import { copyText, CopyRows } from './copy-rows.js';
 import { EventShapes, SHAPED_TYPES, type EventShape } from './event-shapes.js';
 import { DISCARDS_TABLE, FIXED_TYPES, rowsFor, type WarehouseRow } from './rows.js';
-import type { ColumnType, Dialect, LoaderMessage, WarehouseConfig } from './types.js';
+import type { ColumnType, CopyPart, Dialect, LoaderMessage, WarehouseConfig } from './types.js';
 
 /**
  * Loads one batch of log messages into a warehouse, the same way for every
@@ -52,6 +52,12 @@ export interface PreparedLoad {
 }
 
 const PREPARE_SLICE = 250;
+/** Shape batches a load copies at most (the largest); the rest go row by row (see `write`). */
+const MAX_SHAPE_BATCHES = 128;
+/** Up to this many shape batches a load, each is copied whatever its size. */
+const FEW_SHAPE_BATCHES = 32;
+/** Past FEW_SHAPE_BATCHES, a shape batch smaller than this goes row by row. */
+const MIN_SHAPE_EVENTS = 100;
 
 /** What a scalar's values were, in JavaScript (ShapeBatch.types). */
 const STRING = 1, INTEGER = 2, FRACTION = 4, BOOLEAN = 8;
@@ -313,6 +319,17 @@ export class WarehouseEngine {
         if (fitting) fast.push(fitting);
       }
     }
+    // Each shape batch is a part of its tables' copies, and a part costs the target a
+    // file (DuckDB) or a COPY whatever its size. A stream whose events leave out optional
+    // properties at random has thousands of shapes a load, of a few events each: the
+    // largest MAX_SHAPE_BATCHES stay on the direct path, and among many, those of fewer
+    // than MIN_SHAPE_EVENTS events go row by row with the others.
+    if (fast.length > FEW_SHAPE_BATCHES) {
+      fast.sort((x, y) => y.payloads.length - x.payloads.length);
+      let keep = Math.min(fast.length, MAX_SHAPE_BATCHES);
+      while (keep > FEW_SHAPE_BATCHES && fast[keep - 1]!.payloads.length < MIN_SHAPE_EVENTS) keep--;
+      for (const b of fast.splice(keep)) this.toRows(p, b);
+    }
     if (fast.length === 0) return this.commit(p, typesOf, []);
     try {
       return await this.commit(p, typesOf, fast);
@@ -447,18 +464,12 @@ export class WarehouseEngine {
       // Both finish before either failure is thrown: nothing may still be writing when the
       // transactions are rolled back.
       const settled = await Promise.allSettled([false, true].map(async (aside) => {
-        const out: [ShapeBatch, number][] = [];
-        for (const b of copies) {
-          if (!(aside ? b.to.tracks : b.to.own)) continue; // turned off (selective sync)
-          const { own, ownColumns, tracks, trackColumns } = b.copy;
-          const window = b.received ? ([b.received.first, b.received.last] as const) : null;
-          const table = aside ? 'tracks' : b.shape.table;
-          const types = typesOf.get(`${b.schema}.${table}`)!;
-          const columns = (aside ? trackColumns : ownColumns).map((c) => [c, types.get(c)!] as const);
-          const n = await this.db.copyNew!(`${q(b.schema)}.${q(table)}`, columns, aside ? tracks : own, window, aside).catch((err: unknown) => {
-            throw new DirectPathError(`the direct path for the events of ${table} failed`, err);
+        const out: [CopyGroup, number][] = [];
+        for (const g of copyGroups(copies, aside, typesOf)) {
+          const n = await this.db.copyNew!(`${q(g.schema)}.${q(g.table)}`, g.parts, g.window, aside).catch((err: unknown) => {
+            throw new DirectPathError(`the direct path for the events of ${g.table} failed`, err);
           });
-          out.push([b, n]);
+          out.push([g, n]);
         }
         return out;
       }));
@@ -466,11 +477,10 @@ export class WarehouseEngine {
         if (r.status === 'rejected') throw r.reason;
         return r.value;
       });
-      for (const [aside, out] of copied.entries()) {
-        for (const [b, n] of out) {
-          const table = aside ? 'tracks' : b.shape.table;
-          count(b.sourceId, table, n);
-          await this.afterTable?.(table);
+      for (const out of copied) {
+        for (const [g, n] of out) {
+          count(g.sourceId, g.table, n);
+          await this.afterTable?.(g.table);
         }
       }
       for (const [schema, tuples] of discards) {
@@ -690,6 +700,41 @@ function mergeUpserts(rows: WarehouseRow[]): WarehouseRow[] {
     else for (const [k, v] of r.values) if (v !== null) prev.values.set(k, v);
   }
   return [...byId.values()];
+}
+
+/** The shape batches of one table (and one kind of window) of a load: one `copyNew` call. */
+interface CopyGroup {
+  sourceId: string;
+  schema: string;
+  table: string;
+  parts: CopyPart[];
+  /** The earliest and latest received_at of every part; null: rows without one. */
+  window: [string, string] | null;
+}
+
+/**
+ * The shaped batches to copy, grouped by target table (the event's own, or `tracks`
+ * aside), so each table of a load takes one id check and one INSERT however many shapes
+ * its events had. Batches of shapes with and without received_at go in separate groups
+ * (the check reads rows by their window, or those without one).
+ */
+function copyGroups(copies: readonly ShapeBatch[], aside: boolean, typesOf: ReadonlyMap<string, ReadonlyMap<string, ColumnType>>): CopyGroup[] {
+  const groups = new Map<string, CopyGroup>();
+  for (const b of copies) {
+    if (!(aside ? b.to.tracks : b.to.own)) continue; // turned off (selective sync)
+    const table = aside ? 'tracks' : b.shape.table;
+    const key = `${b.schema}\0${table}\0${b.received ? 'window' : 'none'}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { sourceId: b.sourceId, schema: b.schema, table, parts: [], window: null }));
+    const types = typesOf.get(`${b.schema}.${table}`)!;
+    const { own, ownColumns, tracks, trackColumns } = b.copy;
+    g.parts.push({ columns: (aside ? trackColumns : ownColumns).map((c) => [c, types.get(c)!] as const), rows: aside ? tracks : own });
+    if (b.received) {
+      const { first, last } = b.received;
+      g.window = g.window ? [first < g.window[0] ? first : g.window[0], last > g.window[1] ? last : g.window[1]] : [first, last];
+    }
+  }
+  return [...groups.values()];
 }
 
 /** `<table>_<suffix>`, within PostgreSQL's 63 characters (a long table name is cut and told apart by a hash). */

@@ -70,18 +70,21 @@ export interface Dialect {
    * Optional direct path: appends to a target table (`"schema"."table"`), in the open
    * transaction, the rows whose id it does not hold yet among its rows received in
    * `received` (first, last; null: rows without received_at), from text lines made
-   * beforehand with `copyCell` (values already of their columns' types; the columns
-   * and their types in line order). Returns the rows written. The loader's track
-   * events go through it: PostgreSQL by `COPY ... FROM STDIN` after an id lookup,
-   * DuckDB by an `INSERT ... SELECT ... WHERE NOT EXISTS` reading the lines as a CSV
-   * file. The id check holds because one loader writes to a warehouse at a time (its
+   * beforehand with `copyCell` (values already of their columns' types), in parts:
+   * one per shape of event, each with its columns and their types in line order (a
+   * column a part lacks is null in its rows). Returns the rows written. The loader's
+   * shaped events go through it, one call per table and load: PostgreSQL by one id
+   * lookup, then `COPY ... FROM STDIN` per part; DuckDB by one `INSERT ... SELECT ...
+   * WHERE NOT EXISTS` reading the parts as CSV files (`UNION ALL BY NAME`). Before, a
+   * call per part repeated the id check: a stream with optional properties (dozens of
+   * shapes a load) loaded 2-3× slower. The id check holds because one loader writes to a warehouse at a time (its
    * lease). With `aside`, a dialect with `settleAside` writes the rows through a second
    * connection, in a transaction of its own that `settleAside` ends: the loader commits
    * it just before the main one and rolls it back with it. Should one commit and not
    * the other (a crash between the two), the re-load's id check per table adds only
    * what is missing. A dialect without it writes both in the one transaction.
    */
-  copyNew?(table: string, columns: readonly (readonly [string, ColumnType])[], rows: CopyRows, received: readonly [string, string] | null, aside?: boolean): Promise<number>;
+  copyNew?(table: string, parts: readonly CopyPart[], received: readonly [string, string] | null, aside?: boolean): Promise<number>;
   /** A value as `copyNew`'s lines hold it (copy-rows.ts: copyText or csvText). */
   copyCell?(v: string | number | boolean | null): string;
   /** Ends the transaction of `copyNew(..., aside)`, if one is open: commit or roll back. */
@@ -104,4 +107,10 @@ export interface SyncRecord {
   /** Rows loaded per table (collection). */
   rows: Record<string, number>;
   error: string | null;
+}
+
+/** One shape's rows for `Dialect.copyNew`: its columns and their types, in line order, and its lines. */
+export interface CopyPart {
+  columns: readonly (readonly [string, ColumnType])[];
+  rows: CopyRows;
 }
