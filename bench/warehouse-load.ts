@@ -24,6 +24,9 @@
  * a JSON string column in the warehouse.
  * BENCH_WH_OFF=1 turns one property off (selective sync) for the loader; the raw path
  * still loads it.
+ * BENCH_WH_SPARSE=k leaves each of the last k properties out of one event in ten (a fixed
+ * pseudo-random draw per event): optional properties, 28 shapes a 20,000-event load with
+ * k = 5, 3,612 with k = 20.
  * BENCH_WH_MIX=web makes the events a website's mix, as analytics.js sends them: of every 20,
  * 8 pages (named, with the page's properties), 9 track events (as above), 2 identifies
  * (4 traits, 1,000 users) and 1 group (3 traits, 100 groups), all with a browser's
