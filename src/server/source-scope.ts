@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ControlPlaneStore } from '../store/types.js';
-import { snapshotOrNull } from './lookup.js';
+import { findDestination, findSource } from './lookup.js';
 import { canReadSource, canReadWorkspace, canWriteSources, forbidden, isOwner, type Principal } from './public-api/access.js';
 import { apiError } from './public-api/http.js';
 
@@ -37,12 +37,13 @@ interface Rule {
 const params = (req: FastifyRequest) => req.params as Record<string, string | undefined>;
 const query = (req: FastifyRequest) => req.query as Record<string, unknown>;
 
+/** The same lookups as the routes' handlers (by id), so a resource they find is always checked. */
 function sourceOf(deps: { store: ControlPlaneStore }, id: string | undefined): Owners {
-  const s = snapshotOrNull(deps.store)?.sources.find((x) => x.id === id);
+  const s = id === undefined ? undefined : findSource(deps.store, id);
   return s ? [s.id] : undefined;
 }
 function destinationOf(deps: { store: ControlPlaneStore }, id: string | undefined): Owners {
-  return snapshotOrNull(deps.store)?.destinations.find((d) => d.id === id)?.sourceIds;
+  return id === undefined ? undefined : findDestination(deps.store, id)?.sourceIds;
 }
 /** The sources an alert rule watches: its source, or its destination's (undefined: neither exists). */
 export function alertTarget(deps: { store: ControlPlaneStore }, rule: Record<string, unknown>): Owners {
