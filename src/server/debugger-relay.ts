@@ -3,7 +3,7 @@ import { token } from '../log/nats/names.js';
 import type { DebuggerEntry, SourceDebugger } from '../observability/debugger.js';
 
 /** The feed of debugger samples, and how much of it NATS keeps. */
-export const DEBUGGER_FEED = 'debugger';
+const DEBUGGER_FEED = 'debugger';
 /** Samples kept per source: the debugger's ring (SourceDebugger's `perSource`). */
 const PER_SOURCE = 200;
 const MAX_AGE_MS = 24 * 3_600_000;

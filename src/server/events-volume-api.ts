@@ -45,10 +45,20 @@ export function registerEventsVolume(app: FastifyInstance, deps: { statsDb: Data
     for (const id of sourceIds) {
       if (!known.has(id)) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no source ${id} among the sources your role covers`, field: 'sourceId', status: 404 }] });
     }
+    // The query as understood, as Segment echoes it.
+    const lists = Object.fromEntries((['sourceId', 'eventName', 'eventType'] as const).map((k) => [k, listOf(q[k])]).filter(([, v]) => v.length > 0));
+    const echo = {
+      workspaceId: snap?.workspace.id ?? '',
+      granularity: String(q.granularity).toUpperCase(),
+      startTime: new Date(start).toISOString(),
+      endTime: new Date(end).toISOString(),
+      ...(groupBy.length > 0 ? { groupBy } : {}),
+      ...lists,
+    };
     const where = ["step = 'successfully_received'", "destination_id = ''", 'minute >= ?', 'minute < ?'];
     const params: (string | number)[] = [Math.floor(start / 60_000), Math.ceil(end / 60_000)];
     const scope = sourceIds.length > 0 ? sourceIds : [...known.keys()];
-    if (scope.length === 0) return { data: { path: '/events/volume', query: echo(), result: [], pagination: pagination(0, page.count, 0) } };
+    if (scope.length === 0) return { data: { path: '/events/volume', query: echo, result: [], pagination: pagination(0, page.count, 0) } };
     where.push(`source_id IN (${scope.map(() => '?').join(', ')})`);
     params.push(...scope);
     for (const [key, column] of [['eventName', 'event_name'], ['eventType', 'event_type']] as const) {
@@ -84,18 +94,6 @@ export function registerEventsVolume(app: FastifyInstance, deps: { statsDb: Data
       total: e.total,
       series: e.counts.map((count, i) => ({ time: new Date((first + i * size) * 60_000).toISOString(), count })),
     }));
-    return { data: { path: '/events/volume', query: echo(), result, pagination: pagination(page.offset, page.count, all.length) } };
-
-    function echo() {
-      const lists = Object.fromEntries((['sourceId', 'eventName', 'eventType'] as const).map((k) => [k, listOf(q[k])]).filter(([, v]) => v.length > 0));
-      return {
-        workspaceId: snap?.workspace.id ?? '',
-        granularity: String(q.granularity).toUpperCase(),
-        startTime: new Date(start).toISOString(),
-        endTime: new Date(end).toISOString(),
-        ...(groupBy.length > 0 ? { groupBy } : {}),
-        ...lists,
-      };
-    }
+    return { data: { path: '/events/volume', query: echo, result, pagination: pagination(page.offset, page.count, all.length) } };
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlPlaneStore } from '../store/types.js';
 import { findDestination, findSource } from './lookup.js';
 import { canReadSource, canReadWorkspace, canWriteSources, forbidden, isOwner, type Principal } from './public-api/access.js';
@@ -123,23 +123,21 @@ export function mayWrite(p: Principal | undefined, sources: readonly string[]): 
 }
 
 export function registerSourceScope(app: FastifyInstance, deps: SourceScopeDeps): void {
-  const check = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  // A callback hook, as access.ts's: requests with no rule (most, the analytics.js
+  // settings included) pass without a promise or a microtask.
+  app.addHook('preHandler', (req, reply, done) => {
     const p = req.principal;
-    if (!p || isOwner(p)) return;
-    const rule = RULES.get(req.routeOptions.url ?? '');
-    if (!rule) return;
-    const sources = await rule.sources(req, deps);
-    if (sources === undefined) return; // no such resource: the handler says so
-    const reads = rule.reads || req.method === 'GET' || req.method === 'HEAD';
-    if (!mayRead(p, sources)) {
-      apiError(reply, 404, 'not-found', `no such ${rule.what} among the sources your role covers`);
-      return;
-    }
-    if (reads) return;
-    if (rule.owner || !canWriteSources(p, sources)) forbidden(reply, `changes to this ${rule.what}${rule.owner ? ' (workspace owners only)' : ''}`);
-  };
-  app.addHook('preHandler', async (req, reply) => {
-    await check(req, reply);
-    return reply.sent ? reply : undefined;
+    const rule = p && !isOwner(p) ? RULES.get(req.routeOptions.url ?? '') : undefined;
+    if (!p || !rule) return done();
+    Promise.resolve(rule.sources(req, deps)).then((sources) => {
+      // An answer sent here ends the request: done() is not called then.
+      if (sources === undefined) return done(); // no such resource: the handler says so
+      if (!mayRead(p, sources)) return void apiError(reply, 404, 'not-found', `no such ${rule.what} among the sources your role covers`);
+      const reads = rule.reads || req.method === 'GET' || req.method === 'HEAD';
+      if (!reads && (rule.owner || !canWriteSources(p, sources))) {
+        return void forbidden(reply, `changes to this ${rule.what}${rule.owner ? ' (workspace owners only)' : ''}`);
+      }
+      done();
+    }, done);
   });
 }
