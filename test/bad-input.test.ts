@@ -156,7 +156,9 @@ test('bad inputs get the right status and a clear error; accepted events are una
   const totals = (s: IngestStats) =>
     Object.fromEntries([...expected.keys()].map((reason) => [reason, countOf(s.failedOnIngest, reason) + countOf(s.unattributedFailures, reason)]));
   const wanted = Object.fromEntries([...expected].map(([reason, e]) => [reason, e.source + e.unattributed + e.either]));
-  await waitUntil('failed-on-ingest counts by reason', async () => JSON.stringify(totals(await ingestStats(sy.url))) === JSON.stringify(wanted), { timeoutMs: 5000 }).catch(() => {});
+  // Counters are flushed every second: wait for the last good event's count too, not only the refusals'.
+  const settled = (s: IngestStats) => JSON.stringify(totals(s)) === JSON.stringify(wanted) && s.received === 6;
+  await waitUntil('ingest counters flushed', async () => settled(await ingestStats(sy.url)), { timeoutMs: 5000 }).catch(() => {});
   const stats = await ingestStats(sy.url);
   assert.deepEqual(totals(stats), wanted, 'every refused request is counted under failed on ingest, by reason');
   for (const [reason, e] of expected) {
