@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --no-node-snapshot
 // Thin launcher: the CLI is compiled to dist/ by `npm ci` (the `prepare` script).
 // --max-semi-space-size=4: every thread's young generation stays at 4 MB semi-spaces
 // (V8's default grows to 16 on the HTTP thread; the flag also overrides the workers'

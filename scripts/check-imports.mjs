@@ -8,6 +8,8 @@ import path from 'node:path';
 const RANK = {
   protocol: 0,
   core: 1,
+  // The Functions sandbox and its contract: below the destinations and the router that run functions.
+  functions: 1.5,
   log: 2,
   store: 2,
   storage: 2,

@@ -158,7 +158,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal(store.sourceByWriteKey('wk_web_prod'), undefined);
     await loc.open({ secretKey: key });
     const migrations = await loc.query<{ version: number }>("SELECT version FROM schema_migrations WHERE component = 'control_plane' ORDER BY version");
-    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4, 5]);
+    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4, 5, 6]);
     assert.deepEqual(await loc.query('SELECT seq FROM log_events'), []);
   });
 
@@ -168,7 +168,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     else for (let i = 0; i < 3; i++) stores.push(await loc.open({ secretKey: key }));
     assert.deepEqual(stores.map((s) => s.version()), [0, 0, 0]);
     const migrations = await loc.query<{ version: number }>("SELECT version FROM schema_migrations WHERE component = 'control_plane' ORDER BY version");
-    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4, 5]);
+    assert.deepEqual(migrations.map((m) => Number(m.version)), [1, 2, 3, 4, 5, 6]);
   });
 
   t('renaming the workspace id moves its sources and destinations', async (loc) => {
@@ -342,6 +342,45 @@ sources:
     await store.admin.deleteWarehouse('w1');
     assert.deepEqual(store.snapshot().warehouses, []);
     await assert.rejects(store.admin.deleteWarehouse('w1'), ControlPlaneNotFoundError);
+  });
+
+  t('functions: versions, deploys, restores; insert-function instances keep secrets sealed, one per destination', async (loc) => {
+    const store = await loc.open({ secretKey: key });
+    await store.applyWorkspaceFile(plan());
+    const admin = store.admin;
+    const secret = { name: 'token', label: 'Token', description: '', type: 'STRING' as const, required: true, sensitive: true };
+    await admin.createFunction({
+      id: 'ifnd_1', kind: 'INSERT_DESTINATION', displayName: 'Enrich', description: '', logoUrl: '',
+      code: 'async function onTrack(e) { return e }', settings: [secret], createdBy: 'ann',
+    });
+    let f = store.snapshot().functions[0]!;
+    assert.deepEqual([f.latest.version, f.deployed?.version, f.latest.settings], [1, 1, [secret]], 'a new function is deployed at once');
+    await admin.updateFunction('ifnd_1', { code: 'async function onTrack(e) { e.x = 1; return e }', by: 'bob' });
+    await admin.updateFunction('ifnd_1', { displayName: 'Enrich v2', by: 'bob' });
+    f = store.snapshot().functions[0]!;
+    assert.deepEqual([f.displayName, f.latest.version, f.latest.createdBy, f.deployed?.version], ['Enrich v2', 2, 'bob', 1], 'a rename adds no version; saved code is not deployed');
+    assert.match(f.deployed!.code, /return e }$/);
+    assert.equal(await admin.deployFunction('ifnd_1'), 2);
+    assert.equal(store.snapshot().functions[0]!.deployed!.version, 2);
+    assert.equal(await admin.restoreFunctionVersion('ifnd_1', 1, 'cy'), 3);
+    assert.deepEqual((await admin.listFunctionVersions('ifnd_1')).map((v) => [v.version, v.createdBy]), [[3, 'cy'], [2, 'bob'], [1, 'ann']]);
+    assert.equal(store.snapshot().functions[0]!.latest.code, 'async function onTrack(e) { return e }');
+    await assert.rejects(admin.restoreFunctionVersion('ifnd_1', 9, 'cy'), ControlPlaneNotFoundError);
+
+    await admin.createInsertFunction({ id: 'i1', functionId: 'ifnd_1', destinationId: 'orders-webhook', name: 'enrich', enabled: true, settings: { token: 'very-secret' } });
+    const [row] = await loc.query<{ settings: string }>("SELECT settings FROM cp_insert_functions WHERE id = 'i1'");
+    assert.doesNotMatch(row!.settings, /very-secret/, 'a sensitive setting is encrypted at rest');
+    assert.deepEqual(store.snapshot().insertFunctions.map((i) => [i.id, i.destinationId, i.settings.token]), [['i1', 'orders-webhook', 'very-secret']]);
+    await assert.rejects(admin.createInsertFunction({ id: 'i2', functionId: 'ifnd_1', destinationId: 'orders-webhook', name: 'again', enabled: true, settings: {} }), /one per destination/);
+    await assert.rejects(admin.deleteFunction('ifnd_1'), /in use by insert function instance i1/);
+    await admin.updateInsertFunction('i1', { enabled: false });
+    assert.equal(store.snapshot().insertFunctions[0]!.settings.token, 'very-secret', 'an update without settings keeps them');
+    // The file drops the destination: its insert function instance goes with it.
+    await store.applyWorkspaceFile({ ...plan(), destinations: [] });
+    assert.deepEqual(store.snapshot().insertFunctions, []);
+    await admin.deleteFunction('ifnd_1');
+    assert.deepEqual(store.snapshot().functions, []);
+    assert.deepEqual(await loc.query('SELECT * FROM cp_function_versions'), [], 'versions go with the function');
   });
 
   t('users, sessions, invites, tokens and the audit trail store only hashes of secrets', async (loc) => {

@@ -100,7 +100,7 @@ test('sqlite: a file written by an older version upgrades in place and keeps its
     const store = await loc.open();
     assert.equal(store.version(), 7);
     assert.equal(store.sourceByWriteKey('wk')?.metadataId, 'http-api', 'migration 3 added the column with its default');
-    assert.deepEqual(old.prepare("SELECT version FROM schema_migrations WHERE component = 'control_plane'").pluck().all(), [1, 2, 3, 4, 5]);
+    assert.deepEqual(old.prepare("SELECT version FROM schema_migrations WHERE component = 'control_plane'").pluck().all(), [1, 2, 3, 4, 5, 6]);
   } finally {
     await loc.dispose();
   }

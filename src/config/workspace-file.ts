@@ -43,7 +43,7 @@ export interface ConfigError {
  * Destination types the file may use: the real destination registry satisfies this.
  * `connectionModes`: what a type declares it can run as; when absent, see `connectionModesOf`.
  */
-export type DestinationTypes = ReadonlyMap<string, { settingsSchema: z.ZodType; secretSettings: readonly string[]; connectionModes?: readonly ConnectionMode[] }>;
+export type DestinationTypes = ReadonlyMap<string, { name?: string; settingsSchema: z.ZodType; secretSettings: readonly string[]; connectionModes?: readonly ConnectionMode[] }>;
 
 const slug = z.string().regex(/^[a-z0-9_-]+$/, 'must be lowercase letters, digits, "-" or "_"');
 const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" or "_"');

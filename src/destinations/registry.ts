@@ -1,8 +1,18 @@
 import type { DestinationDefinition } from './types.js';
 import { webhook } from './webhook/index.js';
 import { catalogEntries, createActionsDestination, unloadableActionsDestination } from './actions/index.js';
+import { destinationFunction } from './function/index.js';
+import { functionIdOfType, type FunctionSpec } from '../functions/types.js';
 
 type AnyDefinition = DestinationDefinition<never>;
+
+/** Finds a function by id in this thread's control-plane snapshot (set where a store is open). */
+export type FunctionLookup = (functionId: string) => { spec: FunctionSpec; workspaceName: string } | undefined;
+let lookupFunction: FunctionLookup = () => undefined;
+/** Destination functions are types (`function-<id>`) found in the control plane, not in code: this says where to look. */
+export function setFunctionLookup(lookup: FunctionLookup): void {
+  lookupFunction = lookup;
+}
 
 /**
  * Destination types by name: the native ones (webhook), then every destination of
@@ -16,12 +26,15 @@ type AnyDefinition = DestinationDefinition<never>;
  */
 class DestinationTypeRegistry implements ReadonlyMap<string, AnyDefinition> {
   private readonly made = new Map<string, AnyDefinition>();
+  private readonly functions = new Map<string, { key: string; definition: AnyDefinition }>();
 
   constructor(private readonly native: ReadonlyMap<string, AnyDefinition>) {}
 
   get(type: string): AnyDefinition | undefined {
     const n = this.native.get(type);
     if (n) return n;
+    const functionId = functionIdOfType(type);
+    if (functionId !== undefined) return this.destinationFunction(functionId);
     let d = this.made.get(type);
     if (d) return d;
     const entry = catalogEntries().get(type);
@@ -36,7 +49,21 @@ class DestinationTypeRegistry implements ReadonlyMap<string, AnyDefinition> {
   }
 
   has(type: string): boolean {
+    const functionId = functionIdOfType(type);
+    if (functionId !== undefined) return this.destinationFunction(functionId) !== undefined;
     return this.native.has(type) || catalogEntries().has(type);
+  }
+
+  /** A deployed destination function's type, made once per deployed version (and workspace name, part of its integrations key). */
+  private destinationFunction(functionId: string): AnyDefinition | undefined {
+    const found = lookupFunction(functionId);
+    if (!found || found.spec.kind !== 'DESTINATION' || !found.spec.deployed) return undefined;
+    const key = `${found.spec.deployed.version}/${found.workspaceName}`;
+    const cached = this.functions.get(functionId);
+    if (cached?.key === key) return cached.definition;
+    const definition = destinationFunction(found.spec, found.workspaceName) as unknown as AnyDefinition;
+    this.functions.set(functionId, { key, definition });
+    return definition;
   }
 
   get size(): number {

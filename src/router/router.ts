@@ -6,10 +6,11 @@ import type { EventLog } from '../log/types.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { EventType } from '../protocol/types.js';
 import { ControlPlaneEmptyError } from '../store/control-plane.js';
-import type { ControlPlaneStore, DestinationInstance } from '../store/types.js';
+import type { ControlPlaneSnapshot, ControlPlaneStore, DestinationInstance } from '../store/types.js';
 import { LaneRunner } from './lane-runner.js';
 import { splitConnectionMode } from '../core/route.js';
 import type { FailureLogWriter } from '../observability/failure-log.js';
+import { functionRevision, withInsert } from './functions.js';
 
 /**
  * What the router needs of a log: the contract plus the list of lanes that exist
@@ -71,7 +72,7 @@ export class Router {
     const wanted = new Map(snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0).map((d) => [d.id, d]));
     for (const [id, entry] of this.runners) {
       const next = wanted.get(id);
-      if (next && fingerprint(next, rate) === entry.fingerprint) continue;
+      if (next && fingerprint(next, rate, snapshot) === entry.fingerprint) continue;
       this.runners.delete(id);
       await entry.runner.stop();
     }
@@ -82,17 +83,18 @@ export class Router {
     }
     for (const [id, instance] of wanted) {
       if (this.runners.has(id)) continue;
-      const runner = this.createRunner(instance, rate);
+      const runner = this.createRunner(instance, rate, snapshot);
       if (!runner) continue;
-      this.runners.set(id, { runner, fingerprint: fingerprint(instance, rate) });
+      this.runners.set(id, { runner, fingerprint: fingerprint(instance, rate, snapshot) });
       runner.setFailureLogCollection(this.collections.get(id) ?? null);
       runner.start();
     }
   }
 
-  private createRunner(instance: DestinationInstance, rateLimitPerSecond: number): LaneRunner | null {
+  private createRunner(instance: DestinationInstance, rateLimitPerSecond: number, snapshot: ControlPlaneSnapshot): LaneRunner | null {
     const logger = this.deps.logger.child({ destination: instance.id });
-    const definition = this.deps.types.get(instance.type) as DestinationDefinition<unknown> | undefined;
+    const found = this.deps.types.get(instance.type) as DestinationDefinition<unknown> | undefined;
+    const definition = found && withInsert(snapshot, instance, found);
     if (!definition) {
       logger.error({ type: instance.type }, 'unknown destination type; not delivering');
       return null;
@@ -159,6 +161,6 @@ export class Router {
   }
 }
 
-function fingerprint(d: DestinationInstance, rate: number): string {
-  return JSON.stringify([d.name, d.type, d.sourceIds, d.settings, d.filters, rate]);
+function fingerprint(d: DestinationInstance, rate: number, snap: ControlPlaneSnapshot): string {
+  return JSON.stringify([d.name, d.type, d.sourceIds, d.settings, d.filters, rate, functionRevision(snap, d)]);
 }

@@ -8,7 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { createRequestClient } from '../core/request.js';
 import type { RetryPolicy } from '../core/retry.js';
-import { destinationTypes } from '../destinations/registry.js';
+import { destinationTypes, setFunctionLookup } from '../destinations/registry.js';
+import { functionLookup } from './functions.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
 import { LOST_PAYLOADS_MESSAGE, SqliteEventLog } from '../log/sqlite/log.js';
 import { connectNatsLog } from '../log/nats/connect.js';
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
   const controlDb = data.controlStore ? null : openDatabase(data.controlPath, data.sync, 4);
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: data.controlStore! },
     { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
+  setFunctionLookup(functionLookup(store));
   const failureLog = new FailureLogWriter(data.failureLogDir);
   // Failure logs reach the API processes that do not share this DATA_DIR.
   if (nats) {

@@ -23,6 +23,7 @@ import { destinationTypes } from '../destinations/registry.js';
 import type { RequestFn } from '../core/request.js';
 import { registerConsole } from './console.js';
 import { registerPublicApi, type PublicApiDeps } from './public-api/index.js';
+import { registerSourceFunctions } from './source-functions.js';
 import { actorName } from './public-api/access.js';
 
 export interface AppDeps {
@@ -43,7 +44,7 @@ export interface AppDeps {
   failureLogDir: string;
   /** Signs failure-log download URLs. */
   signingKey: Buffer;
-  /** The Event Tester's HTTP client (the router thread has its own). */
+  /** The Event Tester's and source functions' HTTP client (the router thread has its own). */
   testerRequest: RequestFn;
   warehouses?: WarehouseApiDeps;
   /** The Public API, sign-in and access control (every non-public route is guarded). */
@@ -115,6 +116,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   registerIngest(app, track);
+  if (deps.servesTracking !== false) registerSourceFunctions(app, { store: deps.store, tracking: track, request: deps.testerRequest, logger: deps.logger });
   if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
   registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey });
   registerSettings(app, { store: deps.store, types: destinationTypes });

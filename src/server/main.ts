@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspaceFile } from '../config/workspace-file.js';
-import { destinationTypes } from '../destinations/registry.js';
+import { destinationTypes, setFunctionLookup } from '../destinations/registry.js';
+import { functionLookup } from '../router/functions.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import type { NatsEventLog } from '../log/nats/log.js';
@@ -112,6 +113,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // PostgreSQL (SWITCHYARD_STORE): shared by every process, changes arrive by NOTIFY.
   const controlDb = config.store ? null : openDatabase(paths.control, config.sync, 4);
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! }, { secretKey });
+  // Destination functions are types found in the control plane (the API checks their instances' settings).
+  setFunctionLookup(functionLookup(store));
   let stopWatching = () => {};
   // Warehouses: the workspace file's (held in memory from the file) merged with the
   // Public API's (control.db), handed to the loader thread at start, on every file

@@ -3,6 +3,7 @@ import { ControlPlaneConflictError, keyOwner, linkOwner, savedFilters, translate
 import { bumpVersion, type ControlPlaneDb, type Tx } from './db.js';
 import { openSettings, sealSettings } from './secrets.js';
 import { ControlPlaneFileOwnedError, ControlPlaneNotFoundError } from './errors.js';
+import { createFunctionAdmin, type FunctionAdmin } from './functions.js';
 import { createWarehouseAdmin, type WarehouseAdmin } from './warehouses.js';
 import type { Label } from './types.js';
 
@@ -29,7 +30,7 @@ export interface NewDestination {
 export interface DestinationPatch { name?: string; enabled?: boolean; settings?: Record<string, unknown>; secretSettings?: readonly string[] }
 export interface LabelDefinition extends Label { description?: string }
 
-export interface ControlPlaneAdmin extends WarehouseAdmin {
+export interface ControlPlaneAdmin extends WarehouseAdmin, FunctionAdmin {
   /** Creates the workspace the API works in when none exists yet (no workspace file). */
   ensureWorkspace(w: { id: string; slug: string; name: string }): Promise<void>;
   createSource(s: NewSource): Promise<void>;
@@ -93,6 +94,7 @@ export function createAdmin(cp: ControlPlaneDb, secretKey: Buffer): ControlPlane
 
   return {
     ...createWarehouseAdmin(secretKey, write, currentWorkspace),
+    ...createFunctionAdmin(secretKey, write, (fn) => cp.read(fn), currentWorkspace),
     ensureWorkspace: write(async (tx, w: { id: string; slug: string; name: string }) => {
       if (await tx.selectFrom('cp_meta').select('value').where('key', '=', 'workspace_id').executeTakeFirst()) return;
       const now = Date.now();
@@ -128,6 +130,7 @@ export function createAdmin(cp: ControlPlaneDb, secretKey: Buffer): ControlPlane
       for (const destId of linked) {
         const d = await tx.selectFrom('cp_destinations').select('origin').where('id', '=', destId).executeTakeFirst();
         if (d?.origin === 'api' && (await linkCount(tx, destId)) === 0) {
+          await tx.deleteFrom('cp_insert_functions').where('destination_id', '=', destId).execute();
           await tx.deleteFrom('cp_destinations').where('id', '=', destId).execute();
           deletedDestinations.push(destId);
         }
@@ -181,6 +184,7 @@ export function createAdmin(cp: ControlPlaneDb, secretKey: Buffer): ControlPlane
     deleteDestination: write(async (tx, id: string) => {
       await ownedDestination(tx, id);
       await tx.deleteFrom('cp_destination_sources').where('destination_id', '=', id).execute();
+      await tx.deleteFrom('cp_insert_functions').where('destination_id', '=', id).execute();
       await tx.deleteFrom('cp_destinations').where('id', '=', id).execute();
     }),
     setDestinationFilters: write(async (tx, id: string, filters: readonly DestinationFilter[]) => {

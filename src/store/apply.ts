@@ -106,7 +106,10 @@ export function createApplier(cp: ControlPlaneDb, secretKey: Buffer): (plan: Wor
     for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_warehouse_sources').where('source_id', 'in', ids).execute();
     for (const ids of chunks(dropKeysOf)) await tx.deleteFrom('cp_write_keys').where('source_id', 'in', ids).execute();
     // 2. Delete rows, children first.
-    for (const ids of chunks(deleted.destinations)) await tx.deleteFrom('cp_destinations').where('id', 'in', ids).execute();
+    for (const ids of chunks(deleted.destinations)) {
+      await tx.deleteFrom('cp_insert_functions').where('destination_id', 'in', ids).execute();
+      await tx.deleteFrom('cp_destinations').where('id', 'in', ids).execute();
+    }
     for (const ids of chunks(deleted.sources)) await tx.deleteFrom('cp_sources').where('id', 'in', ids).execute();
     for (const ids of chunks(deleted.workspaces)) await tx.deleteFrom('cp_workspaces').where('id', 'in', ids).execute();
     // 3. Upsert rows.

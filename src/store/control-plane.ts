@@ -7,6 +7,7 @@ import { openSettings } from './secrets.js';
 import { createSecretUpdater } from './secret.js';
 import { createAdmin, type ControlPlaneAdmin } from './admin.js';
 import { openIamStore, type IamStore } from './iam.js';
+import { readFunctions } from './functions.js';
 import { readWarehouses } from './warehouses.js';
 import { createObservabilityStore, type LegacyImportReport, type LegacyObservabilityRows } from './observability.js';
 import { postgresDb, sqliteDb, type ControlPlaneDb, type PostgresStoreSettings, type Tx } from './db.js';
@@ -283,7 +284,8 @@ async function build(tx: Tx, secretKey: Buffer): Promise<{ version: number; valu
   // Frozen: the snapshot is shared by every caller until the next change, so
   // a consumer mutating it would silently change what others see.
   const warehouses = await readWarehouses(tx, secretKey, ws.id);
-  const snapshot = deepFreeze({ version, workspace, sources, destinations, warehouses });
+  const { functions, insertFunctions } = await readFunctions(tx, secretKey, ws.id);
+  const snapshot = deepFreeze({ version, workspace, sources, destinations, warehouses, functions, insertFunctions });
   return { version, value: { snapshot, byWriteKey } };
 }
 

@@ -43,6 +43,15 @@ export interface ControlPlaneTables {
   cp_alert_rules: { id: string; body: string; state: Generated<string> };
   cp_alert_notifications: { id: Generated<number>; alert_id: string; at: number; status: string; message: string };
   cp_failure_log_collections: { destination_id: string; collection_id: string; enabled: number; updated_at: number };
+  cp_functions: {
+    id: string; workspace_id: string; resource_type: string; display_name: string; description: string; logo_url: string;
+    latest_version: number; deployed_version: number | null; deployed_at: number | null; created_by: string; created_at: number; updated_at: number;
+  };
+  cp_function_versions: { function_id: string; version: number; code: string; settings: string; created_by: string; created_at: number };
+  cp_insert_functions: {
+    id: string; function_id: string; destination_id: string; name: string; enabled: number; settings: string; secret_settings: string;
+    created_at: number; updated_at: number;
+  };
   schema_migrations: { component: string; version: number; name: string; applied_at: number };
 }
 

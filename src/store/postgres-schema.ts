@@ -170,4 +170,40 @@ export const POSTGRES_MIGRATIONS: Readonly<Record<number, string>> = {
         updated_at BIGINT NOT NULL
       );
   `,
+  6: `
+      CREATE TABLE cp_functions (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES cp_workspaces(id) DEFERRABLE INITIALLY DEFERRED,
+        resource_type TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        logo_url TEXT NOT NULL,
+        latest_version INTEGER NOT NULL,
+        deployed_version INTEGER,
+        deployed_at BIGINT,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE cp_function_versions (
+        function_id TEXT NOT NULL REFERENCES cp_functions(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        version INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (function_id, version)
+      );
+      CREATE TABLE cp_insert_functions (
+        id TEXT PRIMARY KEY,
+        function_id TEXT NOT NULL REFERENCES cp_functions(id) DEFERRABLE INITIALLY DEFERRED,
+        destination_id TEXT NOT NULL UNIQUE REFERENCES cp_destinations(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        name TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        secret_settings TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+  `,
 };

@@ -224,4 +224,48 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'functions: source, destination and insert functions',
+    sql: `
+      -- A function's versions never change: saving code adds one, deploying points
+      -- deployed_version at the latest (instances run the deployed one).
+      CREATE TABLE cp_functions (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES cp_workspaces(id),
+        resource_type TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        logo_url TEXT NOT NULL,
+        latest_version INTEGER NOT NULL,
+        deployed_version INTEGER,
+        deployed_at INTEGER,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      -- settings: JSON array of FunctionSettingV1.
+      CREATE TABLE cp_function_versions (
+        function_id TEXT NOT NULL REFERENCES cp_functions(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (function_id, version)
+      );
+      -- One insert function per destination (Segment's rule); settings as destinations' (secrets sealed).
+      CREATE TABLE cp_insert_functions (
+        id TEXT PRIMARY KEY,
+        function_id TEXT NOT NULL REFERENCES cp_functions(id),
+        destination_id TEXT NOT NULL UNIQUE REFERENCES cp_destinations(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        secret_settings TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,4 +1,5 @@
 import type { DestinationFilter } from '../core/filters.js';
+import type { FunctionSpec, InsertFunctionInstance } from '../functions/types.js';
 import type { Origin } from './plan.js';
 
 /**
@@ -94,6 +95,10 @@ export interface ControlPlaneSnapshot {
   destinations: DestinationInstance[];
   /** Warehouses created through the Public API. */
   warehouses: StoredWarehouse[];
+  /** Functions (Public API only); destination-function instances are `destinations` of type `function-<id>`. */
+  functions: FunctionSpec[];
+  /** Insert functions connected to destinations, one at most per destination. */
+  insertFunctions: InsertFunctionInstance[];
 }
 
 /** Whether an alert's condition held at the last check. */

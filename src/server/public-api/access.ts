@@ -65,6 +65,9 @@ export function canWriteSources(p: Principal, sourceIds: readonly string[]): boo
 
 /** Workspace-wide reads (audit trail excluded: owners only). */
 export const canReadWorkspace = (p: Principal) => isOwner(p) || has(p, ['workspace-read-only']).length > 0;
+/** Functions (Segment: Workspace Owner or Functions Admin edit them; the read-only roles read them). */
+export const canReadFunctions = (p: Principal) => canReadWorkspace(p) || has(p, ['functions-admin', 'functions-read-only']).length > 0;
+export const canWriteFunctions = (p: Principal) => isOwner(p) || has(p, ['functions-admin']).length > 0;
 const canWriteAnything = (p: Principal) => isOwner(p) || has(p, ['source-admin', 'functions-admin']).length > 0;
 
 export function forbidden(reply: FastifyReply, what: string): FastifyReply {
@@ -72,7 +75,8 @@ export function forbidden(reply: FastifyReply, what: string): FastifyReply {
 }
 
 const PUBLIC_PREFIXES = ['/v1/', '/analytics.js/', '/analytics-next/', '/auth/', '/assets/', '/customer-insights/files'];
-const PUBLIC_PATHS = new Set(['/health', '/ready', '/favicon.ico']);
+// `/fn`: source functions' webhooks, authenticated by their token (like the Tracking API by write key).
+const PUBLIC_PATHS = new Set(['/health', '/ready', '/favicon.ico', '/fn']);
 
 export const SESSION_COOKIE = 'sy_session';
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { checkDestinationSettings } from '../../config/settings-check.js';
 import { validateFilter, type DestinationFilter } from '../../core/filters.js';
 import { CONNECTION_MODE_KEY } from '../../core/route.js';
+import { functionIdOfType, functionType } from '../../functions/types.js';
 import type { DestinationInstance } from '../../store/types.js';
 import { canReadSource, canWriteSources, forbidden, principalOf } from './access.js';
 import { destinationMetadata, destinationTypeFor } from './catalog.js';
@@ -47,9 +48,16 @@ function storedForm(type: string, flat: Json, current?: DestinationInstance): Js
   };
 }
 
+/** A destination function's metadata names the function (its id is the function's catalogId). */
+function metadataOf(deps: PublicApiDeps, type: string) {
+  const functionId = functionIdOfType(type);
+  const meta = destinationMetadata(type);
+  return functionId === undefined ? meta : { ...meta, id: functionId, name: deps.types.get(type)?.name ?? functionId, description: 'A destination function' };
+}
+
 export function destinationView(deps: PublicApiDeps, d: DestinationInstance) {
   return {
-    id: d.id, name: d.name, enabled: d.enabled, metadata: destinationMetadata(d.type), sourceId: d.sourceIds[0] ?? '',
+    id: d.id, name: d.name, enabled: d.enabled, metadata: metadataOf(deps, d.type), sourceId: d.sourceIds[0] ?? '',
     sourceIds: d.sourceIds, settings: apiSettings(deps, d),
   };
 }
@@ -106,7 +114,9 @@ export function registerDestinationsApi(app: FastifyInstance, deps: PublicApiDep
       return apiError(reply, 404, 'not-found', `no source ${body.sourceId}`, 'sourceId');
     }
     if (!canWriteSources(principalOf(req), [body.sourceId])) return forbidden(reply, `adding destinations to source ${body.sourceId}`);
-    const entry = destinationTypeFor(body.metadataId);
+    // A destination function's instance: its catalogId (the function id) as metadataId.
+    const fn = snap.functions.find((f) => f.id === body.metadataId && f.kind === 'DESTINATION');
+    const entry = fn ? { type: functionType(fn.id), name: fn.displayName } : destinationTypeFor(body.metadataId);
     if (!entry) return apiError(reply, 400, 'validation', `unknown destination metadataId "${body.metadataId}"; see GET /catalog/destinations`, 'metadataId');
     const checked = validate(reply, entry.type, storedForm(entry.type, body.settings));
     if (!checked) return reply;

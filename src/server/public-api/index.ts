@@ -4,6 +4,7 @@ import { registerAuth } from './auth.js';
 import { registerCatalogApi } from './catalog.js';
 import { audit, currentSnapshot, type PublicApiDeps } from './context.js';
 import { registerDestinationsApi } from './destinations.js';
+import { registerFunctionsApi } from './functions.js';
 import { registerExport, registerIamApi, workspaceJson } from './iam.js';
 import { registerSourcesApi } from './sources.js';
 import { allWarehouses, registerWarehousesApi } from './warehouses.js';
@@ -13,7 +14,7 @@ export type { PublicApiDeps } from './context.js';
 /**
  * Segment's Public API on this server's root (`SourcesApi`, `DestinationsApi`,
  * `DestinationFiltersApi` writes, `CatalogApi`, `IAMUsersApi`, `IAMRolesApi`,
- * `LabelsApi`, `AuditTrailApi`, `WorkspacesApi`, `WarehousesApi`, `SelectiveSyncApi`), the console's sign-in under
+ * `LabelsApi`, `AuditTrailApi`, `WorkspacesApi`, `WarehousesApi`, `SelectiveSyncApi`, `FunctionsApi`), the console's sign-in under
  * `/auth/*`, and the access hook that guards every non-public route.
  * Returns the handler for `GET /` from API clients (the workspace).
  */
@@ -40,6 +41,7 @@ export function registerPublicApi(app: FastifyInstance, given: PublicApiDeps & {
   registerCatalogApi(app);
   registerSourcesApi(app, deps);
   registerDestinationsApi(app, deps);
+  registerFunctionsApi(app, deps);
   if (wh) registerWarehousesApi(app, { ...deps, warehouses: wh });
   registerIamApi(app, deps);
   registerExport(app, deps);

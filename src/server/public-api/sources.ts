@@ -5,7 +5,9 @@ import { canReadSource, canWriteSources, forbidden, principalOf } from './access
 import { SOURCE_CATALOG, sourceMetadata } from './catalog.js';
 import { attempt, audit, currentSnapshot, randomToken, type PublicApiDeps } from './context.js';
 import { destinationView } from './destinations.js';
-import { apiError, pageOf, readBody, readPage } from './http.js';
+import { apiError, apiErrors, pageOf, readBody, readPage } from './http.js';
+import { zodErrors } from '../../config/settings-check.js';
+import { functionSettingsSchema } from '../../destinations/function/index.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, 'must be 1-100 lowercase letters, digits, "-" or "_", starting with a letter or digit');
 const label = z.object({ key: z.string().min(1), value: z.string().min(1) });
@@ -52,10 +54,17 @@ export function registerSourcesApi(app: FastifyInstance, deps: PublicApiDeps): v
     }));
     if (!body) return reply;
     if (!canWriteSources(principalOf(req), [])) return forbidden(reply, 'creating sources');
-    if (!SOURCE_CATALOG.some((s) => s.id === body.metadataId)) {
-      return apiError(reply, 400, 'validation', `unknown source metadataId "${body.metadataId}"; see GET /catalog/sources`, 'metadataId');
+    // A source function's instance: the function's catalogId as metadataId, its settings checked against the function's.
+    const fn = (await currentSnapshot(deps)).functions.find((f) => f.id === body.metadataId && f.kind === 'SOURCE');
+    if (!fn && !SOURCE_CATALOG.some((s) => s.id === body.metadataId)) {
+      return apiError(reply, 400, 'validation', `unknown source metadataId "${body.metadataId}"; see GET /catalog/sources, or a source function's catalogId`, 'metadataId');
     }
-    await currentSnapshot(deps);
+    if (fn) {
+      const checked = functionSettingsSchema((fn.deployed ?? fn.latest).settings).safeParse(body.settings ?? {});
+      if (!checked.success) {
+        return apiErrors(reply, 400, zodErrors(checked.error.issues, ['settings']).map((e) => ({ type: 'validation', message: e.message, field: e.path })));
+      }
+    }
     const id = randomToken(22);
     const done = await attempt(reply, () => deps.store.admin.createSource({
       id, slug: body.slug, name: body.name ?? body.slug, enabled: body.enabled, metadataId: body.metadataId,

@@ -1,0 +1,37 @@
+import type { HttpRequest, RequestFn } from '../core/request.js';
+import { compileFunction, type CompiledFunction } from './sandbox.js';
+import type { FunctionSpec, SandboxFetch } from './types.js';
+
+/**
+ * The deployed version of each function, compiled once per thread: one isolate
+ * per function, shared by its instances (destinations, insert-function
+ * instances, sources made from it). A newer deploy compiles the new code and
+ * frees the older isolate.
+ */
+const HTTP_METHODS = new Set<HttpRequest['method']>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The code's `fetch`, through the thread's request function (timeouts, outbound overrides). */
+function sandboxFetch(request: () => RequestFn): SandboxFetch {
+  return async (req) => {
+    const method = req.method.toUpperCase() as HttpRequest['method'];
+    if (!HTTP_METHODS.has(method)) throw new Error(`fetch: method ${req.method} is not supported (GET, POST, PUT, PATCH, DELETE)`);
+    const res = await request()({ method, url: req.url, headers: Object.fromEntries(req.headers), ...(req.body === undefined ? {} : { body: req.body }) });
+    return { status: res.status, statusText: '', headers: Object.entries(res.headers), body: res.body, url: req.url };
+  };
+}
+
+const compiledById = new Map<string, { version: number; fn: Promise<CompiledFunction> }>();
+let outbound: RequestFn | undefined;
+
+/** `spec`'s deployed code, compiled (a compile error is kept: the same code fails the same way until the next deploy). */
+export function deployedFunction(spec: FunctionSpec, request: RequestFn): Promise<CompiledFunction> {
+  outbound ??= request;
+  const deployed = spec.deployed;
+  if (!deployed) return Promise.reject(new Error(`function ${spec.id} has no deployed version`));
+  const cur = compiledById.get(spec.id);
+  if (cur && cur.version === deployed.version) return cur.fn;
+  if (cur) void cur.fn.then((f) => f.dispose(), () => {});
+  const fn = compileFunction(deployed.code, spec.kind, { fetch: sandboxFetch(() => outbound!) });
+  compiledById.set(spec.id, { version: deployed.version, fn });
+  return fn;
+}
