@@ -16,10 +16,11 @@ import { e2e, e2eMax } from './scenarios/e2e.js';
 import { baseline, ingestBatch, ingestSingle } from './scenarios/ingest.js';
 import { observability } from './scenarios/observability.js';
 import { destinations } from './scenarios/destinations.js';
+import { functions } from './scenarios/functions.js';
 import { publicApi } from './scenarios/public-api.js';
 import type { Scenario, ScenarioReport } from './scenarios/types.js';
 
-const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability, destinations, publicApi];
+const ALL: Scenario[] = [ingestSingle, ingestBatch, e2e, e2eMax, backlog, observability, destinations, functions, publicApi];
 const EXTRA: Scenario[] = [baseline];
 
 const ENV_HELP = `environment:
@@ -32,6 +33,7 @@ const ENV_HELP = `environment:
   BENCH_E2E_DURATION_S=15    e2e load seconds
   BENCH_DRAIN_TIMEOUT_S=30   how long e2e waits for the backlog to drain
   BENCH_BACKLOG_EVENTS=1000000, BENCH_BACKLOG_SETTLE_S=20, BENCH_BACKLOG_SINK=503|closed
+  BENCH_FN_EVENTS=20000      events per run in the functions scenario
   BENCH_JSON=<file>          also write all measurements as JSON
   BENCH_CPU_PROF=<dir>       run the server under --cpu-prof (summarise: node dist/bench/profile.js <file>)`;
 

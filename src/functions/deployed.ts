@@ -1,12 +1,13 @@
 import type { HttpRequest, RequestFn } from '../core/request.js';
-import { compileFunction, type CompiledFunction } from './sandbox.js';
+import { compilePool } from './pool.js';
+import type { CompiledFunction } from './sandbox.js';
 import type { FunctionSpec, SandboxFetch } from './types.js';
 
 /**
- * The deployed version of each function, compiled once per thread: one isolate
- * per function, shared by its instances (destinations, insert-function
- * instances, sources made from it). A newer deploy compiles the new code and
- * frees the older isolate.
+ * The deployed version of each function, compiled once per thread: a pool of
+ * sandboxes per function (pool.ts), shared by its instances (destinations,
+ * insert-function instances, sources made from it). A newer deploy compiles the
+ * new code and frees the older sandboxes.
  */
 const HTTP_METHODS = new Set<HttpRequest['method']>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -20,6 +21,12 @@ function sandboxFetch(request: () => RequestFn): SandboxFetch {
   };
 }
 
+/** Sandboxes per function and thread (SWITCHYARD_FUNCTION_SANDBOXES): invocations in parallel, each with its own isolate. */
+let poolSize = 4;
+export function setFunctionSandboxes(n: number): void {
+  poolSize = n;
+}
+
 const compiledById = new Map<string, { version: number; fn: Promise<CompiledFunction> }>();
 let outbound: RequestFn | undefined;
 
@@ -31,7 +38,7 @@ export function deployedFunction(spec: FunctionSpec, request: RequestFn): Promis
   const cur = compiledById.get(spec.id);
   if (cur && cur.version === deployed.version) return cur.fn;
   if (cur) void cur.fn.then((f) => f.dispose(), () => {});
-  const fn = compileFunction(deployed.code, spec.kind, { fetch: sandboxFetch(() => outbound!) });
+  const fn = compilePool(deployed.code, spec.kind, { fetch: sandboxFetch(() => outbound!) }, poolSize);
   compiledById.set(spec.id, { version: deployed.version, fn });
   return fn;
 }

@@ -10,6 +10,7 @@ import { createRequestClient } from '../core/request.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { destinationTypes, setFunctionLookup } from '../destinations/registry.js';
 import { functionLookup } from './functions.js';
+import { setFunctionSandboxes } from '../functions/deployed.js';
 import { openDatabase, type SyncMode } from '../log/sqlite/db.js';
 import { LOST_PAYLOADS_MESSAGE, SqliteEventLog } from '../log/sqlite/log.js';
 import { connectNatsLog } from '../log/nats/connect.js';
@@ -34,6 +35,8 @@ export interface RouterWorkerData {
   retentionMs: number;
   retry: RetryPolicy;
   concurrency: number;
+  /** Sandboxes per function (SWITCHYARD_FUNCTION_SANDBOXES). */
+  functionSandboxes: number;
   batchWaitMs: number;
   requestTimeoutMs: number;
   logLevel: string;
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: data.controlStore! },
     { secretKey: Buffer.from(data.secretKeyHex, 'hex') });
   setFunctionLookup(functionLookup(store));
+  setFunctionSandboxes(data.functionSandboxes);
   const failureLog = new FailureLogWriter(data.failureLogDir);
   // Failure logs reach the API processes that do not share this DATA_DIR.
   if (nats) {

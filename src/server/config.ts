@@ -30,6 +30,8 @@ const schema = z.object({
   /** Destinations that batch (Actions performBatch): how long to wait to fill a batch (0: send what is there). */
   SWITCHYARD_BATCH_WAIT_MS: int(0),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Sandboxes (isolates) per function and thread: how many invocations of one function run at once. */
+  SWITCHYARD_FUNCTION_SANDBOXES: z.coerce.number().int().min(1).max(64).default(4),
   /**
    * Threads that prepare large request bodies (batches); 0 keeps all ingest work on the HTTP
    * thread. Default: two (one on a one-core machine). On 2 cores two gave 171–192k batch
@@ -72,6 +74,7 @@ export interface Config {
   sync: 'normal' | 'full';
   retry: { maxRetries: number; windowMs: number; baseDelayMs: number; maxDelayMs: number };
   deliveryConcurrency: number;
+  functionSandboxes: number;
   batchWaitMs: number;
   requestTimeoutMs: number;
   ingestWorkers: number;
@@ -128,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: CliOverrides = {})
       maxDelayMs: e.SWITCHYARD_RETRY_MAX_DELAY_MS,
     },
     deliveryConcurrency: e.SWITCHYARD_DELIVERY_CONCURRENCY,
+    functionSandboxes: e.SWITCHYARD_FUNCTION_SANDBOXES,
     batchWaitMs: e.SWITCHYARD_BATCH_WAIT_MS,
     requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
     ingestWorkers: e.SWITCHYARD_INGEST_WORKERS,

@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspaceFile } from '../config/workspace-file.js';
 import { destinationTypes, setFunctionLookup } from '../destinations/registry.js';
 import { functionLookup } from '../router/functions.js';
+import { setFunctionSandboxes } from '../functions/deployed.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import type { NatsEventLog } from '../log/nats/log.js';
@@ -115,6 +116,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const store = await openControlPlane(controlDb ? { sqlite: controlDb } : { postgres: config.store! }, { secretKey });
   // Destination functions are types found in the control plane (the API checks their instances' settings).
   setFunctionLookup(functionLookup(store));
+  setFunctionSandboxes(config.functionSandboxes);
   let stopWatching = () => {};
   // Warehouses: the workspace file's (held in memory from the file) merged with the
   // Public API's (control.db), handed to the loader thread at start, on every file
@@ -210,6 +212,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     retentionMs: config.retentionMs,
     retry: config.retry,
     concurrency: config.deliveryConcurrency,
+    functionSandboxes: config.functionSandboxes,
     batchWaitMs: config.batchWaitMs,
     requestTimeoutMs: config.requestTimeoutMs,
     logLevel: config.logLevel,
