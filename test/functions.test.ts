@@ -56,6 +56,7 @@ after(async () => {
 const destinationCode = (version: number) => `
 const attempts = {};
 async function onTrack(event, settings) {
+  console.log('checking', event.event);
   if (event.event === 'Invalid') throw new ValidationError('orderId is required');
   if (event.event === 'Flaky') {
     attempts[event.messageId] = (attempts[event.messageId] || 0) + 1;
@@ -127,6 +128,7 @@ test('a destination function: events from analytics-node reach the API it calls;
   assert.ok(stats.attemptsFailed >= 2);
   const invalid = stats.failures.find((f) => f.reason.startsWith('ValidationError'));
   assert.equal(invalid?.sample.messageId, 'm-invalid');
+  assert.deepEqual((invalid?.sample as { logs?: string[] }).logs, ['checking Invalid'], 'what the code printed is kept with the failure');
 
   // Saved code does not run until it is deployed.
   await functions.updateFunction(created.id!, { code: destinationCode(2) });

@@ -12,10 +12,14 @@ export interface Exchange {
   durationMs: number;
 }
 
+/**
+ * `logs`: what a function's code printed while it failed (destination and insert
+ * functions), kept with the failure's sample as Segment's Event Delivery shows them.
+ */
 export type DeliveryOutcome =
   | { kind: 'delivered'; status?: number; exchanges: Exchange[] }
-  | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number; exchanges: Exchange[] }
-  | { kind: 'discard'; reason: string; status?: number; exchanges: Exchange[] }
+  | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number; exchanges: Exchange[]; logs?: string[] }
+  | { kind: 'discard'; reason: string; status?: number; exchanges: Exchange[]; logs?: string[] }
   /** Nothing to send for this event (e.g. no Actions subscription matches it): filtered, not failed. */
   | { kind: 'skip'; reason: string; exchanges: Exchange[] };
 

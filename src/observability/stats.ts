@@ -46,6 +46,8 @@ export interface FailureSample {
   /** The event as sent to Switchyard (truncated). */
   event: string;
   exchanges: Exchange[];
+  /** A function's console output for this attempt (destination and insert functions). */
+  logs?: string[];
 }
 
 /** Figures are kept this long (Delivery Overview shows up to 14 days). */

@@ -312,7 +312,10 @@ export class LaneRunner {
       stats.step('filtered_at_destination', this.stepKey(m, message, outcome.reason));
       return;
     }
-    const sample = { messageId: m.messageId, attempt: m.attempt, event: m.payload.slice(0, SAMPLE_EVENT_CHARS), exchanges: outcome.exchanges };
+    const sample = {
+      messageId: m.messageId, attempt: m.attempt, event: m.payload.slice(0, SAMPLE_EVENT_CHARS), exchanges: outcome.exchanges,
+      ...(outcome.logs?.length ? { logs: outcome.logs } : {}),
+    };
     if (outcome.kind === 'discard') {
       this.logFailure(m, outcome, occurredAt, true);
       lane.fail(m, outcome.reason);

@@ -55,15 +55,17 @@ function exchangesOf(r: InvokeResult): Exchange[] {
 function failureOutcome(r: Extract<InvokeResult, { ok: false }>): DeliveryOutcome {
   const exchanges = exchangesOf(r);
   const reason = cut(`${r.error.name}: ${r.error.message}`);
+  // What the code printed goes with the failure's sample (Segment shows logs of failed events only).
+  const logs = r.logs.length > 0 ? { logs: r.logs } : {};
   switch (r.error.kind) {
     case 'RetryError':
     case 'Timeout':
     case 'MemoryLimit':
-      return { kind: 'retry', reason, exchanges };
+      return { kind: 'retry', reason, exchanges, ...logs };
     case 'DropEvent':
       return { kind: 'skip', reason: cut(`Filtered at function: ${r.error.message}`), exchanges };
     default:
-      return { kind: 'discard', reason, exchanges };
+      return { kind: 'discard', reason, exchanges, ...logs };
   }
 }
 
