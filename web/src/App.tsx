@@ -13,6 +13,7 @@ const Sources = lazy(() => import('./pages/Sources'));
 const SourceDetail = lazy(() => import('./pages/SourceDetail'));
 const Destinations = lazy(() => import('./pages/Destinations'));
 const DestinationDetail = lazy(() => import('./pages/DestinationDetail'));
+const Functions = lazy(() => import('./pages/Functions'));
 const Storage = lazy(() => import('./pages/Storage'));
 const Settings = lazy(() => import('./pages/Settings'));
 
@@ -87,6 +88,8 @@ function page(parts: string[], query: URLSearchParams): ReactNode {
       if (id === 'catalog') return <Destinations key="catalog" mode="catalog" sourceId={query.get('sourceId') ?? undefined} />;
       if (id === 'new') return <Destinations key={`new-${sub}`} mode="new" type={sub} sourceId={query.get('sourceId') ?? undefined} />;
       return <DestinationDetail key={id} id={id} tab={tab} />;
+    case 'functions':
+      return <Functions key={id ?? 'list'} id={id} tab={tab} kind={query.get('kind') ?? undefined} />;
     case 'storage':
       return <Storage key={`${id}-${sub}`} kind={id} id={sub} tab={tab} />;
     case 'settings':
@@ -107,6 +110,7 @@ function Shell({ children }: { children: ReactNode }) {
             <nav className="mainnav" aria-label="Main">
               <NavLink to="/sources">Sources</NavLink>
               <NavLink to="/destinations">Destinations</NavLink>
+              <NavLink to="/functions">Functions</NavLink>
               <NavLink to="/storage">Storage</NavLink>
               <NavLink to="/settings">Settings</NavLink>
             </nav>
