@@ -5,9 +5,8 @@
  * run ingests 50,000 events as fast as possible and times how long the sink takes
  * to receive them all: delivery-bound, ingest finishes first.
  */
-import { batchBodies } from '../lib/events.js';
-import { runLoad } from '../lib/load.js';
-import { sleep, startChild } from '../lib/procs.js';
+import { timeUntilDelivered } from '../lib/delivered.js';
+import { startChild } from '../lib/procs.js';
 import { startServer } from '../lib/switchyard.js';
 import { fmt, printTable } from '../lib/table.js';
 import type { Scenario, ScenarioReport } from './types.js';
@@ -55,17 +54,7 @@ async function run(label: string, destination: (url: string) => string): Promise
   const sink = await startChild('sink');
   const sy = await startServer(workspace(destination(`${sink.url}/hook`)));
   try {
-    const t0 = performance.now();
-    await runLoad({ url: sy.url, bodies: batchBodies(100), connections: 8, amount: EVENTS / 100 });
-    for (;;) {
-      const stats = (await (await fetch(`${sink.url}/stats`)).json()) as { events: number; lastAt: number };
-      if (stats.events >= EVENTS) {
-        const seconds = (stats.lastAt - (Date.now() - (performance.now() - t0))) / 1000;
-        return { label, eventsPerSec: EVENTS / seconds, seconds };
-      }
-      if (performance.now() - t0 > 180_000) throw new Error(`${label}: only ${stats.events} of ${EVENTS} events arrived in 180 s`);
-      await sleep(200);
-    }
+    return await timeUntilDelivered({ label, serverUrl: sy.url, sinkUrl: sink.url, events: EVENTS, timeoutMs: 180_000 });
   } finally {
     await sy.shutdown();
     await sink.stop();

@@ -5,8 +5,7 @@
  * in front of the native webhook. Each run ingests BENCH_FN_EVENTS events (20,000)
  * as fast as possible and times how long the sink takes to receive them all.
  */
-import { batchBodies } from '../lib/events.js';
-import { runLoad } from '../lib/load.js';
+import { timeUntilDelivered } from '../lib/delivered.js';
 import { sleep, startChild } from '../lib/procs.js';
 import { startServer, type Server } from '../lib/switchyard.js';
 import { fmt, printTable } from '../lib/table.js';
@@ -59,17 +58,7 @@ async function run(label: string, kind: 'native' | 'destination' | 'insert', env
       await post(sy, '/insert-function-instances', { functionId: fn.id, integrationId: 'hook', name: 'bench' });
     }
     await sleep(1500); // the router picks up the new destination or insert function
-    const t0 = performance.now();
-    await runLoad({ url: sy.url, bodies: batchBodies(100), connections: 8, amount: EVENTS / 100 });
-    for (;;) {
-      const stats = (await (await fetch(`${sink.url}/stats`)).json()) as { events: number; lastAt: number };
-      if (stats.events >= EVENTS) {
-        const seconds = (stats.lastAt - (Date.now() - (performance.now() - t0))) / 1000;
-        return { label, eventsPerSec: EVENTS / seconds, seconds };
-      }
-      if (performance.now() - t0 > 300_000) throw new Error(`${label}: only ${stats.events} of ${EVENTS} events arrived in 300 s`);
-      await sleep(200);
-    }
+    return await timeUntilDelivered({ label, serverUrl: sy.url, sinkUrl: sink.url, events: EVENTS, timeoutMs: 300_000 });
   } finally {
     await sy.shutdown();
     await sink.stop();

@@ -127,3 +127,23 @@ export function MoreButton({ more, loading }: { more?: () => void; loading: bool
   if (!more) return null;
   return <p><button type="button" className="btn" onClick={more} disabled={loading}>{loading ? 'Loading…' : 'Load more'}</button></p>;
 }
+
+/** A required source picker: the sources by name, and a way to add one when there is none yet. */
+export function SourceSelect({ sources, loaded, value, onChange, error, hint }: {
+  sources: readonly { id: string; name?: string; slug: string }[]; loaded: boolean; value: string;
+  onChange: (id: string) => void; error?: string; hint: string;
+}) {
+  return (
+    <>
+      <Field label="Source" error={error} hint={hint} required>
+        {(p) => (
+          <select {...p} name="sourceId" value={value} onChange={(e) => onChange(e.target.value)}>
+            <option value="">Choose a source…</option>
+            {sources.map((s) => <option key={s.id} value={s.id}>{s.name || s.slug}</option>)}
+          </select>
+        )}
+      </Field>
+      {loaded && sources.length === 0 && <p className="field-error">There is no source yet: <Link to="/sources/new">add one first</Link>.</p>}
+    </>
+  );
+}

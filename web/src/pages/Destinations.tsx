@@ -5,7 +5,7 @@ import { Link, navigate } from '../router';
 import { canWrite, useSession } from '../session';
 import { SettingsForm, cleanSettings, defaultsOf, fieldsOf, valuesFrom } from '../settings-form';
 import type { CatalogDestination, Destination, Source } from '../types';
-import { Empty, ErrorBox, Field, Loading, MoreButton, Page, Status, Switch, Table } from '../ui';
+import { Empty, ErrorBox, Field, Loading, MoreButton, Page, SourceSelect, Status, Switch, Table } from '../ui';
 
 interface CatalogItem { type: string; name: string; slug: string; kind: 'native' | 'actions'; metadataId?: string }
 
@@ -116,15 +116,8 @@ function NewDestination({ type, sourceId }: { type: string; sourceId?: string })
     <Page title={`Add ${d.name}`} back={{ to: '/destinations/catalog', label: 'Catalog' }}>
       {d.description && <p className="muted">{d.description}</p>}
       <form className="panel" onSubmit={(e) => void submit(e)} noValidate>
-        <Field label="Source" error={f.sourceId} hint="The events of this source go to the destination." required>
-          {(p) => (
-            <select {...p} name="sourceId" value={form.sourceId} onChange={(e) => setForm({ ...form, sourceId: e.target.value })}>
-              <option value="">Choose a source…</option>
-              {srcList.map((s) => <option key={s.id} value={s.id}>{s.name || s.slug}</option>)}
-            </select>
-          )}
-        </Field>
-        {sources.data && srcList.length === 0 && <p className="field-error">There is no source yet: <Link to="/sources/new">add one first</Link>.</p>}
+        <SourceSelect sources={srcList} loaded={!!sources.data} value={form.sourceId} onChange={(sourceId) => setForm({ ...form, sourceId })}
+          error={f.sourceId} hint="The events of this source go to the destination." />
         <Field label="Name" error={f.name} hint="Unique per source, e.g. “Orders webhook”.">
           {(p) => <input {...p} name="name" value={form.name} placeholder={d.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />}
         </Field>

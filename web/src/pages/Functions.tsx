@@ -5,7 +5,7 @@ import { Link, navigate } from '../router';
 import { canWrite, useSession } from '../session';
 import { SettingsForm, cleanSettings, defaultsOf, type FieldSpec } from '../settings-form';
 import type { Destination, Source, User } from '../types';
-import { CopyButton, Empty, ErrorBox, Field, Loading, MoreButton, Page, Status, Switch, Table, Tabs, fmtTime } from '../ui';
+import { CopyButton, Empty, ErrorBox, Field, Loading, MoreButton, Page, SourceSelect, Status, Switch, Table, Tabs, fmtTime } from '../ui';
 import { slugify } from './Sources';
 
 /**
@@ -636,15 +636,8 @@ function DestinationInstances({ fn }: { fn: FunctionView }) {
         <form className="panel" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="connect-destination">
           <h2 id="connect-destination">Connect to a source</h2>
           {created && <p className="notice ok" role="status">Connected: the events of {names.get(created.sourceId) ?? created.sourceId} now go to {created.name || fn.displayName}.</p>}
-          <Field label="Source" error={f.sourceId} hint="Its events run through this function." required>
-            {(p) => (
-              <select {...p} name="sourceId" value={form.sourceId} onChange={(e) => setForm({ ...form, sourceId: e.target.value })}>
-                <option value="">Choose a source…</option>
-                {srcList.map((s) => <option key={s.id} value={s.id}>{s.name || s.slug}</option>)}
-              </select>
-            )}
-          </Field>
-          {sources.data && srcList.length === 0 && <p className="field-error">There is no source yet: <Link to="/sources/new">add one first</Link>.</p>}
+          <SourceSelect sources={srcList} loaded={!!sources.data} value={form.sourceId} onChange={(sourceId) => setForm({ ...form, sourceId })}
+            error={f.sourceId} hint="Its events run through this function." />
           <Field label="Destination name" error={f.name} hint={`Unique per source. Default: ${fn.displayName}.`}>
             {(p) => <input {...p} name="name" value={form.name} placeholder={fn.displayName} onChange={(e) => setForm({ ...form, name: e.target.value })} />}
           </Field>
