@@ -360,6 +360,27 @@ test('URL, URLSearchParams, Headers, atob/btoa and timers behave like the web AP
   });
 });
 
+test('crypto hashes and signs as Node does (strings in, encoded strings out); a bad algorithm or encoding is an error', async () => {
+  const { createHash, createHmac } = await import('node:crypto');
+  const fn = await compile(`async function onTrack(event, settings) {
+    return {
+      sha: crypto.createHash('sha256').update(event.body).digest(),
+      hmac: crypto.createHmac('sha1', settings.secret).update(event.body).update('!').digest('base64'),
+      id: crypto.randomUUID(),
+    };
+  }
+  async function onIdentify() { return crypto.createHash('nope').digest(); }
+  async function onPage() { return crypto.createHash('md5').update('x').digest('utf16le'); }`);
+  const out = value(await fn.invoke('onTrack', [{ body: 'héllo' }, { secret: 's3cret' }])) as { sha: string; hmac: string; id: string };
+  assert.equal(out.sha, createHash('sha256').update('héllo', 'utf8').digest('hex'));
+  assert.equal(out.hmac, createHmac('sha1', 's3cret').update('héllo!').digest('base64'));
+  assert.match(out.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const bad = failure(await fn.invoke('onIdentify', [{}, {}]));
+  assert.match(bad.message, /Digest method not supported \(nope\)/);
+  assert.doesNotMatch(bad.stack ?? '', /sandbox\.js|node:internal/, 'the host\'s stack stays on the host');
+  assert.match(failure(await fn.invoke('onPage', [{}, {}])).message, /encoding utf16le is not supported/);
+});
+
 test('the code sees no Node: process, require, module and Buffer are undefined', async () => {
   const fn = await compile(`
     async function onTrack() {

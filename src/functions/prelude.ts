@@ -4,7 +4,7 @@
  * the error classes, Segment, cache, ...) written against bare ECMAScript.
  *
  * It is evaluated with `context.evalClosure`, receiving the host bridges as
- * $0..$4, so the bridges live only in this closure and never on the global
+ * $0..$5, so the bridges live only in this closure and never on the global
  * object the function's code can see. It returns `bind(lookup)`, which gives
  * the host the `run(handlerName, argsJson)` entry point.
  *
@@ -12,7 +12,7 @@
  */
 export const PRELUDE = String.raw`
 'use strict';
-const hostLog = $0, hostEmit = $1, hostUrl = $2, hostFetch = $3, hostSleep = $4;
+const hostLog = $0, hostEmit = $1, hostUrl = $2, hostFetch = $3, hostSleep = $4, hostCrypto = $5;
 const G = globalThis;
 const { parse: jsonParse, stringify: jsonStringify } = JSON;
 // Configurable so the function's own top-level declarations may shadow them.
@@ -207,6 +207,23 @@ define('atob', (s) => {
   }
   return out;
 });
+
+// ---- crypto: Node's module, the part functions use to sign and hash requests, computed by
+// the host. There is no Buffer here: digest() returns a string, hex unless an encoding
+// (hex, base64, base64url, latin1) is given; keys and data are strings (UTF-8).
+const hashLike = (alg, key) => {
+  const parts = [];
+  const h = {
+    update(data) { parts.push(String(data)); return h; },
+    digest(encoding) { return hostCrypto('digest', String(alg), key, parts.join(''), encoding === undefined ? 'hex' : String(encoding)); },
+  };
+  return h;
+};
+define('crypto', Object.freeze({
+  createHash: (alg) => hashLike(alg, null),
+  createHmac: (alg, key) => hashLike(alg, String(key)),
+  randomUUID: () => hostCrypto('uuid'),
+}));
 
 // ---- timers: the host waits, the callback runs here
 let timerSeq = 0;

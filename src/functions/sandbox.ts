@@ -8,6 +8,7 @@
  * gives each environment one event at a time too): that is what lets logs,
  * fetches and emitted messages be attributed to the invocation that made them.
  */
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { PRELUDE } from './prelude.js';
 import {
@@ -141,7 +142,8 @@ async function build(code: string, s: Settings, sink: () => Sink | null): Promis
     const sleep = new ivm.Reference(
       (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, MAX_TIMER_MS)).unref()),
     );
-    const bind = await context.evalClosure(PRELUDE, [log, emit, url, fetch, sleep], {
+    const crypto = new ivm.Callback(hostCrypto);
+    const bind = await context.evalClosure(PRELUDE, [log, emit, url, fetch, sleep, crypto], {
       filename: 'switchyard:prelude',
       result: { reference: true },
     });
@@ -165,6 +167,23 @@ async function build(code: string, s: Settings, sink: () => Sink | null): Promis
   } catch (e) {
     if (!isolate.isDisposed) isolate.dispose();
     throw e;
+  }
+}
+
+const DIGEST_ENCODINGS = new Set(['hex', 'base64', 'base64url', 'latin1']);
+
+/** The code's `crypto.createHash/createHmac(...).digest()` and `crypto.randomUUID()`; a bad algorithm or encoding throws into the code. */
+function hostCrypto(op: string, alg?: string, key?: string | null, data?: string, encoding?: string): string {
+  try {
+    if (op === 'uuid') return randomUUID();
+    if (!DIGEST_ENCODINGS.has(encoding ?? '')) throw new TypeError(`digest: encoding ${encoding} is not supported (hex, base64, base64url, latin1)`);
+    const h = key === null || key === undefined ? createHash(alg ?? '') : createHmac(alg ?? '', key);
+    return h.update(data ?? '', 'utf8').digest(encoding as 'hex');
+  } catch (e) {
+    // The code sees the message, not the host's stack (its file paths).
+    const err = e instanceof TypeError ? new TypeError(e.message) : new Error(`crypto: ${errorMessage(e)} (${alg})`);
+    err.stack = `${err.name}: ${err.message}`;
+    throw err;
   }
 }
 
