@@ -130,6 +130,17 @@ test('a destination function: events from analytics-node reach the API it calls;
   assert.equal(invalid?.sample.messageId, 'm-invalid');
   assert.deepEqual((invalid?.sample as { logs?: string[] }).logs, ['checking Invalid'], 'what the code printed is kept with the failure');
 
+  // The Event Tester runs the function once and shows what it printed and requested.
+  const tested = await fetch(`${sy.url}/api/v1/destinations/${dest.id}/test`, {
+    method: 'POST', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'track', userId: 'u9', event: 'Tested' }),
+  });
+  assert.equal(tested.status, 200);
+  const trial = ((await tested.json()) as { data: { outcome: string; logs?: string[]; exchanges: { request: { url: string }; response?: { status: number } }[] } }).data;
+  assert.equal(trial.outcome, 'delivered');
+  assert.deepEqual(trial.logs, ['checking Tested', 'sending Tested']);
+  assert.deepEqual(trial.exchanges.map((x) => [x.request.url, x.response?.status]), [[api.url, 200]]);
+
   // Saved code does not run until it is deployed.
   await functions.updateFunction(created.id!, { code: destinationCode(2) });
   const saved = (await functions.getFunction(created.id!)).body.data!.function!;

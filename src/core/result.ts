@@ -13,11 +13,11 @@ export interface Exchange {
 }
 
 /**
- * `logs`: what a function's code printed while it failed (destination and insert
- * functions), kept with the failure's sample as Segment's Event Delivery shows them.
+ * `logs`: what a function's code printed (destination and insert functions): kept with
+ * a failure's sample, as Segment's Event Delivery shows them, and shown by the Event Tester.
  */
 export type DeliveryOutcome =
-  | { kind: 'delivered'; status?: number; exchanges: Exchange[] }
+  | { kind: 'delivered'; status?: number; exchanges: Exchange[]; logs?: string[] }
   | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number; exchanges: Exchange[]; logs?: string[] }
   | { kind: 'discard'; reason: string; status?: number; exchanges: Exchange[]; logs?: string[] }
   /** Nothing to send for this event (e.g. no Actions subscription matches it): filtered, not failed. */

@@ -68,6 +68,8 @@ export function registerEventTester(app: FastifyInstance, deps: EventTesterDeps)
         ...('reason' in outcome ? { reason: outcome.reason } : {}),
         event: message,
         exchanges: outcome.exchanges,
+        // A destination function's console output: the Event Tester doubles as its tester.
+        ...('logs' in outcome && outcome.logs ? { logs: outcome.logs } : {}),
       },
     };
   });

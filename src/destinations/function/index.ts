@@ -86,7 +86,7 @@ export function destinationFunction(spec: FunctionSpec, workspaceName: string): 
   const deliverOne = async (fn: CompiledFunction, message: SegmentMessage, settings: Record<string, unknown>): Promise<DeliveryOutcome> => {
     const handler = EVENT_HANDLERS[message.type as keyof typeof EVENT_HANDLERS];
     const r = await fn.invoke(handler, [message, settings]);
-    return r.ok ? { kind: 'delivered', exchanges: exchangesOf(r) } : failureOutcome(r);
+    return r.ok ? { kind: 'delivered', exchanges: exchangesOf(r), ...(r.logs.length > 0 ? { logs: r.logs } : {}) } : failureOutcome(r);
   };
   return {
     type: functionType(spec.id),
