@@ -30,6 +30,7 @@ after(async () => {
 });
 
 const destinationCode = (version: number) => `async function onTrack(event, settings) {
+  console.log('sending', event.event);
   const res = await fetch(settings.endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -170,6 +171,16 @@ destinations:
     const got = await sendUntil(base, collect, 'the destination function to call the sink', (b) => b.v === 1);
     assert.deepEqual(got, { v: 1, name: 'Order Completed', id: got.id, user: 'u1' });
     assert.equal(collect.received.at(-1)!.headers['content-type'], 'application/json');
+
+    // --- The destination's Event Tester runs the function once and shows what it printed.
+    await running.getByRole('link', { name: 'Orders API (prod)' }).click();
+    await tab(page, 'Event Tester');
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    assert.equal(await page.getByTestId('tester-outcome').textContent(), 'delivered');
+    assert.match(await page.getByTestId('tester-logs').textContent() ?? '', /^sending /);
+    await shot(page, 'functions-03b-event-tester');
+    await page.goBack();
+    await page.goBack();
 
     // --- Edit the code and save: saved, not deployed (the deployed code still runs).
     await tab(page, 'Code and settings');

@@ -13,7 +13,8 @@ const SAMPLES: Record<string, object> = {
 };
 
 interface Exchange { request: { method: string; url: string; headers: Record<string, string>; body: string }; response?: { status: number; headers: Record<string, string>; body: string }; error?: string; durationMs: number }
-interface TestResult { outcome: string; reason?: string; event: unknown; exchanges: Exchange[] }
+/** `logs`: a destination function's console output. */
+interface TestResult { outcome: string; reason?: string; event: unknown; exchanges: Exchange[]; logs?: string[] }
 
 /** The Event Tester: one event, one attempt, no filters, not counted; shows the request and the response. */
 export default function DestinationTester({ destination: d }: { destination: Destination }) {
@@ -56,6 +57,12 @@ export default function DestinationTester({ destination: d }: { destination: Des
         {result && (
           <>
             <p><span className={`badge ${result.outcome === 'delivered' ? 'ok' : result.outcome === 'retry' ? 'warn' : 'bad'}`} data-testid="tester-outcome">{result.outcome}</span> {result.reason && <code>{result.reason}</code>}</p>
+            {result.logs && result.logs.length > 0 && (
+              <>
+                <h3>Console output</h3>
+                <pre className="code" tabIndex={0} data-testid="tester-logs">{result.logs.join('\n')}</pre>
+              </>
+            )}
             {result.exchanges.length === 0 && <p className="muted">No HTTP request was made (nothing to send for this event).</p>}
             {result.exchanges.map((x, i) => (
               <div key={i} className="exchange">
