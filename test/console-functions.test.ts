@@ -284,6 +284,15 @@ destinations:
     const hooked = await fetch(shown, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event: 'Invoice Paid', userId: 'cus_1' }) });
     assert.equal(hooked.status, 200, await hooked.clone().text());
     assert.deepEqual(await hooked.json(), { success: true, events: 1 });
+    // A request the code cannot read shows in the function's Errors tab, with the request.
+    const broken = await fetch(shown, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'not json' });
+    assert.equal(broken.status, 400);
+    await tab(page, 'Errors');
+    const errorsTable = page.getByRole('region', { name: 'Errors', exact: true });
+    await errorsTable.getByText(/SyntaxError: the request body is not valid JSON/).waitFor();
+    await errorsTable.getByText('Request and logs').click();
+    assert.match(await errorsTable.locator('pre').last().textContent() ?? '', /not json$/);
+    await shot(page, 'functions-08b-source-errors');
 
     // --- The functions are listed by kind.
     await nav.getByRole('link', { name: 'Functions' }).click();

@@ -240,6 +240,7 @@ test('a source function turns webhook requests into events that reach the source
     code: `
       async function onRequest(request, settings) {
         const body = request.json();
+        console.log('got', body.type || 'no type');
         if (!body.customer) throw new ValidationError('customer is missing');
         if (request.headers.get('x-busy') === 'yes') throw new RetryError('later');
         Segment.identify({ userId: body.customer, traits: { plan: body.plan } });
@@ -277,6 +278,17 @@ test('a source function turns webhook requests into events that reach the source
     assert.equal(busy.status, 503);
     assert.equal(busy.headers.get('retry-after'), '60');
     assert.equal((await post({ customer: 'c' }, {}, 'bm9wZQ')).status, 401, 'an unknown token');
+
+    // The Errors tab: the failed requests, newest first, with the logs and the request (its token left out).
+    const res = await fetch(`${sy.url}/api/v1/functions/${fn.id}/errors`, { headers: { authorization: 'Bearer tok' } });
+    assert.equal(res.status, 200);
+    const errors = ((await res.json()) as { data: { errors: { kind: string; error: string; logs: string[]; sourceId: string; request: { url: string; body: string; headers: Record<string, string> } }[] } }).data.errors;
+    assert.deepEqual(errors.map((e) => [e.kind, e.error]), [['RetryError', 'RetryError: later'], ['ValidationError', 'ValidationError: customer is missing']]);
+    assert.deepEqual(errors[1]!.logs, ['got no type']);
+    assert.equal(errors[1]!.sourceId, source.id);
+    assert.equal(errors[1]!.request.body, JSON.stringify({ plan: 'pro' }));
+    assert.doesNotMatch(errors[1]!.request.url, /[?&]b=/, 'the token (a write key) is not kept');
+    assert.match(errors[1]!.request.url, /via=stripe/);
   } finally {
     await sink.close();
   }

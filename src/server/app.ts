@@ -24,6 +24,7 @@ import type { RequestFn } from '../core/request.js';
 import { registerConsole } from './console.js';
 import { registerPublicApi, type PublicApiDeps } from './public-api/index.js';
 import { registerSourceFunctions } from './source-functions.js';
+import { FunctionErrorLog } from './function-errors.js';
 import { actorName } from './public-api/access.js';
 
 export interface AppDeps {
@@ -116,7 +117,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   registerIngest(app, track);
-  if (deps.servesTracking !== false) registerSourceFunctions(app, { store: deps.store, tracking: track, request: deps.testerRequest, logger: deps.logger });
+  if (deps.servesTracking !== false) {
+    registerSourceFunctions(app, { store: deps.store, tracking: track, request: deps.testerRequest, logger: deps.logger, errors: new FunctionErrorLog(deps.statsDb) });
+  }
   if (deps.debugger) registerDebugger(app, { store: deps.store, debugger: deps.debugger });
   registerFailureLogApi(app, { store: deps.store, statsDb: deps.statsDb, dir: deps.failureLogDir, signingKey: deps.signingKey });
   registerSettings(app, { store: deps.store, types: destinationTypes });

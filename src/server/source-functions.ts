@@ -6,6 +6,8 @@ import type { EmittedMessage } from '../functions/types.js';
 import type { ControlPlaneStore, Source } from '../store/types.js';
 import type { Tracking } from './ingest.js';
 import { snapshotOrNull } from './lookup.js';
+import type { FunctionErrorLog } from './function-errors.js';
+import { canReadFunctions, forbidden, principalOf } from './public-api/access.js';
 
 /** Segment's limit on a source function's incoming webhook payload. */
 export const MAX_SOURCE_FUNCTION_BODY = 512 * 1024;
@@ -16,6 +18,8 @@ export interface SourceFunctionDeps {
   /** What the code's `fetch` goes through. */
   request: RequestFn;
   logger: Logger;
+  /** The functions' Errors tabs (stats.db); absent: failures go to the server log only. */
+  errors?: FunctionErrorLog;
 }
 
 /**
@@ -40,6 +44,14 @@ export function registerSourceFunctions(app: FastifyInstance, deps: SourceFuncti
     return source && { source, writeKey };
   };
 
+  // The Errors tab: the latest 100 failures of a source function's webhooks, 30 days at most.
+  app.get<{ Params: { functionId: string } }>('/api/v1/functions/:functionId/errors', async (req, reply) => {
+    if (!canReadFunctions(principalOf(req))) return forbidden(reply, 'reading functions');
+    const spec = snapshotOrNull(deps.store)?.functions.find((f) => f.id === req.params.functionId);
+    if (!spec) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no function ${req.params.functionId}`, status: 404 }] });
+    return { data: { errors: (deps.errors?.list(spec.id) ?? []).map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
+  });
+
   app.post('/fn', { bodyLimit: MAX_SOURCE_FUNCTION_BODY }, async (req, reply) => {
     const token = (req.query as Record<string, string | undefined>).b;
     const found = findSource(token);
@@ -52,17 +64,26 @@ export function registerSourceFunctions(app: FastifyInstance, deps: SourceFuncti
     const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
     const headers = Object.entries(req.headers).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v]]));
     const url = `${req.protocol}://${req.headers.host ?? 'localhost'}${req.url}`;
+    /** Kept with an error: the request without its token (the write key). */
+    const kept = () => {
+      const u = new URL(url);
+      u.searchParams.delete('b');
+      return { method: req.method, url: u.toString(), headers: Object.fromEntries(headers), body };
+    };
     let fn;
     try {
       fn = await deployedFunction(spec, deps.request);
     } catch (err) {
       deps.logger.error({ err, source: source.id, function: spec.id }, 'the source function does not compile');
-      return reply.code(500).send({ success: false, error: `the source function does not compile: ${(err as Error).message}` });
+      const error = `the source function does not compile: ${(err as Error).message}`;
+      deps.errors?.record({ functionId: spec.id, sourceId: source.id, kind: 'Error', error, logs: [], request: kept() });
+      return reply.code(500).send({ success: false, error });
     }
     const r = await fn.invoke('onRequest', [{ url, method: req.method, headers, body }, source.settings]);
     if (!r.ok) {
       const error = `${r.error.name}: ${r.error.message}`;
       deps.logger.warn({ source: source.id, function: spec.id, kind: r.error.kind, error, logs: r.logs.length }, 'source function failed');
+      deps.errors?.record({ functionId: spec.id, sourceId: source.id, kind: r.error.kind, error, logs: r.logs, request: kept() });
       if (r.error.kind === 'RetryError' || r.error.kind === 'Timeout' || r.error.kind === 'MemoryLimit') {
         return reply.code(503).header('retry-after', '60').send({ success: false, error, logs: r.logs });
       }
@@ -77,7 +98,11 @@ export function registerSourceFunctions(app: FastifyInstance, deps: SourceFuncti
       body: Buffer.from(JSON.stringify({ batch })),
       ip: req.ip,
     });
-    if (answer.status !== 200) return reply.code(answer.status).type('application/json').send(answer.body);
+    if (answer.status !== 200) {
+      const error = `the messages it sent were refused: ${answer.body}`;
+      deps.errors?.record({ functionId: spec.id, sourceId: source.id, kind: 'InvalidEventPayload', error, logs: r.logs, request: kept() });
+      return reply.code(answer.status).type('application/json').send(answer.body);
+    }
     return { success: true, events: batch.length, ...(dropped ? { droppedSetCalls: dropped } : {}) };
   });
 }

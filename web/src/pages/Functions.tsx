@@ -418,7 +418,11 @@ function FunctionDetail({ id, tab }: { id: string; tab: string }) {
       )}
     </>
   );
-  const tabs = [{ id: 'code', label: 'Code and settings' }, { id: 'versions', label: 'Versions' }, { id: 'instances', label: 'Instances' }];
+  const tabs = [
+    { id: 'code', label: 'Code and settings' }, { id: 'versions', label: 'Versions' }, { id: 'instances', label: 'Instances' },
+    // A destination or insert function's failures are in its destinations' Event Delivery.
+    ...(fn.resourceType === 'SOURCE' ? [{ id: 'errors', label: 'Errors' }] : []),
+  ];
   return (
     <Page title={fn.displayName} back={{ to: `/functions?tab=${kind.id}`, label: 'Functions' }} actions={actions}>
       <p className="muted">{kind.label} · <code>{fn.id}</code>{fn.createdAt && <> · created {fmtTime(fn.createdAt)}{fn.createdBy ? ` by ${fn.createdBy}` : ''}</>}</p>
@@ -436,6 +440,7 @@ function FunctionDetail({ id, tab }: { id: string; tab: string }) {
       {tab === 'instances' && fn.resourceType === 'DESTINATION' && <DestinationInstances fn={fn} />}
       {tab === 'instances' && fn.resourceType === 'INSERT_DESTINATION' && <InsertInstances fn={fn} />}
       {tab === 'instances' && fn.resourceType === 'SOURCE' && <SourceInstances fn={fn} />}
+      {tab === 'errors' && fn.resourceType === 'SOURCE' && <SourceErrors fn={fn} />}
     </Page>
   );
 }
@@ -558,6 +563,45 @@ function Versions({ fn, rev, writable, onRestored }: { fn: FunctionView; rev: nu
           </tr>
         ))}</tbody>
       </Table>
+    </section>
+  );
+}
+
+interface SourceFunctionError {
+  id: number; sourceId: string; at: string; kind: string; error: string; logs: string[];
+  request: { method: string; url: string; headers: Record<string, string>; body: string };
+}
+
+/** A source function's Errors tab: its webhooks' failed requests (the latest 100, 30 days). */
+function SourceErrors({ fn }: { fn: FunctionView }) {
+  const list = useApi<{ data: { errors: SourceFunctionError[] } }>(`/api/v1/functions/${enc(fn.id)}/errors`, { pollMs: 10_000 });
+  if (!list.data) return list.loading ? <Loading /> : <ErrorBox error={list.error} onRetry={list.reload} what="Could not load the errors" />;
+  const errors = list.data.data.errors;
+  return (
+    <section className="panel" aria-labelledby="function-errors">
+      <h2 id="function-errors">Errors</h2>
+      <p className="muted small">The latest 100 requests to this function's webhooks that failed (30 days at most), with what the code printed. A request answered 503 (a RetryError or a timeout) is retried by its sender.</p>
+      {errors.length === 0 ? <Empty title="No errors">Requests that fail show here.</Empty> : (
+        <Table label="Errors">
+          <thead><tr><th>When</th><th>Error</th><th>Source</th><th>Details</th></tr></thead>
+          <tbody>{errors.map((e) => (
+            <tr key={e.id}>
+              <td>{fmtTime(e.at)}</td>
+              <td><code>{e.error}</code></td>
+              <td><code>{e.sourceId}</code></td>
+              <td>
+                <details>
+                  <summary>Request and logs<span className="sr-only"> of error {e.id}</span></summary>
+                  <h3>Console output</h3>
+                  <pre className="code" tabIndex={0}>{e.logs.length > 0 ? e.logs.join('\n') : '(nothing printed)'}</pre>
+                  <h3>Request</h3>
+                  <pre className="code" tabIndex={0}>{`${e.request.method} ${e.request.url}\n${Object.entries(e.request.headers).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${e.request.body}`}</pre>
+                </details>
+              </td>
+            </tr>
+          ))}</tbody>
+        </Table>
+      )}
     </section>
   );
 }
