@@ -13,6 +13,8 @@ const RANK = {
   log: 2,
   store: 2,
   storage: 2,
+  // Unify's identity graph and Profile API reads (imports protocol/core only).
+  unify: 2,
   destinations: 2,
   observability: 2,
   config: 3,

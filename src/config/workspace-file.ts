@@ -8,6 +8,7 @@ import { validateFilters, type DestinationFilter } from '../core/filters.js';
 import type { PlannedDataLake, PlannedDestination, PlannedSource, PlannedWarehouse, WorkspacePlan } from '../store/plan.js';
 import { CONNECTION_MODE_KEY, CONNECTION_MODES, type ConnectionMode } from '../core/route.js';
 import { catalogEntries } from '../destinations/actions/catalog.js';
+import { BUILT_IN_TYPES, defaultIdentityRules, defaultLimit, FREQUENCIES, type Frequency, type UnifySpace } from '../unify/config.js';
 
 export { watchWorkspaceFile } from './watch-file.js';
 
@@ -149,11 +150,35 @@ const fileSchema = z.strictObject({
       }),
     )
     .default([]),
+  // Unify (identity resolution and the Profile API): resolved by resolveUnify.
+  unify: z
+    .strictObject({
+      space: z.strictObject({ id: id.optional(), slug, name: name.optional() }),
+      sources: z.array(z.string().min(1)).default([]),
+      // The Profile API secret, sent as the HTTP Basic username: no ':' and no spaces.
+      accessToken: z.string().regex(/^[\x21-\x39\x3b-\x7e]{16,}$/, 'must be at least 16 printable characters, without ":" or spaces'),
+      // Ordered: the first rule has priority 1. Absent: Segment's 11 defaults.
+      identityRules: z
+        .array(z.strictObject({
+          type: z.string().regex(/^[a-z0-9_.]+$/, 'must be lowercase letters, digits, "_" or "."'),
+          limit: z.number().int().min(1).optional(),
+          // Segment's "5 Weekly": the limit counts values seen within this window.
+          frequency: z.enum(FREQUENCIES as unknown as [Frequency, ...Frequency[]]).optional(),
+          key: z.string().min(1).optional(),
+        }))
+        .min(1, 'list at least one identifier, or leave `identityRules` out for Segment\'s defaults')
+        .optional(),
+      blockedValues: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
 });
 type FileShape = z.infer<typeof fileSchema>;
 
+/** The plan plus what the file holds in memory only (not in the control plane): Unify's space. */
+export type FilePlan = WorkspacePlan & { unify?: UnifySpace };
+
 /** Parses and validates a workspace file; `fileName` picks the format by extension. */
-export function parseWorkspaceFile(text: string, fileName: string, types: DestinationTypes): Result<WorkspacePlan, ConfigError[]> {
+export function parseWorkspaceFile(text: string, fileName: string, types: DestinationTypes): Result<FilePlan, ConfigError[]> {
   const raw = parseText(text, fileName);
   if (!raw.ok) return raw;
   if (raw.value === null || raw.value === undefined) {
@@ -175,7 +200,7 @@ export function parseWorkspaceFile(text: string, fileName: string, types: Destin
 }
 
 /** Reads and parses the file; a read failure is a ConfigError too, so callers handle one kind of failure. */
-export function readWorkspaceFile(filePath: string, types: DestinationTypes): Result<WorkspacePlan, ConfigError[]> {
+export function readWorkspaceFile(filePath: string, types: DestinationTypes): Result<FilePlan, ConfigError[]> {
   let text: string;
   try {
     text = fs.readFileSync(filePath, 'utf8');
@@ -221,7 +246,7 @@ function jsonPosition(text: string, message: string): string {
 }
 
 /** Checks that need the whole file: references, uniqueness, destination types and settings. */
-function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan, ConfigError[]> {
+function resolve(file: FileShape, types: DestinationTypes): Result<FilePlan, ConfigError[]> {
   const errors: ConfigError[] = [];
   const w = file.workspace;
 
@@ -350,9 +375,56 @@ function resolve(file: FileShape, types: DestinationTypes): Result<WorkspacePlan
     dataLakes.push({ id: dl.id, enabled: dl.enabled, sourceIds, settings: dl.settings });
   });
 
+  const unify = file.unify ? resolveUnify(file.unify, sourceRef, sources, errors) : undefined;
+
   if (errors.length > 0) return fail(errors);
   const workspace = { id: w.id ?? w.slug, slug: w.slug, name: w.name ?? w.slug, rateLimitPerSecond: w.rateLimit ?? 0 };
-  return { ok: true, value: { workspace, sources, destinations, ...(warehouses.length > 0 ? { warehouses } : {}), ...(dataLakes.length > 0 ? { dataLakes } : {}) } };
+  return {
+    ok: true,
+    value: {
+      workspace, sources, destinations,
+      ...(warehouses.length > 0 ? { warehouses } : {}), ...(dataLakes.length > 0 ? { dataLakes } : {}), ...(unify ? { unify } : {}),
+    },
+  };
+}
+
+/**
+ * Unify's space: id = `id` or else the slug, name = `name` or else the slug; sources by
+ * slug or id; identity rules in priority order (first = 1), each limit defaulting to
+ * Segment's (user_id 1, others 5); absent rules = Segment's 11 defaults.
+ */
+function resolveUnify(u: NonNullable<FileShape['unify']>, sourceRef: Map<string, string>, sources: PlannedSource[], errors: ConfigError[]): UnifySpace {
+  const sourceIds: string[] = [];
+  u.sources.forEach((ref, j) => {
+    const sid = sourceRef.get(ref);
+    if (sid === undefined) errors.push({ path: `unify.sources[${j}]`, message: `unknown source "${ref}"; known sources: ${list(sources.map((s) => s.slug))}` });
+    else if (sourceIds.includes(sid)) errors.push({ path: `unify.sources[${j}]`, message: `source "${ref}" is listed twice` });
+    else sourceIds.push(sid);
+  });
+  const rules = u.identityRules
+    ? u.identityRules.map((r, i) => ({
+      type: r.type, limit: r.limit ?? defaultLimit(r.type), priority: i + 1,
+      ...(r.frequency && r.frequency !== 'ever' ? { frequency: r.frequency } : {}), ...(r.key ? { key: r.key } : {}),
+    }))
+    : defaultIdentityRules();
+  (u.identityRules ?? []).forEach((r, i) => {
+    if (u.identityRules!.findIndex((o) => o.type === r.type) !== i) errors.push({ path: `unify.identityRules[${i}].type`, message: `"${r.type}" is listed twice` });
+    if (r.type === 'segment_id') errors.push({ path: `unify.identityRules[${i}].type`, message: 'segment_id is the profile\'s own id, not an identifier to resolve on' });
+    if (r.key && BUILT_IN_TYPES.has(r.type)) errors.push({ path: `unify.identityRules[${i}].key`, message: `"${r.type}" is one of Segment's default identifiers, found where Segment looks for it; \`key\` is for custom identifiers` });
+  });
+  u.blockedValues.forEach((b, i) => {
+    const m = /^\/(.*)\/$/.exec(b);
+    if (!m) return;
+    try {
+      new RegExp(m[1]!);
+    } catch (err) {
+      errors.push({ path: `unify.blockedValues[${i}]`, message: `not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
+  return {
+    id: u.space.id ?? u.space.slug, slug: u.space.slug, name: u.space.name ?? u.space.slug,
+    sourceIds, accessToken: u.accessToken, rules, blockedValues: u.blockedValues,
+  };
 }
 
 /**

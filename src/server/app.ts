@@ -26,6 +26,7 @@ import { registerPublicApi, type PublicApiDeps } from './public-api/index.js';
 import { registerSourceFunctions } from './source-functions.js';
 import { FunctionErrorLog } from './function-errors.js';
 import { actorName } from './public-api/access.js';
+import { registerProfileApi, type ProfileApiDeps } from './profile-api.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -55,6 +56,8 @@ export interface AppDeps {
    * tracking-server.ts before fastify. Default true.
    */
   servesTracking?: boolean;
+  /** Unify's Profile API (GET /v1/spaces/...); absent where Unify cannot run (the NATS log). */
+  unify?: ProfileApiDeps;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -132,6 +135,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerApi(app, { store: deps.store, statsDb: deps.statsDb, laneBacklog: deps.laneBacklog });
   if (deps.warehouses) registerWarehouseApi(app, deps.warehouses);
   if (deps.warehouses?.lakes) registerLakeApi(app, deps.warehouses.lakes);
+  if (deps.unify) registerProfileApi(app, deps.unify);
 
   registerConsole(app, { workspaceJson });
 

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspaceFile } from '../config/workspace-file.js';
+import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspaceFile, type FilePlan } from '../config/workspace-file.js';
 import { destinationTypes, setFunctionLookup } from '../destinations/registry.js';
 import { functionLookup } from '../router/functions.js';
 import { setFunctionSandboxes } from '../functions/deployed.js';
@@ -41,6 +41,7 @@ import type { LakeConfig } from '../storage/lake/types.js';
 import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js';
 import { apiWarehouseConfigs } from '../config/warehouse-settings.js';
 import { snapshotOrNull } from './lookup.js';
+import { unifyController, type UnifyController } from './unify-host.js';
 
 export interface RunningServer {
   url: string;
@@ -88,6 +89,7 @@ export function dataPaths(dataDir: string) {
     failureLogs: path.join(dataDir, 'failure-logs'),
     debugger: path.join(dataDir, 'debugger.json'),
     warehouseSyncs: path.join(dataDir, 'warehouse-syncs.db'),
+    unify: path.join(dataDir, 'unify.db'),
     processes: path.join(dataDir, 'processes.db'),
   };
 }
@@ -121,7 +123,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // Warehouses: the workspace file's (held in memory from the file) merged with the
   // Public API's (control.db), handed to the loader thread at start, on every file
   // apply and whenever the control-plane version changes.
-  let filePlan: WorkspacePlan | undefined;
+  let filePlan: FilePlan | undefined;
+  /** Unify (identity graph + Profile API): set up once the log is open; the file's `unify:` is applied at start and on every file apply. */
+  let unify: UnifyController | undefined;
   let warehouseConfigs: WarehouseConfig[] = [];
   let lakeConfigs: LakeConfig[] = [];
   let warehouses: WarehousesHandle | undefined;
@@ -154,9 +158,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     });
     return configuring;
   };
-  const onWarehouses = (plan: WorkspacePlan) => {
+  const onWarehouses = (plan: FilePlan) => {
     filePlan = plan;
     void reconfigureWarehouses();
+    unify?.apply(plan.unify ?? null).catch((err: unknown) => logger.error({ err }, 'applying the Unify configuration failed'));
   };
   if (config.configFile) {
     filePlan = await applyFileAtStart(config.configFile, store, logger);
@@ -251,6 +256,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   };
   // Before listening: each loader's lane exists, so every event accepted from now on is loaded.
   await reconfigureWarehouses();
+  // The same for Unify's lane (its consumer thread starts only when `unify:` is configured).
+  unify = unifyController({
+    logPath: paths.log, unifyPath: paths.unify, sync: config.sync, dedupeWindowMs: config.dedupeWindowMs, retentionMs: config.retentionMs, logLevel: config.logLevel,
+  }, sqlite, logger, (err) => {
+    logger.fatal({ err }, 'the unify thread died; exiting so a supervisor restarts Switchyard');
+    process.exit(1);
+  });
+  // An invalid file at start keeps the previous configuration: the lane too, until the file is fixed.
+  if (filePlan || !config.configFile) await unify.apply(filePlan?.unify ?? null);
   // Public API writes reconfigure at once (warehouses.changed); this catches every other
   // writer of the control plane (another process, a source's slug or deletion) within a second.
   const stopStoreWatch = store.onChange(() => {
@@ -325,6 +339,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       syncNow: (id) => syncNow('warehouse', id),
       lakes: { history: syncHistory, lakes: () => lakeConfigs, syncNow: (id) => syncNow('lake', id) },
     },
+    unify: sqlite ? unify.api : undefined,
     publicApi: {
       store,
       iam: store.iam,
@@ -384,6 +399,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         if (sqlite) await sqlite.close();
         await router?.stop();
         await warehouses?.stop();
+        await unify?.stop();
         backlogs?.stop();
         await relay?.stop();
         if (sourceDebugger && !nats) {
@@ -413,7 +429,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   };
 }
 
-async function applyFileAtStart(file: string, store: ControlPlane, logger: Logger): Promise<WorkspacePlan | undefined> {
+async function applyFileAtStart(file: string, store: ControlPlane, logger: Logger): Promise<FilePlan | undefined> {
   const parsed = readWorkspaceFile(file, destinationTypes);
   if (!parsed.ok) {
     const message = formatConfigErrors(file, parsed.error);
@@ -445,7 +461,7 @@ function warehouseConfigsOf(plan: WorkspacePlan): WarehouseConfig[] {
 }
 
 async function applyFileText(
-  file: string, text: string, store: ControlPlane, logger: Logger, changed: () => void, applied: (plan: WorkspacePlan) => void,
+  file: string, text: string, store: ControlPlane, logger: Logger, changed: () => void, applied: (plan: FilePlan) => void,
 ): Promise<void> {
   const parsed = parseWorkspaceFile(text, file, destinationTypes);
   if (!parsed.ok) {
