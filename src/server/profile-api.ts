@@ -21,6 +21,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UnifySpace } from '../unify/config.js';
 import type { EventQuery, ProfileReader } from '../unify/query.js';
+import { canReadWorkspace, forbidden, principalOf } from './public-api/access.js';
 
 export interface ProfileApiDeps {
   /** The configured space, or null when Unify is off. */
@@ -99,7 +100,44 @@ function authorized(header: string | undefined, token: string): boolean {
   return timingSafeEqual(digest(user), digest(token));
 }
 
+/**
+ * The console's Profile explorer: one profile by identifier, for a signed-in reader of
+ * the workspace (the access hook guards `/api/v1/*`; no Profile API token needed).
+ */
+function registerProfileExplorer(app: FastifyInstance, deps: ProfileApiDeps): void {
+  app.get('/api/v1/unify', async (req, reply) => {
+    if (!canReadWorkspace(principalOf(req))) return forbidden(reply, 'reading profiles');
+    const space = deps.space();
+    if (!space) return { data: { space: null } };
+    return { data: { space: { id: space.id, name: space.name, sourceIds: space.sourceIds, identityRules: space.rules } } };
+  });
+  app.get('/api/v1/unify/profile', async (req, reply) => {
+    if (!canReadWorkspace(principalOf(req))) return forbidden(reply, 'reading profiles');
+    const space = deps.space();
+    if (!space) return reply.code(404).send({ errors: [{ type: 'not-found', message: 'Unify is not configured (no unify: in the workspace file)', status: 404 }] });
+    const identifier = String((req.query as Query).identifier ?? '').trim();
+    const colon = identifier.indexOf(':');
+    if (colon <= 0 || colon === identifier.length - 1) {
+      return reply.code(400).send({ errors: [{ type: 'validation', message: 'identifier must be <type>:<value> (user_id:u1, email:a@b.com, anonymous_id:…, segment_id:use_…)', field: 'identifier', status: 400 }] });
+    }
+    const reader = deps.reader();
+    const profileId = reader.find(identifier.slice(0, colon), identifier.slice(colon + 1));
+    if (!profileId) return reply.code(404).send({ errors: [{ type: 'not-found', message: `no profile has ${identifier}`, field: 'identifier', status: 404 }] });
+    return {
+      data: {
+        profileId,
+        metadata: reader.metadata(profileId),
+        traits: Object.fromEntries(reader.traits(profileId, { limit: 200 })!.items.map(([name, v]) => [name, v.value])),
+        externalIds: reader.externalIds(profileId, { limit: 100 })!.items,
+        events: reader.events(profileId, { limit: 50, sort: 'desc' })!.items,
+        links: reader.links(profileId, 20),
+      },
+    };
+  });
+}
+
 export function registerProfileApi(app: FastifyInstance, deps: ProfileApiDeps): void {
+  registerProfileExplorer(app, deps);
   app.get('/v1/spaces/:spaceId/collections/:collection/profiles/:identifier/:resource', async (req: FastifyRequest, reply: FastifyReply) => {
     reply.removeHeader('access-control-allow-origin');
     reply.removeHeader('access-control-allow-credentials');

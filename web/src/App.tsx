@@ -14,6 +14,7 @@ const SourceDetail = lazy(() => import('./pages/SourceDetail'));
 const Destinations = lazy(() => import('./pages/Destinations'));
 const DestinationDetail = lazy(() => import('./pages/DestinationDetail'));
 const Functions = lazy(() => import('./pages/Functions'));
+const Profiles = lazy(() => import('./pages/Profiles'));
 const Storage = lazy(() => import('./pages/Storage'));
 const Settings = lazy(() => import('./pages/Settings'));
 
@@ -90,6 +91,8 @@ function page(parts: string[], query: URLSearchParams): ReactNode {
       return <DestinationDetail key={id} id={id} tab={tab} />;
     case 'functions':
       return <Functions key={id ?? 'list'} id={id} tab={tab} kind={query.get('kind') ?? undefined} />;
+    case 'profiles':
+      return <Profiles key="profiles" identifier={query.get('identifier') ?? undefined} />;
     case 'storage':
       return <Storage key={`${id}-${sub}`} kind={id} id={sub} tab={tab} />;
     case 'settings':
@@ -111,6 +114,7 @@ function Shell({ children }: { children: ReactNode }) {
               <NavLink to="/sources">Sources</NavLink>
               <NavLink to="/destinations">Destinations</NavLink>
               <NavLink to="/functions">Functions</NavLink>
+              <NavLink to="/profiles">Profiles</NavLink>
               <NavLink to="/storage">Storage</NavLink>
               <NavLink to="/settings">Settings</NavLink>
             </nav>
