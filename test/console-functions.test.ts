@@ -103,7 +103,7 @@ destinations:
 
     // --- Functions, in the main navigation after Destinations.
     const nav = page.getByRole('navigation', { name: 'Main' });
-    assert.deepEqual(await nav.getByRole('link').allTextContents(), ['Sources', 'Destinations', 'Functions', 'Storage', 'Settings']);
+    assert.deepEqual(await nav.getByRole('link').allTextContents(), ['Sources', 'Destinations', 'Functions', 'Profiles', 'Storage', 'Settings']);
     await nav.getByRole('link', { name: 'Functions' }).click();
     await page.getByRole('heading', { name: 'Functions', exact: true }).waitFor();
     assert.equal(await nav.getByRole('link', { name: 'Functions' }).getAttribute('aria-current'), 'page');
