@@ -17,6 +17,9 @@ const RANK = {
   unify: 2,
   destinations: 2,
   observability: 2,
+  // Reverse ETL (warehouse → destinations): config, diffing, snapshots, delivery; uses
+  // destinations, store types and core; the workspace file (config) imports its schema.
+  retl: 2.5,
   config: 3,
   router: 3,
   server: 4,

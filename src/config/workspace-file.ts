@@ -9,6 +9,7 @@ import type { PlannedDataLake, PlannedDestination, PlannedSource, PlannedWarehou
 import { CONNECTION_MODE_KEY, CONNECTION_MODES, type ConnectionMode } from '../core/route.js';
 import { catalogEntries } from '../destinations/actions/catalog.js';
 import { BUILT_IN_TYPES, defaultIdentityRules, defaultLimit, FREQUENCIES, type Frequency, type UnifySpace } from '../unify/config.js';
+import { resolveReverseEtl, reverseEtlFileSchema, type RetlConfig } from '../retl/config.js';
 
 export { watchWorkspaceFile } from './watch-file.js';
 
@@ -171,11 +172,13 @@ const fileSchema = z.strictObject({
       blockedValues: z.array(z.string().min(1)).default([]),
     })
     .optional(),
+  // Reverse ETL (warehouse → destinations): held in memory, see retl/config.ts.
+  reverseEtl: reverseEtlFileSchema.optional(),
 });
 type FileShape = z.infer<typeof fileSchema>;
 
-/** The plan plus what the file holds in memory only (not in the control plane): Unify's space. */
-export type FilePlan = WorkspacePlan & { unify?: UnifySpace };
+/** The plan plus what the file holds in memory only (not in the control plane): Unify's space, Reverse ETL. */
+export type FilePlan = WorkspacePlan & { unify?: UnifySpace; reverseEtl?: RetlConfig };
 
 /** Parses and validates a workspace file; `fileName` picks the format by extension. */
 export function parseWorkspaceFile(text: string, fileName: string, types: DestinationTypes): Result<FilePlan, ConfigError[]> {
@@ -376,6 +379,7 @@ function resolve(file: FileShape, types: DestinationTypes): Result<FilePlan, Con
   });
 
   const unify = file.unify ? resolveUnify(file.unify, sourceRef, sources, errors) : undefined;
+  const reverseEtl = file.reverseEtl ? resolveReverseEtl(file.reverseEtl, file.destinations.map((d) => d.id ?? slugify(d.name)), errors) : undefined;
 
   if (errors.length > 0) return fail(errors);
   const workspace = { id: w.id ?? w.slug, slug: w.slug, name: w.name ?? w.slug, rateLimitPerSecond: w.rateLimit ?? 0 };
@@ -384,6 +388,7 @@ function resolve(file: FileShape, types: DestinationTypes): Result<FilePlan, Con
     value: {
       workspace, sources, destinations,
       ...(warehouses.length > 0 ? { warehouses } : {}), ...(dataLakes.length > 0 ? { dataLakes } : {}), ...(unify ? { unify } : {}),
+      ...(reverseEtl ? { reverseEtl } : {}),
     },
   };
 }

@@ -27,6 +27,8 @@ import { registerSourceFunctions } from './source-functions.js';
 import { FunctionErrorLog } from './function-errors.js';
 import { actorName } from './public-api/access.js';
 import { registerProfileApi, type ProfileApiDeps } from './profile-api.js';
+import { registerRetlApi } from './retl-api.js';
+import type { RetlHost } from './retl-host.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -58,6 +60,8 @@ export interface AppDeps {
   servesTracking?: boolean;
   /** Unify's Profile API (GET /v1/spaces/...); absent where Unify cannot run (the NATS log). */
   unify?: ProfileApiDeps;
+  /** Reverse ETL syncs (/api/v1/reverse-etl/...); absent where this process does not run them. */
+  retl?: RetlHost;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -136,6 +140,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.warehouses) registerWarehouseApi(app, deps.warehouses);
   if (deps.warehouses?.lakes) registerLakeApi(app, deps.warehouses.lakes);
   if (deps.unify) registerProfileApi(app, deps.unify);
+  if (deps.retl) registerRetlApi(app, deps.retl);
 
   registerConsole(app, { workspaceJson });
 

@@ -42,6 +42,7 @@ import { startWarehouseThread, type WarehousesHandle } from './warehouse-host.js
 import { apiWarehouseConfigs } from '../config/warehouse-settings.js';
 import { snapshotOrNull } from './lookup.js';
 import { unifyController, type UnifyController } from './unify-host.js';
+import { RetlHost } from './retl-host.js';
 
 export interface RunningServer {
   url: string;
@@ -91,6 +92,7 @@ export function dataPaths(dataDir: string) {
     warehouseSyncs: path.join(dataDir, 'warehouse-syncs.db'),
     unify: path.join(dataDir, 'unify.db'),
     processes: path.join(dataDir, 'processes.db'),
+    retl: path.join(dataDir, 'retl.db'),
   };
 }
 
@@ -126,6 +128,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   let filePlan: FilePlan | undefined;
   /** Unify (identity graph + Profile API): set up once the log is open; the file's `unify:` is applied at start and on every file apply. */
   let unify: UnifyController | undefined;
+  /** Reverse ETL (the file's `reverseEtl:`): runs in the scheduler process; applied at start and on every file apply. */
+  let retl: RetlHost | undefined;
   let warehouseConfigs: WarehouseConfig[] = [];
   let lakeConfigs: LakeConfig[] = [];
   let warehouses: WarehousesHandle | undefined;
@@ -162,6 +166,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     filePlan = plan;
     void reconfigureWarehouses();
     unify?.apply(plan.unify ?? null).catch((err: unknown) => logger.error({ err }, 'applying the Unify configuration failed'));
+    retl?.apply(plan.reverseEtl ?? null);
   };
   if (config.configFile) {
     filePlan = await applyFileAtStart(config.configFile, store, logger);
@@ -290,6 +295,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   };
   const ingestPool = has('ingest') && config.ingestWorkers > 0 ? new IngestPool(config.ingestWorkers, fatal('an ingest worker')) : undefined;
   const testerHttp = createRequestClient({ timeoutMs: config.requestTimeoutMs, connectionsPerOrigin: 4, overrides: config.outboundOverrides });
+  if (has('scheduler')) {
+    retl = new RetlHost({ dataDir: config.dataDir, statePath: paths.retl, store, types: destinationTypes, request: testerHttp.request, logger });
+    // An invalid file at start keeps the previous configuration (none: Reverse ETL waits for a valid file).
+    if (filePlan) retl.apply(filePlan.reverseEtl ?? null);
+  }
   const disk = watchDisk(config.dataDir, config.minFreeDiskBytes, logger);
   const isReady = (): { ok: boolean; reason?: string } => {
     if (!disk.ok) return { ok: false, reason: 'free disk space is under the threshold' };
@@ -340,6 +350,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       lakes: { history: syncHistory, lakes: () => lakeConfigs, syncNow: (id) => syncNow('lake', id) },
     },
     unify: sqlite ? unify.api : undefined,
+    retl,
     publicApi: {
       store,
       iam: store.iam,
@@ -395,6 +406,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         alerts?.stop();
         await alertsLease?.stop();
         await ingestPool?.close();
+        // Before its HTTP client closes: a sync in flight finishes (or gives up its retries) and records itself.
+        await retl?.stop();
         await testerHttp.close();
         if (sqlite) await sqlite.close();
         await router?.stop();
