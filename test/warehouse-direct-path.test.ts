@@ -374,6 +374,37 @@ test('postgres: a table an earlier version made (index on id) gets the (received
   }
 });
 
+for (const target of ['duckdb', 'postgres'] as const) test(`${target}: a re-loaded batch adds nothing, and a later batch adds all it holds`, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-direct-reload-'));
+  const schema = `reload_test_${process.pid}`;
+  const db = target === 'duckdb' ? await openDuckDb(path.join(dir, 'wh.duckdb')) : await openPostgres(PG_URL);
+  try {
+    const later = '2026-11-24T11:00:00.000Z';
+    const first = Array.from({ length: 30 }, (_, i) => track('src-a', 1000 + i, {}));
+    // Received an hour later: none of the table's rows can share its (received_at, id), so DuckDB skips the check.
+    const second = Array.from({ length: 30 }, (_, i) => {
+      const m = track('src-a', 2000 + i, { receivedAt: later });
+      return { ...m, receivedAt: Date.parse(later) };
+    });
+    const load = async (batch: LoaderMessage[]) => (await new WarehouseEngine(db, () => schema).load(batch, new Date(T))).rows.get('src-a');
+    assert.deepEqual(await load(first), { order_completed: 30, tracks: 30 });
+    // A crash before the ack: the same batch again adds nothing.
+    assert.deepEqual(await load(first), { order_completed: 0, tracks: 0 });
+    assert.deepEqual(await load(second), { order_completed: 30, tracks: 30 });
+    assert.deepEqual(await load(second), { order_completed: 0, tracks: 0 });
+    // Both batches again in one (the first's window reaches back): nothing new.
+    assert.deepEqual(await load([...first, ...second]), { order_completed: 0, tracks: 0 });
+    for (const table of ['order_completed', 'tracks']) {
+      const n = await db.query(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${schema}"."${table}"`);
+      assert.deepEqual([Number(n[0]!.n), Number(n[0]!.d)], [60, 60], `${table}: every event once`);
+    }
+  } finally {
+    if (target === 'postgres') await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('postgres: tracks go in on a second connection; if only that one commits, the re-load adds just what is missing', async () => {
   const schema = `jp_test_${process.pid}_aside`;
   const db = await openPostgres(PG_URL);
