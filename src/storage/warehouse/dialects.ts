@@ -273,7 +273,13 @@ export async function openPostgres(url: string): Promise<Dialect> {
     const ids = parts.flatMap((p) => p.rows.ids);
     // The (received_at, id) index: a window of arrival times reads only its newest pages.
     const where = received ? 'received_at BETWEEN $2::timestamptz AND $3::timestamptz' : 'received_at IS NULL';
-    for (let i = 0; i < ids.length; i += 10_000) {
+    // A row collides only with one of the same received_at: when the table holds none at or
+    // after the batch's first (new events, the usual case), there is nothing to look up.
+    // max() reads the end of the (received_at, id) index; `WHERE received_at >= … LIMIT 1`
+    // was planned as a sequential scan of the growing table (1M events: 10% slower).
+    const clash = !received || (await c.query<{ clash: boolean }>(
+      `SELECT COALESCE(max(received_at) >= $1::timestamptz, false) AS clash FROM ${table}`, [received[0]])).rows[0]!.clash;
+    for (let i = 0; clash && i < ids.length; i += 10_000) {
       const found = await c.query<{ id: string }>(`SELECT id FROM ${table} WHERE ${where} AND id = ANY($1::varchar[])`, [ids.slice(i, i + 10_000), ...(received ?? [])]);
       for (const r of found.rows) existing.add(r.id);
     }
