@@ -37,6 +37,8 @@ export function publisher<T>(feed: Feed, origin: string, onError: (err: unknown)
  * locked. Such an item is tried again (from the stored position) instead of skipped.
  */
 const TRANSIENT = /^(ENOSPC|EDQUOT|EIO|EMFILE|ENFILE|EBUSY|EAGAIN|SQLITE_FULL|SQLITE_IOERR|SQLITE_BUSY|SQLITE_LOCKED)/;
+/** A local storage error that passes (a full disk, a busy database): retry later, never set the data aside. */
+export const isTransientLocalError = (err: unknown): boolean => TRANSIENT.test(String((err as { code?: unknown } | null)?.code ?? ''));
 
 /**
  * Adds the other files' items to `replica`, each once, in order, from where it stopped.
@@ -67,7 +69,7 @@ export async function replicate<T>(replica: FeedReplica<T>, feed: Feed, onError:
         replica.applyRemote(cursor, seq, e.item);
       } catch (err) {
         onError(err);
-        if (!TRANSIENT.test(String((err as { code?: unknown } | null)?.code ?? ''))) return;
+        if (!isTransientLocalError(err)) return;
         halted = true;
         timer = setTimeout(() => void again(), retryMs);
       }

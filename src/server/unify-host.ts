@@ -25,6 +25,7 @@ import type { Lane } from '../log/types.js';
 import type { UnifySpace } from '../unify/config.js';
 import { openUnifyDb, type UnifyDb } from '../unify/db.js';
 import { IdentityGraph } from '../unify/graph.js';
+import { settleBatch } from '../unify/settle.js';
 import { ProfileReader } from '../unify/query.js';
 import type { ProfileApiDeps } from './profile-api.js';
 
@@ -165,16 +166,22 @@ async function consume(data: UnifyWorkerData): Promise<void> {
       await lane.flush();
       return false;
     }
-    try {
-      const counts = graph.applyBatch(batch);
-      for (const m of batch) lane.ack(m);
-      if (counts.invalid > 0) logger.warn({ invalid: counts.invalid }, 'unify: events that are not JSON objects were skipped');
-      logger.debug(counts, 'unify batch applied');
-    } catch (err) {
-      // Nothing of the batch is in the graph (one transaction): hand it out again later.
-      logger.error({ err, events: batch.length }, 'applying events to the identity graph failed; retrying the batch');
-      const now = Date.now();
-      for (const m of batch) lane.retry(m, now + RETRY_AFTER_MS, now);
+    let invalid = 0;
+    let firstError: unknown;
+    const settled = settleBatch(batch, (ms) => {
+      try {
+        invalid += graph!.applyBatch(ms).invalid;
+      } catch (err) {
+        firstError ??= err;
+        throw err;
+      }
+    }, lane, Date.now(), RETRY_AFTER_MS);
+    if (invalid > 0) logger.warn({ invalid }, 'unify: events that are not JSON objects were skipped');
+    // Nothing of a failed batch is in the graph (one transaction): a storage error hands it out again later.
+    if (settled.retried > 0) logger.error({ err: firstError, events: settled.retried }, 'applying events to the identity graph failed; retrying them');
+    for (const f of settled.failed) {
+      const m = f.message as (typeof batch)[number];
+      logger.error({ source: m.sourceId, messageId: m.messageId, reason: f.reason }, 'unify: an event the graph cannot apply was set aside (failed on the lane)');
     }
     // Acks become durable only after the graph committed: a crash in between re-delivers, and the graph skips what it applied.
     await lane.flush();
