@@ -39,14 +39,28 @@ async function syncNow(url: string, model: string): Promise<{ status: number; sy
   return { status: res.status, sync: body.data?.sync };
 }
 
-test('a PostgreSQL model syncs its changed records to the mapped destinations, with history', async () => {
+/**
+ * A throwaway PostgreSQL schema with a `users` table holding `rows`, a harness for the
+ * Switchyard process and sinks, and their cleanup whatever the test does.
+ */
+async function withUsers(rows: string, body: (ctx: { h: Harness; schema: string; pg: Awaited<ReturnType<typeof pgClient>> }) => Promise<void>): Promise<void> {
   const h = new Harness();
   const schema = testSchemaName('retl');
   const pg = await pgClient();
   try {
     await pg.query(`CREATE SCHEMA "${schema}"`);
     await pg.query(`CREATE TABLE "${schema}".users (id text PRIMARY KEY, email text, plan text)`);
-    await pg.query(`INSERT INTO "${schema}".users VALUES ('u1', 'a@x.io', 'free'), ('u2', 'b@x.io', 'pro'), ('u3', 'c@x.io', 'free')`);
+    await pg.query(`INSERT INTO "${schema}".users VALUES ${rows}`);
+    await body({ h, schema, pg });
+  } finally {
+    await pg.end();
+    await h.cleanup();
+    await dropTestSchema(schema);
+  }
+}
+
+test('a PostgreSQL model syncs its changed records to the mapped destinations, with history', () =>
+  withUsers(`('u1', 'a@x.io', 'free'), ('u2', 'b@x.io', 'pro'), ('u3', 'c@x.io', 'free')`, async ({ h, schema, pg }) => {
     const hook = await h.sink();
     const deletes = await h.sink();
     const sy = await h.start({ workspace: workspace(schema, hook.url, deletes.url) });
@@ -108,21 +122,10 @@ test('a PostgreSQL model syncs its changed records to the mapped destinations, w
     });
     const plans = await syncNow(sy.url, 'plans');
     assert.deepEqual([plans.sync.status, plans.sync.added, plans.sync.eventsDelivered], ['success', 1, 0], 'a model without mappings diffs and sends nothing');
-  } finally {
-    await pg.end();
-    await h.cleanup();
-    await dropTestSchema(schema);
-  }
-});
+  }));
 
-test('failed deliveries are sent again by the next sync with the same messageIds; roles; interval schedules', async () => {
-  const h = new Harness();
-  const schema = testSchemaName('retl');
-  const pg = await pgClient();
-  try {
-    await pg.query(`CREATE SCHEMA "${schema}"`);
-    await pg.query(`CREATE TABLE "${schema}".users (id text PRIMARY KEY, email text, plan text)`);
-    await pg.query(`INSERT INTO "${schema}".users VALUES ('u1', 'a@x.io', 'free'), ('u2', 'b@x.io', 'pro')`);
+test('failed deliveries are sent again by the next sync with the same messageIds; roles; interval schedules', () =>
+  withUsers(`('u1', 'a@x.io', 'free'), ('u2', 'b@x.io', 'pro')`, async ({ h, schema, pg }) => {
     const hook = await h.sink();
     const deletes = await h.sink();
     const ticker = `    - { id: ticker, source: dwh, query: 'SELECT id FROM "${schema}".users', primaryKey: id, schedule: { intervalSeconds: 1 } }\n`;
@@ -169,9 +172,4 @@ test('failed deliveries are sent again by the next sync with the same messageIds
       const r = (await (await call('GET', '/api/v1/reverse-etl/models/ticker/syncs', readOnly)).json()) as { data: { syncs: { trigger: string; status: string }[] } };
       return r.data.syncs.some((s) => s.trigger === 'schedule' && s.status === 'success');
     });
-  } finally {
-    await pg.end();
-    await h.cleanup();
-    await dropTestSchema(schema);
-  }
-});
+  }));

@@ -30,6 +30,15 @@ export function setFunctionSandboxes(n: number): void {
 const compiledById = new Map<string, { version: number; fn: Promise<CompiledFunction> }>();
 let outbound: RequestFn | undefined;
 
+/** Frees the sandboxes of functions no longer in the control plane (deleted): they would hold their isolates until the process ends. */
+export function forgetFunctionsExcept(ids: ReadonlySet<string>): void {
+  for (const [id, cur] of compiledById) {
+    if (ids.has(id)) continue;
+    compiledById.delete(id);
+    void cur.fn.then((f) => f.dispose(), () => {});
+  }
+}
+
 /** `spec`'s deployed code, compiled (a compile error is kept: the same code fails the same way until the next deploy). */
 export function deployedFunction(spec: FunctionSpec, request: RequestFn): Promise<CompiledFunction> {
   outbound ??= request;

@@ -11,6 +11,7 @@ import { LaneRunner } from './lane-runner.js';
 import { splitConnectionMode } from '../core/route.js';
 import type { FailureLogWriter } from '../observability/failure-log.js';
 import { functionRevision, withInsert } from './functions.js';
+import { forgetFunctionsExcept } from '../functions/deployed.js';
 
 /**
  * What the router needs of a log: the contract plus the list of lanes that exist
@@ -68,6 +69,7 @@ export class Router {
       throw err;
     }
     this.syncedVersion = snapshot.version;
+    forgetFunctionsExcept(new Set(snapshot.functions.map((f) => f.id)));
     const rate = snapshot.workspace.rateLimitPerSecond;
     const wanted = new Map(snapshot.destinations.filter((d) => d.enabled && d.sourceIds.length > 0).map((d) => [d.id, d]));
     for (const [id, entry] of this.runners) {

@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 import { formatConfigErrors, readWorkspaceFile, watchWorkspaceFile, parseWorkspaceFile, type FilePlan } from '../config/workspace-file.js';
 import { destinationTypes, setFunctionLookup } from '../destinations/registry.js';
 import { functionLookup } from '../router/functions.js';
-import { setFunctionSandboxes } from '../functions/deployed.js';
+import { forgetFunctionsExcept, setFunctionSandboxes } from '../functions/deployed.js';
 import { openDatabase } from '../log/sqlite/db.js';
 import { SqliteEventLog } from '../log/sqlite/log.js';
 import type { NatsEventLog } from '../log/nats/log.js';
@@ -274,6 +274,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // writer of the control plane (another process, a source's slug or deletion) within a second.
   const stopStoreWatch = store.onChange(() => {
     reconfigureWarehouses().catch((err: unknown) => logger.error({ err }, 'reconfiguring the warehouses failed'));
+    // Source functions run here: a deleted function's sandboxes are freed.
+    const snap = snapshotOrNull(store);
+    if (snap) forgetFunctionsExcept(new Set(snap.functions.map((f) => f.id)));
   });
   // The same for destinations when no router runs in this process: with interest
   // retention, JetStream keeps a message only for the consumers that exist when it lands.
